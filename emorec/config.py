@@ -1,0 +1,210 @@
+"""Experiment configs: YAML files loaded into typed, validated dataclasses.
+
+An unknown key, a wrong type or a value outside its allowed set is a `ConfigError` naming the
+file and the dotted key. Every hyper-parameter lives here; code reads it from the config object.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Optional, Tuple, Union
+
+import yaml
+
+from emorec.errors import ConfigError, PathLike
+
+
+@dataclass
+class DataConfig:
+    #: Frames per training sequence (100 frames = 10 s at 10 Hz, the paper's setting).
+    sequence_frames: int = 100
+    #: Hop between consecutive training windows, in frames (equal to sequence_frames: no overlap).
+    hop_frames: int = 100
+    batch_size: int = 25
+    shuffle_buffer: int = 1000
+    #: Partition names used for training, model selection and final testing.
+    train_partition: str = "train"
+    devel_partition: str = "devel"
+    test_partition: str = "test"
+
+
+@dataclass
+class CNNConfig:
+    #: Table 1 of the paper: (filters, kernel) of the three conv layers and the pool sizes after them.
+    filters: Tuple[int, int, int] = (50, 125, 125)
+    kernel_sizes: Tuple[int, int, int] = (8, 6, 6)
+    pool_sizes: Tuple[int, int, int] = (10, 5, 5)
+    dropout: float = 0.5
+
+
+@dataclass
+class SemanticConfig:
+    #: Where frame-level semantic features come from; "none" switches the branch off.
+    source: Literal["none", "word2vec", "speech2vec", "aligned_speech2vec"] = "none"
+    #: Where word boundaries come from for speech-based features.
+    boundaries: Literal["given", "segmenter"] = "given"
+    #: Folder of trained semantic artefacts (KeyedVectors, Speech2Vec encoder, alignment matrix).
+    artefacts_dir: Optional[str] = None
+    dim: int = 100
+
+
+@dataclass
+class FusionConfig:
+    kind: Literal["concat", "attention"] = "concat"
+    #: d_u of equations 4-7.
+    projection_units: int = 1024
+    #: Order of dimensions folded by the head attention: "paper" = Attention(Attention(a, l), v).
+    head_order: Literal["paper", "authors_code"] = "paper"
+    head_activation: Literal["linear", "relu"] = "linear"
+    head_units: Optional[int] = None
+
+
+@dataclass
+class ModelConfig:
+    paralinguistic: bool = True
+    cnn: CNNConfig = field(default_factory=CNNConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    lstm_units: int = 256
+    lstm_dropout: float = 0.5
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 50
+    learning_rate: float = 1e-4
+    clip_norm: float = 5.0
+    seed: int = 42
+    strategy: Literal["auto", "default", "mirrored", "multiworker"] = "auto"
+    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    #: Steps per epoch; None runs each epoch over the whole training set once.
+    steps_per_epoch: Optional[int] = None
+
+
+@dataclass
+class EvaluationConfig:
+    #: Variance convention of CCC: "population" (ddof=0, AVEC's own scripts) or "sample" (ddof=1).
+    variance: Literal["population", "sample"] = "population"
+    postprocess: bool = False
+    plot_recordings: int = 3
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "experiment"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, source: str, key: str) -> Any:
+    """Check `value` against annotation `tp`, converting lists to tuples and dicts to dataclasses."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(source, key, f"expected a mapping, got {type(value).__name__}")
+        return _from_dict(tp, value, source, key)
+    if origin is Union:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, source, key)
+            except ConfigError as error:
+                errors.append(error.problem)
+        raise ConfigError(source, key, "; ".join(errors))
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(source, key, f"{value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(source, key, f"expected a list, got {type(value).__name__}")
+        if origin is tuple and args and args[-1] is not Ellipsis and len(args) != len(value):
+            raise ConfigError(source, key, f"expected {len(args)} items, got {len(value)}")
+        item_types = [args[0]] * len(value) if origin is list or args[-1:] == (Ellipsis,) else args
+        items = [_coerce(v, t, source, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, item_types))]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(source, key, f"expected a mapping, got {type(value).__name__}")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(source, key, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(source, key, f"expected an integer, got {value!r}")
+        return value
+    if tp in (str, bool):
+        if not isinstance(value, tp):
+            raise ConfigError(source, key, f"expected {_type_name(tp)}, got {value!r}")
+        return value
+    if tp is Any:
+        return value
+    raise TypeError(f"unsupported config annotation {tp!r} at {key}")
+
+
+def _from_dict(cls: type, data: Dict[str, Any], source: str, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(source, key, f"unknown key (allowed: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _coerce(value, hints[name], source, key)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: Dict[str, Any], source: str = "<dict>", cls: type = ExperimentConfig) -> Any:
+    """Build a config dataclass from plain data, validating every key and type."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, "<root>", f"expected a mapping at the top level, got {type(data).__name__}")
+    return _from_dict(cls, data, source)
+
+
+def load_config(path: PathLike, cls: type = ExperimentConfig) -> Any:
+    """Load a YAML config file into `cls` (default `ExperimentConfig`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(path, "<file>", "config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(path, "<file>", f"not valid YAML ({str(error).splitlines()[0]})") from None
+    return config_from_dict(data, str(path), cls)
+
+
+def config_to_dict(config: Any) -> Dict[str, Any]:
+    """Plain data (lists, not tuples) so that the result dumps to YAML and loads back equal."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
+    return plain(dataclasses.asdict(config))
+
+
+def save_config(config: Any, path: PathLike) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), encoding="utf-8")

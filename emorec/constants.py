@@ -1,0 +1,28 @@
+"""The data contract: one source of truth for rates, frame sizes and schema version.
+
+Every module that needs a sample rate, a frame length or a feature key imports it from here.
+"""
+
+#: Sample rate of every waveform stored in TFRecords and fed to the models (the paper's 22.05 kHz).
+SAMPLE_RATE_HZ = 22_050
+
+#: Rate of the label grid (AVEC/SEWA annotate at 10 Hz).
+FRAME_RATE_HZ = 10
+
+#: One label frame of audio: 0.1 s at 22.05 kHz.
+FRAME_LENGTH_SAMPLES = SAMPLE_RATE_HZ // FRAME_RATE_HZ
+
+#: Duration of one frame in seconds.
+FRAME_DURATION_S = 1.0 / FRAME_RATE_HZ
+
+#: Bump whenever the TFRecord schema changes in a way readers must know about.
+SCHEMA_VERSION = 1
+
+#: The file every converted folder carries next to its shards.
+MANIFEST_FILENAME = "manifest.json"
+
+#: Partitions a converter may write, in the order reports list them.
+PARTITIONS = ("train", "devel", "test")
+
+#: SEWA / AVEC 2017 affect dimensions, in label-file column order.
+SEWA_DIMENSIONS = ("arousal", "valence", "liking")

@@ -1,0 +1,1 @@
+"""Converted data: the TFRecord schema and the tf.data input pipeline."""

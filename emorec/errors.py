@@ -1,0 +1,34 @@
+"""Exception types. Each message names the file (or key) and the problem in one line."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Union
+
+PathLike = Union[str, Path]
+
+
+class EmorecError(Exception):
+    """Base class: the CLI turns any of these into a one-line message and exit status 1."""
+
+
+class InputFileError(EmorecError):
+    """A user's input file is missing, unreadable or malformed."""
+
+    def __init__(self, path: PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class ConfigError(EmorecError):
+    """A config file has an unknown key, a wrong type or a bad value."""
+
+    def __init__(self, source: PathLike, key: str, problem: str):
+        self.source = str(source)
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{self.source}: {key}: {problem}")
+
+
+class DatasetError(EmorecError):
+    """A converted dataset folder is missing, incomplete or of another schema version."""

@@ -1,0 +1,51 @@
+"""emorec: continuous speech emotion recognition from raw audio and semantic features."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+# tensorflow-io 0.37.1 is its last release and its ops load only against TensorFlow 2.17.x;
+# numpy must stay below 2 for that TensorFlow. Keep these pins together.
+CORE = [
+    "tensorflow-cpu==2.17.1; platform_machine=='x86_64'",
+    "tensorflow==2.17.1; platform_machine!='x86_64'",
+    "tensorflow-io==0.37.1",
+    "keras>=3.4,<3.7",
+    "numpy>=1.26,<2",
+    "pandas>=2.1,<3",
+    "scipy>=1.11,<1.18",
+    "soxr>=0.3.7,<2",
+    "gensim==4.4.0",
+    "click>=8.1,<9",
+    "pyyaml>=6,<7",
+    "tqdm>=4.66,<5",
+    "matplotlib>=3.8,<4",
+    "protobuf>=4.21,<5",
+    "ml-dtypes>=0.3,<0.5",
+]
+
+EXTRAS = {
+    "gpu": ["tensorflow[and-cuda]==2.17.1"],
+    "test": ["pytest>=8,<10"],
+    "align": ["pocketsphinx==5.1.1"],
+    "bench": ["opensmile>=2.5,<3", "pyarrow<18", "scikit-learn>=1.3,<1.7"],
+    "onnx": ["tf2onnx==1.17.0", "onnx>=1.15,<1.17", "onnxruntime>=1.17,<1.20"],
+}
+
+setup(
+    name="emorec",
+    version="0.1.0",
+    description="Continuous speech emotion recognition with paralinguistic and semantic features "
+    "(Tzirakis et al.), in TensorFlow/Keras.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9,<3.13",
+    packages=find_packages(include=["emorec", "emorec.*", "tfrecords_tools", "tfrecords_tools.*"]),
+    package_data={"emorec": ["resources/*.yaml", "resources/*.csv"]},
+    include_package_data=True,
+    install_requires=CORE,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["emorec=emorec.cli:main"]},
+    license="MIT",
+)

@@ -1,0 +1,39 @@
+"""Shared fixtures. Two logical CPU devices are configured before any TensorFlow op runs, so that
+MirroredStrategy can be exercised without a GPU."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+try:
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+except RuntimeError:
+    # Already initialised (e.g. by a plugin); tests that need two devices skip themselves.
+    pass
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """`../shared/data`, or skip: a user's fresh clone does not have the corpora."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real corpora not available at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def emodb_dir(shared_data: Path) -> Path:
+    path = shared_data / "emodb"
+    if not (path / "labels.csv").is_file():
+        pytest.skip(f"EmoDB not available at {path}")
+    return path

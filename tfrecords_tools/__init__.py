@@ -1,0 +1,1 @@
+"""Dataset readers and the TFRecord writer behind `emorec convert`."""
