@@ -1,0 +1,190 @@
+"""The `emodb` layout: the Berlin Database of Emotional Speech as kept in ../shared/data/emodb.
+
+    labels.csv         file,speaker,text_id,emotion,duration_s
+    word_timings.csv   file,word,start_s,end_s   (534 of 535 files; a file without rows gets no words)
+    wav/<file>         16 kHz mono WAV
+
+Targets are derived, not annotated: each emotion category maps to (arousal, valence, dominance)
+through a label map file (default `emorec/resources/emodb_label_map.yaml`, NRC VAD Lexicon values
+with their source cited there). The manifest says `derived_targets: true`.
+
+Partitions are speaker-independent, by speaker lists. The default split keeps each partition
+gender-balanced (female speakers: 08 09 13 14 16; male: 03 10 11 12 15):
+train 03 08 09 10 12 13 (3 m / 3 f), devel 11 14 (1 m / 1 f), test 15 16 (1 m / 1 f).
+
+Option `sessions=N` joins each speaker's utterances, in an order shuffled with `seed`, into
+sessions of N utterances (the last one may be shorter), so that labels change inside a sequence as
+they do in SEWA. Each utterance is zero-padded to whole frames before joining, so every label
+change falls on a frame boundary.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+import yaml
+
+import emorec
+
+from emorec.constants import FRAME_LENGTH_SAMPLES
+from emorec.errors import ConfigError, DatasetError, InputFileError
+from tfrecords_tools.audio import load_audio
+from tfrecords_tools.labels import constant_labels, num_frames_for, pad_to_frames
+from tfrecords_tools.sources import BuildContext, BuiltItem, SourceItem, make_recording, parse_number, read_text
+from tfrecords_tools.words import Word, words_from_timings
+
+LABEL_NAMES = ("arousal", "valence", "dominance")
+#: Shipped inside the emorec package (package_data), so it is found in any install.
+DEFAULT_LABEL_MAP = Path(emorec.__file__).resolve().parent / "resources" / "emodb_label_map.yaml"
+DEFAULT_SPEAKERS = {
+    "train": ["03", "08", "09", "10", "12", "13"],
+    "devel": ["11", "14"],
+    "test": ["15", "16"],
+}
+OPTIONS: Dict[str, Any] = {
+    "train_speakers": DEFAULT_SPEAKERS["train"],
+    "devel_speakers": DEFAULT_SPEAKERS["devel"],
+    "test_speakers": DEFAULT_SPEAKERS["test"],
+    "label_map": None,
+    "sessions": 0,
+    "seed": 0,
+}
+
+
+def resolve_options(options: Dict[str, Any]) -> Dict[str, Any]:
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise DatasetError(f"layout 'emodb': unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}")
+    resolved = {**OPTIONS, **{k: v for k, v in options.items() if v is not None}}
+    for key in ("train_speakers", "devel_speakers", "test_speakers"):
+        value = resolved[key]
+        if isinstance(value, str):
+            value = [s for s in value.replace(",", " ").split() if s]
+        resolved[key] = [f"{int(s):02d}" if str(s).isdigit() else str(s) for s in value]
+    resolved["label_map"] = str(Path(resolved["label_map"]).resolve()) if resolved["label_map"] else str(DEFAULT_LABEL_MAP)
+    resolved["sessions"] = int(resolved["sessions"])
+    resolved["seed"] = int(resolved["seed"])
+    return resolved
+
+
+def load_label_map(path: Path) -> Dict[str, List[float]]:
+    """Category -> [arousal, valence, dominance], rescaled as the file says."""
+    try:
+        data = yaml.safe_load(read_text(path, "label map"))
+    except yaml.YAMLError as error:
+        raise ConfigError(path, "<file>", f"not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("categories"), dict):
+        raise ConfigError(path, "categories", "missing: a mapping of category -> {arousal, valence, dominance}")
+    rescale = data.get("rescale", "none")
+    if rescale not in ("none", "minus_one_to_one"):
+        raise ConfigError(path, "rescale", f"must be 'none' or 'minus_one_to_one', got {rescale!r}")
+    mapping = {}
+    for category, entry in data["categories"].items():
+        try:
+            values = [float(entry[d]) for d in LABEL_NAMES]
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(path, f"categories.{category}", f"needs numeric {', '.join(LABEL_NAMES)}") from None
+        mapping[str(category)] = [2.0 * v - 1.0 for v in values] if rescale == "minus_one_to_one" else values
+    return mapping
+
+
+def _read_csv(path: Path, what: str, columns: Sequence[str]) -> List[Dict[str, str]]:
+    reader = csv.DictReader(io.StringIO(read_text(path, what)))
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputFileError(path, f"missing columns {missing} (header: {reader.fieldnames})")
+    return list(reader)
+
+
+def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
+    opts = resolve_options(options)
+    label_map = load_label_map(Path(opts["label_map"]))
+    labels_path = source / "labels.csv"
+    if not labels_path.is_file():
+        raise DatasetError(f"{source}: not an EmoDB folder (no labels.csv)")
+    rows = _read_csv(labels_path, "label", ["file", "speaker", "emotion"])
+    timings: Dict[str, List[tuple]] = defaultdict(list)
+    timings_path = source / "word_timings.csv"
+    if timings_path.is_file():
+        for line, row in enumerate(_read_csv(timings_path, "word timing", ["file", "word", "start_s", "end_s"]), start=2):
+            timings[row["file"]].append(
+                (parse_number(row["start_s"], timings_path, line, "start_s"),
+                 parse_number(row["end_s"], timings_path, line, "end_s"), row["word"])
+            )
+    partition_of = {}
+    for partition in ("train", "devel", "test"):
+        for speaker in opts[f"{partition}_speakers"]:
+            if speaker in partition_of:
+                raise DatasetError(f"layout 'emodb': speaker {speaker} is in both {partition_of[speaker]} and {partition}")
+            partition_of[speaker] = partition
+
+    utterances: Dict[str, List[dict]] = defaultdict(list)
+    for line, row in enumerate(rows, start=2):
+        speaker = f"{int(row['speaker']):02d}" if row["speaker"].strip().isdigit() else row["speaker"].strip()
+        if speaker not in partition_of:
+            continue  # a speaker in no list is left out on purpose
+        if row["emotion"] not in label_map:
+            raise InputFileError(labels_path, f"line {line}: emotion {row['emotion']!r} is not in the label map {opts['label_map']}")
+        utterances[speaker].append({
+            "file": row["file"],
+            "audio": str(source / "wav" / row["file"]),
+            "target": label_map[row["emotion"]],
+            "emotion": row["emotion"],
+            "words": timings.get(row["file"]),
+        })
+
+    items = []
+    rng = np.random.default_rng(opts["seed"])
+    for speaker in sorted(utterances):
+        group = sorted(utterances[speaker], key=lambda u: u["file"])
+        if opts["sessions"] > 0:
+            order = rng.permutation(len(group))
+            group = [group[i] for i in order]
+            chunks = [group[i : i + opts["sessions"]] for i in range(0, len(group), opts["sessions"])]
+            names = [f"{speaker}_session{k:02d}" for k in range(len(chunks))]
+        else:
+            chunks = [[u] for u in group]
+            names = [Path(u["file"]).stem for u in group]
+        for name, chunk in zip(names, chunks):
+            items.append(SourceItem(
+                name=name,
+                partition=partition_of[speaker],
+                speaker=speaker,
+                files=[u["audio"] for u in chunk],
+                payload={"utterances": chunk},
+                audio_files=[u["audio"] for u in chunk],
+            ))
+    if not items:
+        raise DatasetError(f"{source}: no utterances of the listed speakers")
+    return items
+
+
+def build(item: SourceItem, context: BuildContext) -> BuiltItem:
+    audio_parts, label_parts, words = [], [], []
+    offset_samples = 0
+    num_samples = 0
+    has_all_words = True
+    utterances = item.payload["utterances"]
+    for index, utterance in enumerate(utterances):
+        audio = load_audio(utterance["audio"], context.sample_rate_hz)
+        frames = num_frames_for(audio.shape[0])
+        offset_s = offset_samples / context.sample_rate_hz
+        if utterance["words"]:
+            for word in words_from_timings(utterance["words"]):
+                words.append(Word(word.token, word.start_s + offset_s, word.end_s + offset_s))
+        else:
+            has_all_words = False
+        audio_parts.append(pad_to_frames(audio))
+        label_parts.append(constant_labels(utterance["target"], frames)[0])
+        # The last utterance's real length counts; earlier ones count with their frame padding.
+        num_samples = offset_samples + audio.shape[0]
+        offset_samples += frames * FRAME_LENGTH_SAMPLES
+    audio = np.concatenate(audio_parts) if len(audio_parts) > 1 else audio_parts[0]
+    labels = np.concatenate(label_parts) if len(label_parts) > 1 else label_parts[0]
+    mask = np.ones(labels.shape[0], dtype=np.float32)
+    recording = make_recording(item, audio, LABEL_NAMES, labels, mask, words, num_samples)
+    return BuiltItem(recording, "constant", has_all_words)

@@ -1,0 +1,111 @@
+"""Labels onto the frame grid, and the explicit policy for tracks that do not match the audio.
+
+Frame i covers samples [i * FRAME_LENGTH_SAMPLES, (i + 1) * FRAME_LENGTH_SAMPLES) and carries the
+label at time i / FRAME_RATE_HZ seconds. A label track sampled at those times is copied; any other
+time grid is linearly interpolated onto it.
+
+Length policy, when the track ends before the audio does (its last time < the last frame's time):
+- `mask` (default): the missing frames repeat the last label and get label_mask 0, so the loss
+  and the metrics ignore them; the recording keeps all of its audio.
+- `pad_edge`: the missing frames repeat the last label and count as real (label_mask 1).
+- `error`: the recording is bad input (InputFileError naming the label file).
+A track longer than the audio is trimmed to the audio's frames (always; counted as `trimmed`).
+A track that starts after time 0 is treated the same way at its start.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence, Tuple
+
+import numpy as np
+
+from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ
+from emorec.errors import InputFileError, PathLike
+
+LABEL_LENGTH_POLICIES = ("mask", "pad_edge", "error")
+
+#: Times closer than this to a frame time count as on the grid (label files round to ms).
+_GRID_TOLERANCE_S = 1e-3
+
+
+def num_frames_for(num_samples: int, frame_length_samples: int = FRAME_LENGTH_SAMPLES) -> int:
+    """F = ceil(num_samples / frame_length): the last partial frame is kept (zero-padded)."""
+    return int(math.ceil(num_samples / frame_length_samples))
+
+
+def pad_to_frames(audio: np.ndarray, frame_length_samples: int = FRAME_LENGTH_SAMPLES) -> np.ndarray:
+    """Zero-pad `[samples]` to `[num_frames * frame_length]`."""
+    frames = num_frames_for(audio.shape[0], frame_length_samples)
+    padded = np.zeros(frames * frame_length_samples, dtype=np.float32)
+    padded[: audio.shape[0]] = audio
+    return padded
+
+
+def frame_times_s(num_frames: int, frame_rate_hz: float = FRAME_RATE_HZ) -> np.ndarray:
+    return np.arange(num_frames, dtype=np.float64) / frame_rate_hz
+
+
+def align_labels(
+    times_s: Sequence[float],
+    values: np.ndarray,
+    num_frames: int,
+    policy: str = "mask",
+    source: PathLike = "<labels>",
+    frame_rate_hz: float = FRAME_RATE_HZ,
+) -> Tuple[np.ndarray, np.ndarray, str]:
+    """Put a label track onto `num_frames` frames.
+
+    times_s: `[T]` increasing times of the label rows. values: `[T, D]`.
+    Returns labels `[num_frames, D]` float32, label_mask `[num_frames]` float32 and the case:
+    `exact` (covers the audio), `trimmed` (longer than the audio), `padded` (shorter, policy
+    `mask` or `pad_edge`). Raises InputFileError (naming `source`) for policy `error` on a short
+    track, for a non-increasing time column or for an empty track.
+    """
+    if policy not in LABEL_LENGTH_POLICIES:
+        raise ValueError(f"label length policy must be one of {LABEL_LENGTH_POLICIES}, got {policy!r}")
+    times = np.asarray(times_s, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] != times.shape[0]:
+        raise InputFileError(source, f"label values shape {values.shape} does not match {times.shape[0]} times")
+    if times.shape[0] == 0:
+        raise InputFileError(source, "label file has no rows")
+    if times.shape[0] > 1 and not np.all(np.diff(times) > 0):
+        bad = int(np.argmin(np.diff(times) > 0)) + 2
+        raise InputFileError(source, f"time column is not strictly increasing (row {bad})")
+
+    grid = frame_times_s(num_frames, frame_rate_hz)
+    covered = (grid >= times[0] - _GRID_TOLERANCE_S) & (grid <= times[-1] + _GRID_TOLERANCE_S)
+    missing = int(num_frames - covered.sum())
+    if missing and policy == "error":
+        raise InputFileError(
+            source,
+            f"labels cover {times[0]:.2f}-{times[-1]:.2f} s but the audio has {num_frames} frames "
+            f"({grid[-1]:.2f} s); {missing} frames have no label (label length policy 'error')",
+        )
+
+    on_grid = np.allclose(times, np.arange(times.shape[0]) / frame_rate_hz, atol=_GRID_TOLERANCE_S)
+    if on_grid:
+        labels = np.empty((num_frames, values.shape[1]), dtype=np.float64)
+        n = min(num_frames, times.shape[0])
+        labels[:n] = values[:n]
+        labels[n:] = values[-1]
+    else:
+        # np.interp clamps outside the track: that is the edge padding the policies describe.
+        labels = np.stack([np.interp(grid, times, values[:, d]) for d in range(values.shape[1])], axis=1)
+
+    mask = np.ones(num_frames, dtype=np.float32)
+    if missing and policy == "mask":
+        mask[~covered] = 0.0
+    if missing:
+        case = "padded"
+    elif times[-1] > grid[-1] + 1.0 / frame_rate_hz - _GRID_TOLERANCE_S:
+        case = "trimmed"
+    else:
+        case = "exact"
+    return labels.astype(np.float32), mask, case
+
+
+def constant_labels(values: Sequence[float], num_frames: int) -> Tuple[np.ndarray, np.ndarray]:
+    """One label vector on every frame (EmoDB utterances): labels `[F, D]` and an all-ones mask."""
+    labels = np.tile(np.asarray(values, dtype=np.float32)[None, :], (num_frames, 1))
+    return labels, np.ones(num_frames, dtype=np.float32)

@@ -1,0 +1,101 @@
+"""The one interface every dataset layout implements, and the helpers they share.
+
+A layout is a module with:
+- `LABEL_NAMES` or `label_names(source, options)`: the label dimensions it writes;
+- `list_items(source, options) -> List[SourceItem]`: what to convert, cheap (no decoding);
+- `build(item, context) -> BuiltItem`: decode and align one item into a `Recording`.
+Items are independent, so `build` runs in parallel over items.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from emorec.constants import SAMPLE_RATE_HZ
+from emorec.data.schema import Recording
+from emorec.errors import InputFileError, PathLike
+from tfrecords_tools.words import Word
+
+
+@dataclass
+class SourceItem:
+    """One recording to write. `files` lists every input file it reads, the main audio first."""
+
+    name: str
+    partition: str
+    speaker: str
+    files: List[str]
+    payload: Dict[str, Any] = field(default_factory=dict)
+    #: The audio files it joins, in order (probed before conversion to plan the shards).
+    audio_files: List[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    sample_rate_hz: int = SAMPLE_RATE_HZ
+    label_length_policy: str = "mask"
+    word_timing: str = "auto"
+    label_names: Sequence[str] = ()
+
+
+@dataclass
+class BuiltItem:
+    recording: Recording
+    #: How the label track met the audio: exact / trimmed / padded / constant / unlabelled.
+    label_case: str
+    has_words: bool
+
+
+def make_recording(
+    item: SourceItem,
+    audio: np.ndarray,
+    label_names: Sequence[str],
+    labels: np.ndarray,
+    label_mask: np.ndarray,
+    words: Sequence[Word],
+    num_samples: Optional[int] = None,
+) -> Recording:
+    """Assemble a Recording from frame-padded audio `[F * 2205]` and frame labels `[F, D]`."""
+    return Recording(
+        name=item.name,
+        partition=item.partition,
+        speaker=item.speaker,
+        num_samples=int(num_samples if num_samples is not None else audio.shape[0]),
+        audio=audio,
+        label_names=list(label_names),
+        labels=labels,
+        label_mask=label_mask,
+        words=[w.token for w in words],
+        word_start_s=[w.start_s for w in words],
+        word_end_s=[w.end_s for w in words],
+    )
+
+
+def parse_number(cell: str, path: PathLike, line: int, column: str) -> float:
+    """A finite float from a text cell, or InputFileError naming the file, line and column."""
+    text = cell.strip().strip("'\"")
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputFileError(path, f"line {line}, column '{column}': {cell.strip()!r} is not a number") from None
+    if not math.isfinite(value):
+        raise InputFileError(path, f"line {line}, column '{column}': value is {text} (NaN or infinite)")
+    return value
+
+
+def read_text(path: PathLike, what: str) -> str:
+    """Read a UTF-8 text file, or raise InputFileError saying what is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, f"{what} file does not exist")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputFileError(path, f"{what} file is not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise InputFileError(path, f"{what} file is not readable ({error.strerror})") from None
+
