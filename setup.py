@@ -31,6 +31,10 @@ EXTRAS = {
     "align": ["pocketsphinx==5.1.1"],
     "bench": ["opensmile>=2.5,<3", "pyarrow<18", "scikit-learn>=1.3,<1.7"],
     "onnx": ["tf2onnx==1.17.0", "onnx>=1.15,<1.17", "onnxruntime>=1.17,<1.20"],
+    # gRPC requests to TF Serving (emorec.export.serving). tensorflow-serving-api itself requires the
+    # full `tensorflow` wheel, which would clash with tensorflow-cpu, so it is not listed here: after
+    # this extra, `pip install --no-deps "tensorflow-serving-api==2.17.*"`.
+    "serving": ["grpcio>=1.24.3,<2"],
 }
 
 setup(

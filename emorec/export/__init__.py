@@ -1,1 +1,10 @@
-"""export."""
+"""Export for serving and prediction on audio: SavedModel (TF Serving), ONNX, `emorec predict`.
+
+- `saved_model.export_saved_model(model_or_run_dir, out_dir, version=None) -> Path`
+- `predict.predict_file(path, model_dir, out_dir=None, plot=False)` /
+  `predict.predict_array(waveform, sample_rate_hz, model_dir)` -> per-frame pandas table
+- `serving.rest_request(...)` / `serving.predict_request(...)`: TF Serving REST / gRPC requests
+- `onnx.export_onnx(model_or_run_dir, out_path) -> Path`
+
+Submodules are imported on use: TensorFlow and tf2onnx load slowly.
+"""

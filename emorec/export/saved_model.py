@@ -1,0 +1,472 @@
+"""SavedModel export in TensorFlow Serving's layout, with signatures that take raw waveforms.
+
+`export_saved_model` writes `NAME/<version>/saved_model.pb` + `variables/` (TF Serving loads the
+highest version of `NAME`). Two signatures:
+
+- `serving_default`: `waveform` float32 `[batch, samples]` at 22 050 Hz and `length` int32
+  `[batch]` (real samples per row, so rows of unequal length batch together). The waveform is cut
+  into 0.1 s frames in the graph (zero-padded to whole 2205-sample frames, samples past `length`
+  zeroed) and the outputs are one float32 `[batch, frames]` tensor per affect dimension, named
+  after it, plus `frame_times_s` `[batch, frames]`, `frame_mask` bool `[batch, frames]` and
+  `num_frames` int32 `[batch]`.
+- `serving_stream` (when the model has one unidirectional LSTM that splits it into a per-frame
+  encoder and a head): the same inputs plus `lstm_state_h` / `lstm_state_c` `[batch, units]`, the
+  same outputs plus the LSTM state after the chunk's last real frame (`frame_times_s` counts from
+  the chunk's start). Long recordings are fed in
+  chunks of whole frames, each chunk starting from the previous chunk's state, and give the same
+  frames and numbers as one call over the whole recording.
+
+The graph holds only core TensorFlow ops (decoding and resampling happen on the client, see
+`emorec.export.predict`), so stock `tensorflow/serving` loads it.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Set, Union
+
+import tensorflow as tf
+import keras
+
+from emorec.constants import FRAME_DURATION_S, FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ
+from emorec.errors import EmorecError, InputFileError, PathLike
+
+#: Name of the model's waveform input (see `emorec.models.build_model`).
+MODEL_INPUT_NAME = "audio"
+#: Signature names.
+DEFAULT_SIGNATURE = "serving_default"
+STREAM_SIGNATURE = "serving_stream"
+#: Metadata written next to the SavedModel; TF Serving ignores `assets.extra`.
+METADATA_PATH = Path("assets.extra") / "emorec_export.json"
+#: Output keys that are not affect dimensions.
+AUXILIARY_OUTPUTS = ("frame_times_s", "frame_mask", "num_frames", "lstm_state_h", "lstm_state_c")
+
+
+#: Inputs of `serving_default`, and of `serving_stream` (the same plus the LSTM state).
+SERVE_INPUTS = (
+    tf.TensorSpec([None, None], tf.float32, name="waveform"),
+    tf.TensorSpec([None], tf.int32, name="length"),
+)
+STREAM_INPUTS = SERVE_INPUTS + (
+    tf.TensorSpec([None, None], tf.float32, name="lstm_state_h"),
+    tf.TensorSpec([None, None], tf.float32, name="lstm_state_c"),
+)
+
+
+class ExportError(EmorecError):
+    """A model or run folder cannot be exported, or an exported folder cannot be used."""
+
+
+# --------------------------------------------------------------------------------------------
+# In-graph framing shared by both signatures.
+
+
+def frame_waveform(waveform: tf.Tensor, length: tf.Tensor):
+    """Cut a padded batch of waveforms into 0.1 s frames.
+
+    waveform: float32 `[batch, samples]`; length: int `[batch]` real samples per row.
+    Returns (frames float32 `[batch, max_frames, 2205]`, frame_mask bool `[batch, max_frames]`,
+    num_frames int32 `[batch]`), where num_frames = ceil(length / 2205): a trailing partial frame
+    is kept and zero-padded, as the converter does for the TFRecords.
+    """
+    waveform = tf.convert_to_tensor(waveform, tf.float32)
+    length = tf.minimum(tf.cast(length, tf.int32), tf.shape(waveform)[1])
+    length = tf.maximum(length, 0)
+    num_frames = (length + FRAME_LENGTH_SAMPLES - 1) // FRAME_LENGTH_SAMPLES
+    max_frames = tf.reduce_max(tf.concat([num_frames, [0]], axis=0))
+    padded_samples = max_frames * FRAME_LENGTH_SAMPLES
+    extra = tf.maximum(padded_samples - tf.shape(waveform)[1], 0)
+    waveform = tf.pad(waveform, [[0, 0], [0, extra]])[:, :padded_samples]
+    # Zero what lies past each row's length, so a row padded inside a batch gives the same numbers
+    # as the same recording served alone.
+    sample_mask = tf.sequence_mask(length, padded_samples, dtype=tf.float32)
+    waveform = waveform * sample_mask
+    frames = tf.reshape(waveform, [tf.shape(waveform)[0], max_frames, FRAME_LENGTH_SAMPLES])
+    frame_mask = tf.sequence_mask(num_frames, max_frames)
+    return frames, frame_mask, num_frames
+
+
+def _frame_times_s(frame_mask: tf.Tensor) -> tf.Tensor:
+    """`[batch, frames]` start time of each frame (frame i carries the label at i * 0.1 s)."""
+    frame_index = tf.cast(tf.range(tf.shape(frame_mask)[1]), tf.float32)
+    return tf.broadcast_to(frame_index * FRAME_DURATION_S, tf.shape(frame_mask))
+
+
+def _per_dimension(outputs, label_names: Sequence[str]) -> Dict[str, tf.Tensor]:
+    """Model outputs (dict, list or one `[batch, frames, D]` tensor) -> {dim: `[batch, frames]`}."""
+
+    def squeeze(tensor):
+        tensor = tf.convert_to_tensor(tensor)
+        if tensor.shape.rank == 3:
+            tensor = tensor[:, :, 0]
+        return tf.cast(tensor, tf.float32)
+
+    if isinstance(outputs, dict):
+        return {name: squeeze(outputs[name]) for name in label_names}
+    if isinstance(outputs, (list, tuple)):
+        if len(outputs) == 1 and len(label_names) > 1:
+            outputs = outputs[0]
+        else:
+            return {name: squeeze(value) for name, value in zip(label_names, outputs)}
+    outputs = tf.convert_to_tensor(outputs)
+    return {name: tf.cast(outputs[:, :, i], tf.float32) for i, name in enumerate(label_names)}
+
+
+def infer_label_names(model: keras.Model) -> List[str]:
+    """Affect dimension names from a model whose outputs are named after them."""
+    outputs = model.output
+    if isinstance(outputs, dict):
+        return list(outputs.keys())
+    names = list(getattr(model, "output_names", None) or [])
+    if isinstance(outputs, (list, tuple)) and len(names) == len(outputs):
+        return names
+    raise ExportError(
+        f"cannot tell the affect dimension names of model {model.name!r}: pass label_names"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The streaming split: per-frame encoder -> LSTM (state carried between chunks) -> head.
+
+
+def split_at_lstm(model: keras.Model):
+    """(encoder, lstm layer, head) of a functional model with exactly one LSTM layer, or None.
+
+    encoder maps the model input to the LSTM input `[batch, frames, features]`; head maps the
+    LSTM output sequence to the model outputs. None when the model cannot be split that way
+    (no LSTM, several, a bidirectional/backwards one, or tensors that bypass the LSTM); such a
+    model is exported without the streaming signature and long files are predicted in one call.
+    """
+    lstms = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.LSTM)]
+    if len(lstms) != 1:
+        return None
+    lstm = lstms[0]
+    if lstm.go_backwards or not lstm.return_sequences or lstm.stateful:
+        return None
+    try:
+        encoder = keras.Model(model.input, lstm.input, name=f"{model.name}_encoder")
+        head = keras.Model(lstm.output if not isinstance(lstm.output, (list, tuple)) else lstm.output[0],
+                           model.output, name=f"{model.name}_head")  # keeps the dict of named outputs
+    except Exception:  # noqa: BLE001 - any graph the functional API cannot cut here
+        return None
+    return encoder, lstm, head
+
+
+def model_inputs(model: keras.Model, frames: tf.Tensor):
+    """`frames` in the structure the model was built with: {"audio": frames} or the bare tensor."""
+    if isinstance(model.input, dict):
+        return {MODEL_INPUT_NAME: frames}
+    return frames
+
+
+def _all_layers(model: keras.Model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+@contextlib.contextmanager
+def portable_recurrent_layers(model: keras.Model):
+    """Trace the model's LSTM/GRU layers without cuDNN, restoring the setting afterwards.
+
+    Keras picks the cuDNN kernel at trace time when a GPU is visible; a graph traced that way
+    holds CudnnRNN ops that CPU-only TF Serving cannot run. Keras 3.6's cuDNN path also applies
+    the input-dropout mask whatever `training` says, so it would give random predictions.
+    """
+    layers = [layer for layer in _all_layers(model) if hasattr(layer, "use_cudnn")]
+    saved = [layer.use_cudnn for layer in layers]
+    try:
+        for layer in layers:
+            layer.use_cudnn = False
+        yield
+    finally:
+        for layer, value in zip(layers, saved):
+            layer.use_cudnn = value
+
+
+class _Keras:
+    """A plain holder, invisible to TensorFlow's object tracking (see ServingModule)."""
+
+    def __init__(self, **objects):
+        self.__dict__.update(objects)
+
+
+class ServingModule(tf.Module):
+    """The exported object: the model's variables plus the serving functions around it.
+
+    The Keras objects are kept out of TensorFlow's object graph on purpose: tracked, each Keras 3
+    variable would be saved twice (the Keras wrapper and the tf.Variable inside it) and the
+    TF1-style loader of TF Serving and `saved_model_cli` would restore one copy while the graph
+    reads the other ("Could not find variable ..."). Only the tf.Variables are tracked.
+    """
+
+    def __init__(self, model: keras.Model, label_names: Sequence[str]):
+        super().__init__(name="emorec_serving")
+        extra_inputs = sorted(set(model.input) - {MODEL_INPUT_NAME}) if isinstance(model.input, dict) else []
+        if extra_inputs:
+            # A semantic branch needs word boundaries / features in the signature: not served yet.
+            raise ExportError(f"model {model.name!r} has inputs {extra_inputs} besides {MODEL_INPUT_NAME!r}; "
+                              "only audio-only models can be exported so far")
+        self.label_names = list(label_names)
+        clash = sorted(set(self.label_names) & set(AUXILIARY_OUTPUTS))
+        if clash:
+            raise ExportError(f"affect dimension names {clash} clash with the signature's outputs")
+        # Every variable, including dropout seed-generator states nested in custom layers.
+        self.variables_to_save = [getattr(variable, "value", variable) for variable in model.variables]
+        self.keras = _Keras(model=model)
+        split = split_at_lstm(model)
+        self.lstm_units = 0
+        if split is not None:
+            encoder, lstm, head = split
+            self.lstm_units = int(lstm.units)
+            # Same cell (same variables) as the model's LSTM, wrapped to take an initial state,
+            # return its final state, and hold the state over masked (padded) frames.
+            rnn = keras.layers.RNN(lstm.cell, return_sequences=True, return_state=True)
+            self.keras = _Keras(model=model, encoder=encoder, head=head, stream_rnn=rnn)
+        self.serve = tf.function(self._serve, input_signature=SERVE_INPUTS)
+        if self.lstm_units:
+            self.stream = tf.function(self._stream, input_signature=STREAM_INPUTS)
+
+    def _model_call(self, frames):
+        return _per_dimension(self.keras.model(model_inputs(self.keras.model, frames), training=False), self.label_names)
+
+    def _serve(self, waveform, length):
+        frames, frame_mask, num_frames = frame_waveform(waveform, length)
+        outputs = self._model_call(frames)
+        outputs.update(frame_times_s=_frame_times_s(frame_mask), frame_mask=frame_mask,
+                       num_frames=num_frames)
+        return outputs
+
+    def _stream(self, waveform, length, lstm_state_h, lstm_state_c):
+        frames, frame_mask, num_frames = frame_waveform(waveform, length)
+        features = self.keras.encoder(model_inputs(self.keras.encoder, frames), training=False)
+        sequence, state_h, state_c = self.keras.stream_rnn(
+            features, mask=frame_mask, initial_state=[lstm_state_h, lstm_state_c], training=False
+        )
+        outputs = _per_dimension(self.keras.head(sequence, training=False), self.label_names)
+        outputs.update(frame_times_s=_frame_times_s(frame_mask), frame_mask=frame_mask,
+                       num_frames=num_frames, lstm_state_h=state_h, lstm_state_c=state_c)
+        return outputs
+
+
+# --------------------------------------------------------------------------------------------
+# Loading what to export.
+
+
+#: Written by `emorec train` into every run folder (see emorec.training.train).
+RUN_INFO_FILENAME = "run.json"
+
+
+def _run_info(run_dir: Path) -> dict:
+    path = run_dir / RUN_INFO_FILENAME
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputFileError(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+
+
+def find_run_model(run_dir: PathLike) -> Path:
+    """The model file of a run folder: run.json's `best_model`, else the newest `*best*.keras`,
+    else the newest `.keras` anywhere below."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputFileError(run_dir, "run folder not found")
+    best_model = _run_info(run_dir).get("best_model")
+    if best_model and (run_dir / best_model).is_file():
+        return run_dir / best_model
+    candidates = sorted(run_dir.rglob("*.keras"))
+    if not candidates:
+        raise InputFileError(run_dir, "no .keras model in this run folder (did training finish?)")
+    best = [path for path in candidates if "best" in path.name]
+    return max(best or candidates, key=lambda path: path.stat().st_mtime)
+
+
+def load_run_model(run_dir: PathLike) -> keras.Model:
+    """Load the best Keras model of a run folder, with emorec's custom layers registered."""
+    try:  # registers emorec's serialisable layers
+        import emorec.models  # noqa: F401
+    except ImportError:
+        pass
+    path = find_run_model(run_dir)
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - report which file failed and why, in one line
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        raise InputFileError(path, f"cannot load Keras model ({type(error).__name__}: {first_line})") from None
+
+
+def run_label_names(run_dir: PathLike) -> Optional[List[str]]:
+    """run.json's label names (the dimension order of the training data), or None."""
+    names = _run_info(Path(run_dir)).get("label_names")
+    return list(names) if names else None
+
+
+def next_version(model_dir: PathLike) -> int:
+    """1 + the highest integer version folder under `model_dir` (1 when there is none)."""
+    model_dir = Path(model_dir)
+    versions = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()] \
+        if model_dir.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def _stream_matches_serve(module: ServingModule, tolerance: float = 1e-4) -> bool:
+    """Probe: two chunks through `stream` give the same frames as one call through `serve`."""
+    probe = tf.random.stateless_uniform([1, 5 * FRAME_LENGTH_SAMPLES], seed=[1, 2], minval=-0.5, maxval=0.5)
+    whole = module.serve(probe, tf.constant([5 * FRAME_LENGTH_SAMPLES]))
+    state = [tf.zeros([1, module.lstm_units])] * 2
+    pieces = []
+    for start, stop in ((0, 2), (2, 5)):
+        chunk = probe[:, start * FRAME_LENGTH_SAMPLES: stop * FRAME_LENGTH_SAMPLES]
+        result = module.stream(chunk, tf.shape(chunk)[1:2], *state)
+        state = [result["lstm_state_h"], result["lstm_state_c"]]
+        pieces.append(result)
+    for name in module.label_names:
+        streamed = tf.concat([piece[name] for piece in pieces], axis=1)
+        if float(tf.reduce_max(tf.abs(streamed - whole[name]))) > tolerance:
+            return False
+    return True
+
+
+def export_saved_model(
+    model: Union[keras.Model, PathLike],
+    out_dir: PathLike,
+    version: Optional[int] = None,
+    label_names: Optional[Sequence[str]] = None,
+    check_ops: bool = True,
+) -> Path:
+    """Export a Keras model (or a run folder's best model) as `out_dir/<version>/`.
+
+    model: a Keras model taking {"audio": float32 `[batch, frames, 2205]`} with per-frame outputs
+    per affect dimension, or a training run folder. out_dir: the model's name folder in TF
+    Serving's layout (`saved_models/NAME`). version: integer version; the next free one if None.
+    Returns the version folder. Raises `ExportError` when the version exists already or the graph
+    holds a non-core op.
+    """
+    if not isinstance(model, keras.Model):
+        label_names = label_names or run_label_names(model)
+        model = load_run_model(model)
+    label_names = list(label_names) if label_names is not None else infer_label_names(model)
+    out_dir = Path(out_dir)
+    version = next_version(out_dir) if version is None else int(version)
+    if version < 1:
+        raise ExportError(f"{out_dir}: version must be a positive integer, got {version}")
+    target = out_dir / str(version)
+    if target.exists():
+        raise ExportError(f"{target}: version {version} exists already (omit --version for the next free one)")
+
+    module = ServingModule(model, label_names)
+    with portable_recurrent_layers(model):
+        signatures = {DEFAULT_SIGNATURE: module.serve.get_concrete_function()}
+        if module.lstm_units:
+            if _stream_matches_serve(module):
+                signatures[STREAM_SIGNATURE] = module.stream.get_concrete_function()
+            else:
+                warnings.warn(f"{model.name}: the split at the LSTM does not reproduce the model; "
+                              "exported without the streaming signature (long files in one call)")
+                module.lstm_units = 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Write next to the target and rename: TF Serving polls the folder and must never see a
+    # half-written version.
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=out_dir))
+    try:
+        tf.saved_model.save(module, str(staging), signatures=signatures)
+        metadata = {
+            "label_names": label_names,
+            "sample_rate_hz": SAMPLE_RATE_HZ,
+            "frame_rate_hz": FRAME_RATE_HZ,
+            "frame_length_samples": FRAME_LENGTH_SAMPLES,
+            "lstm_units": module.lstm_units,
+            "signatures": sorted(signatures),
+            "model_name": model.name,
+        }
+        (staging / METADATA_PATH).parent.mkdir(parents=True, exist_ok=True)
+        (staging / METADATA_PATH).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        if check_ops:
+            custom = non_core_ops(list_graph_ops(staging))
+            if custom:
+                raise ExportError(f"{model.name}: graph uses ops outside core TensorFlow: {', '.join(custom)}")
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# Reading an export back.
+
+
+def resolve_version_dir(model_dir: PathLike) -> Path:
+    """`NAME/` -> its highest version folder; a version folder itself is returned as is."""
+    model_dir = Path(model_dir)
+    if (model_dir / "saved_model.pb").is_file():
+        return model_dir
+    if not model_dir.is_dir():
+        raise InputFileError(model_dir, "exported model not found (run `emorec export` or pass --model)")
+    versions = [p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()
+                and (p / "saved_model.pb").is_file()]
+    if not versions:
+        raise InputFileError(model_dir, "no version folder with a saved_model.pb inside")
+    return max(versions, key=lambda p: int(p.name))
+
+
+def read_metadata(version_dir: PathLike) -> dict:
+    path = Path(version_dir) / METADATA_PATH
+    if not path.is_file():
+        raise InputFileError(path, "not an emorec export (metadata file missing)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def list_graph_ops(version_dir: PathLike) -> Set[str]:
+    """Every op type in a SavedModel: the graph's nodes and the nodes of every library function.
+
+    Calls of library functions by name are not ops and are left out.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((Path(version_dir) / "saved_model.pb").read_bytes())
+    ops: Set[str] = set()
+    for meta_graph in proto.meta_graphs:
+        graph = meta_graph.graph_def
+        function_names = {function.signature.name for function in graph.library.function}
+        ops.update(node.op for node in graph.node)
+        for function in graph.library.function:
+            ops.update(node.op for node in function.node_def)
+        ops -= function_names
+    return ops
+
+
+_REGISTRY_SCRIPT = """
+import json, sys
+import tensorflow as tf  # core TensorFlow only: no tensorflow_io, no emorec
+from tensorflow.python.framework import op_def_registry
+ops = json.loads(sys.stdin.read())
+print(json.dumps(sorted(op for op in ops if op_def_registry.get(op) is None)))
+"""
+
+
+def non_core_ops(ops) -> List[str]:
+    """The ops in `ops` that a process with plain TensorFlow (nothing else imported) lacks.
+
+    Checked in a fresh interpreter, because this process may have loaded tensorflow-io, whose
+    ops would then look registered.
+    """
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", _REGISTRY_SCRIPT], input=json.dumps(sorted(ops)),
+        capture_output=True, text=True, env=env, check=False,
+    )
+    if result.returncode != 0:
+        raise ExportError(f"op registry check failed: {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,0 +1,55 @@
+"""Fixtures for the export tests: a tiny real emorec model, its export, and generated audio."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+LABEL_NAMES = ("arousal", "valence")
+
+
+def tiny_model(seed: int = 0):
+    """The real `build_model` with a tiny CNN and LSTM (random weights, fast to run and export)."""
+    import keras
+
+    from emorec.config import CNNConfig, ModelConfig
+    from emorec.models import build_model
+
+    keras.utils.set_random_seed(seed)
+    config = ModelConfig(cnn=CNNConfig(filters=(4, 6, 6)), lstm_units=8)
+    return build_model(config, LABEL_NAMES, name="tiny_emotion_model")
+
+
+def speech_like(duration_s: float, sample_rate_hz: int, seed: int = 0) -> np.ndarray:
+    """A voiced, pitch- and loudness-modulated signal below 4 kHz, float32 `[samples]` in [-1, 1].
+
+    Band-limited so that 16 kHz and 44.1 kHz versions carry the same content; modulated so that
+    the model's per-frame outputs vary over time.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(duration_s * sample_rate_hz)) / sample_rate_hz
+    pitch_hz = 140 + 40 * np.sin(2 * np.pi * 0.7 * t) + 25 * np.sin(2 * np.pi * 2.3 * t + rng.uniform(0, 6))
+    phase = 2 * np.pi * np.cumsum(pitch_hz) / sample_rate_hz
+    voice = sum(np.sin(k * phase) / k for k in range(1, 12))
+    loudness = 0.15 + 0.6 * np.abs(np.sin(2 * np.pi * 0.4 * t)) ** 2
+    return (0.5 * loudness * voice / 3).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def keras_model():
+    return tiny_model()
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, keras_model):
+    """The tiny model exported as `<tmp>/tiny/1`."""
+    from emorec.export.saved_model import export_saved_model
+
+    # The op check runs in its own test (test_graph_holds_only_core_tensorflow_ops).
+    return export_saved_model(keras_model, tmp_path_factory.mktemp("saved_models") / "tiny", check_ops=False)
+
+
+@pytest.fixture(scope="session")
+def loaded(exported):
+    from emorec.export.predict import ExportedModel
+
+    return ExportedModel(exported.parent)
