@@ -1,1 +1,11 @@
-"""semantic."""
+"""The semantic branch: text and speech embeddings of words, their alignment, frame features.
+
+- `word2vec`: gensim skip-gram on text folders or converted transcripts (`train_word2vec`).
+- `mfcc`, `segments`, `speech2vec`: Speech2Vec in Keras (`train_speech2vec`, `SpeechEncoder`).
+- `alignment`: adversarial + iterative Procrustes/CSLS alignment (`align`, `procrustes`,
+  `csls_translate`, `precision_at_k`, `LinearMap`).
+- `segmenter`: transcript-free energy-based pseudo-word boundaries (`segment_words`).
+- `features`: frame-level features (`semantic_frame_features`, `text_frame_features`) and the
+  converted-folder writer/reader (`add_semantic_features`, `read_semantic_features`).
+- `evaluation`, `run`: the checks with chance levels, and the CLI's workflows.
+"""

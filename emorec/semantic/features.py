@@ -1,0 +1,322 @@
+"""Frame-level semantic features (10 Hz frames of 2205 samples at 22.05 kHz).
+
+Frame i covers `[i * 0.1 s, (i + 1) * 0.1 s)`. It takes the vector of the word that overlaps it
+most (ties: the earlier word); a frame no word overlaps is all zeros. One function,
+`semantic_frame_features`, serves training and inference; only the boundaries differ by setting:
+given ones (word timings / forced alignment stored in the converted data) or the transcript-free
+`segmenter`.
+
+Feature folders written by `add_semantic_features`:
+`<converted>/semantic/<source>-<boundaries>/` holds
+- `<partition>-NNNNN-of-MMMMM.tfrecord`, one per source shard (same name), one tf.train.Example per
+  recording: `name` bytes, `num_frames` int64, `dim` int64, `features` bytes (float32
+  little-endian, row-major `[num_frames, dim]`), `word_mask` bytes (float32 `[num_frames]`, 1 where
+  a word covers the frame);
+- `semantic.json`: `{"schema_version", "source", "boundaries", "dim", "artefacts_dir",
+  "segmenter", "partitions": {p: {"shards": [...], "recordings": n, "frames": f, "word_frames": w}},
+  "complete": true}`.
+Join them to the recordings by `name` (`read_semantic_features` or `parse_semantic_example`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import tensorflow as tf
+
+from emorec.constants import FRAME_RATE_HZ, MANIFEST_FILENAME, SAMPLE_RATE_HZ, SCHEMA_VERSION
+from emorec.data.schema import Recording, example_to_recording
+from emorec.errors import ConfigError, DatasetError, InputFileError, PathLike
+from emorec.semantic.alignment import LinearMap
+from emorec.semantic.segmenter import SegmenterConfig, segment_words
+from emorec.semantic.segments import cut_segments
+
+logger = logging.getLogger(__name__)
+
+SOURCES = ("word2vec", "speech2vec", "aligned_speech2vec")
+BOUNDARIES = ("given", "segmenter")
+FEATURES_METADATA = "semantic.json"
+MIN_OVERLAP_S = 1e-6
+
+# Artefact folder layout (SemanticConfig.artefacts_dir).
+WORD2VEC_FILENAME = "word2vec.kv"
+SPEECH2VEC_DIRNAME = "speech2vec"
+ALIGNMENT_FILENAME = "alignment.npy"
+
+
+def frame_word_index(starts_s: Sequence[float], ends_s: Sequence[float], num_frames: int) -> np.ndarray:
+    """For each frame, the index of the word overlapping it most, or -1: `[num_frames]` int."""
+    index = np.full(num_frames, -1, dtype=np.int64)
+    best = np.zeros(num_frames, dtype=np.float64)
+    # i / rate rather than i * 0.1: exact edges, so a word starting at 1.9 s does not overlap frame 18.
+    frame_starts = np.arange(num_frames) / FRAME_RATE_HZ
+    frame_ends = np.arange(1, num_frames + 1) / FRAME_RATE_HZ
+    for w, (start_s, end_s) in enumerate(zip(starts_s, ends_s)):
+        overlap = np.minimum(frame_ends, end_s) - np.maximum(frame_starts, start_s)
+        # Overlaps below MIN_OVERLAP_S are rounding noise of float times, not a word in the frame.
+        better = overlap > np.maximum(best, MIN_OVERLAP_S)
+        index[better] = w
+        best[better] = overlap[better]
+    return index
+
+
+def spread_to_frames(word_vectors: np.ndarray, starts_s: Sequence[float], ends_s: Sequence[float],
+                     num_frames: int) -> np.ndarray:
+    """Word vectors `[words, dim]` placed on the frame grid: `[num_frames, dim]`, zero without a word."""
+    word_vectors = np.asarray(word_vectors, dtype=np.float32)
+    index = frame_word_index(starts_s, ends_s, num_frames)
+    features = np.zeros((num_frames, word_vectors.shape[1]), dtype=np.float32)
+    covered = index >= 0
+    features[covered] = word_vectors[index[covered]]
+    return features
+
+
+def semantic_frame_features(audio_22k: np.ndarray, num_frames: int,
+                            word_boundaries_s: Optional[Sequence[Tuple[float, float]]], encoder,
+                            W: Union[None, np.ndarray, LinearMap] = None,
+                            segmenter_config: Optional[SegmenterConfig] = None) -> np.ndarray:
+    """Speech-based semantic features of one recording: `[num_frames, dim]` float32.
+
+    audio_22k: waveform `[samples]` at 22.05 kHz (padding past the real samples is harmless).
+    word_boundaries_s: (start_s, end_s) per word; None runs the transcript-free segmenter.
+    encoder: a `SpeechEncoder`. W: alignment matrix `[target_dim, encoder_dim]`, a `LinearMap`
+    (matrix plus the preprocessing it was learned with), or None (raw Speech2Vec).
+    Each word segment's encoder output, mapped by W, covers the frames of that word; frames with no
+    word are zeros.
+    """
+    if word_boundaries_s is None:
+        word_boundaries_s = segment_words(audio_22k, segmenter_config or SegmenterConfig())
+    if W is not None and not isinstance(W, LinearMap):
+        W = LinearMap(np.asarray(W, dtype=np.float32))
+    dim = encoder.dim if W is None else W.output_dim
+    if len(word_boundaries_s) == 0:
+        return np.zeros((num_frames, dim), dtype=np.float32)
+    starts, ends = zip(*word_boundaries_s)
+    embeddings = encoder.embed_segments(cut_segments(audio_22k, word_boundaries_s))
+    if W is not None:
+        embeddings = W.apply(embeddings)
+    return spread_to_frames(embeddings, starts, ends, num_frames)
+
+
+def text_frame_features(words: Sequence[str], starts_s: Sequence[float], ends_s: Sequence[float],
+                        num_frames: int, keyed_vectors) -> np.ndarray:
+    """Word2Vec features from a transcript (Table 2's Word2Vec row): `[num_frames, dim]` float32.
+
+    An out-of-vocabulary word gets zeros (never a fresh random vector), like a frame without a word.
+    """
+    from emorec.semantic.word2vec import word_vector
+
+    if len(words) == 0:
+        return np.zeros((num_frames, keyed_vectors.vector_size), dtype=np.float32)
+    vectors = np.stack([word_vector(keyed_vectors, w) for w in words])
+    return spread_to_frames(vectors, starts_s, ends_s, num_frames)
+
+
+# ---------------------------------------------------------------- converted dataset folders
+
+
+def _manifest(converted_dir: Path) -> dict:
+    path = converted_dir / MANIFEST_FILENAME
+    if not path.is_file():
+        raise DatasetError(f"{converted_dir}: no {MANIFEST_FILENAME}; not a converted dataset folder")
+    try:
+        from emorec.data.manifest import read_manifest  # the converter's validating reader
+    except ImportError:
+        read_manifest = None
+    if read_manifest is not None:
+        return read_manifest(converted_dir)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{path}: not valid JSON ({error})") from error
+
+
+def partition_shards(converted_dir: PathLike, partitions: Optional[Sequence[str]] = None) -> Dict[str, List[Path]]:
+    """Shard paths per partition, from the manifest (all partitions when `partitions` is None)."""
+    converted_dir = Path(converted_dir)
+    manifest = _manifest(converted_dir)
+    available = manifest.get("partitions", {})
+    names = list(available) if partitions is None else list(partitions)
+    out = {}
+    for name in names:
+        if name not in available:
+            raise DatasetError(f"{converted_dir}: partition {name!r} not in the manifest (has {sorted(available)})")
+        out[name] = [converted_dir / shard for shard in available[name]["shards"]]
+    return out
+
+
+def iter_recordings(converted_dir: PathLike, partitions: Optional[Sequence[str]] = None,
+                    ) -> Iterator[Tuple[Path, Recording]]:
+    """(shard path, Recording) for every recording of the given partitions, in shard order."""
+    for _, shards in partition_shards(converted_dir, partitions).items():
+        for shard in shards:
+            if not shard.is_file():
+                raise DatasetError(f"{shard}: shard listed in the manifest is missing")
+            for serialized in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
+                yield shard, example_to_recording(serialized)
+
+
+def features_example(name: str, features: np.ndarray, word_mask: np.ndarray) -> tf.train.Example:
+    def raw(array):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(array, "<f4").tobytes()]))
+
+    feature = {
+        "name": tf.train.Feature(bytes_list=tf.train.BytesList(value=[name.encode()])),
+        "num_frames": tf.train.Feature(int64_list=tf.train.Int64List(value=[features.shape[0]])),
+        "dim": tf.train.Feature(int64_list=tf.train.Int64List(value=[features.shape[1]])),
+        "features": raw(features),
+        "word_mask": raw(word_mask),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+FEATURES_SPEC = {
+    "name": tf.io.FixedLenFeature([], tf.string),
+    "num_frames": tf.io.FixedLenFeature([], tf.int64),
+    "dim": tf.io.FixedLenFeature([], tf.int64),
+    "features": tf.io.FixedLenFeature([], tf.string),
+    "word_mask": tf.io.FixedLenFeature([], tf.string),
+}
+
+
+def parse_semantic_example(serialized: tf.Tensor, dim: int) -> Dict[str, tf.Tensor]:
+    """Graph-safe parse: `name`, `features [frames, dim]`, `word_mask [frames]`."""
+    parsed = tf.io.parse_single_example(serialized, FEATURES_SPEC)
+    frames = tf.cast(parsed["num_frames"], tf.int32)
+    return {
+        "name": parsed["name"],
+        "features": tf.reshape(tf.io.decode_raw(parsed["features"], tf.float32), [frames, dim]),
+        "word_mask": tf.reshape(tf.io.decode_raw(parsed["word_mask"], tf.float32), [frames]),
+    }
+
+
+def read_semantic_features(folder: PathLike, partitions: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
+    """`{recording name: features [frames, dim]}` from a features folder written by
+    `add_semantic_features`."""
+    folder = Path(folder)
+    meta_path = folder / FEATURES_METADATA
+    if not meta_path.is_file():
+        raise DatasetError(f"{folder}: no {FEATURES_METADATA}; not a semantic features folder")
+    meta = json.loads(meta_path.read_text())
+    out: Dict[str, np.ndarray] = {}
+    for name, info in meta["partitions"].items():
+        if partitions is not None and name not in partitions:
+            continue
+        for shard in info["shards"]:
+            for serialized in tf.data.TFRecordDataset(str(folder / shard)).as_numpy_iterator():
+                example = tf.train.Example.FromString(serialized)
+                f = example.features.feature
+                frames, dim = f["num_frames"].int64_list.value[0], f["dim"].int64_list.value[0]
+                out[f["name"].bytes_list.value[0].decode()] = np.frombuffer(
+                    f["features"].bytes_list.value[0], "<f4").reshape(frames, dim).copy()
+    return out
+
+
+class SemanticArtefacts:
+    """The trained pieces in an artefacts folder: `word2vec.kv`, `speech2vec/`, `alignment.npy`.
+    Each is loaded on first use."""
+
+    def __init__(self, folder: PathLike):
+        self.folder = Path(folder)
+        self._keyed_vectors = None
+        self._encoder = None
+        self._W = None
+
+    @property
+    def keyed_vectors(self):
+        if self._keyed_vectors is None:
+            from emorec.semantic.word2vec import load_keyed_vectors
+
+            self._keyed_vectors = load_keyed_vectors(self.folder / WORD2VEC_FILENAME)
+        return self._keyed_vectors
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from emorec.semantic.speech2vec import SpeechEncoder
+
+            self._encoder = SpeechEncoder.load(self.folder / SPEECH2VEC_DIRNAME)
+        return self._encoder
+
+    @property
+    def W(self) -> LinearMap:
+        if self._W is None:
+            path = self.folder / ALIGNMENT_FILENAME
+            if not path.is_file():
+                raise InputFileError(path, "no alignment matrix here (run `emorec semantic align`)")
+            self._W = LinearMap.load(path)
+        return self._W
+
+
+def check_setting(source: str, boundaries: str) -> None:
+    """Raise ConfigError for an unknown source/boundary setting or one that cannot work."""
+    if source not in SOURCES:
+        raise ConfigError("semantic features", "source", f"{source!r} is not one of {', '.join(SOURCES)}")
+    if boundaries not in BOUNDARIES:
+        raise ConfigError("semantic features", "boundaries", f"{boundaries!r} is not one of {', '.join(BOUNDARIES)}")
+    if source == "word2vec" and boundaries != "given":
+        raise ConfigError("semantic features", "boundaries",
+                          "word2vec features read the transcript, so they need boundaries 'given'")
+
+
+def recording_features(recording: Recording, source: str, boundaries: str, artefacts: SemanticArtefacts,
+                       segmenter_config: Optional[SegmenterConfig] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Semantic features of one recording for a source/boundary setting: features
+    `[recording.num_frames, dim]` and word_mask `[num_frames]` (1 where a word covers the frame,
+    even an out-of-vocabulary word whose vector is zeros)."""
+    check_setting(source, boundaries)
+    audio = recording.audio[: recording.num_samples]
+    if boundaries == "given":
+        spans = list(zip(recording.word_start_s, recording.word_end_s))
+    else:
+        spans = segment_words(audio, segmenter_config or SegmenterConfig())
+    word_mask = (frame_word_index([s for s, _ in spans], [e for _, e in spans], recording.num_frames) >= 0)
+    if source == "word2vec":
+        features = text_frame_features(recording.words, recording.word_start_s, recording.word_end_s,
+                                       recording.num_frames, artefacts.keyed_vectors)
+    else:
+        W = artefacts.W if source == "aligned_speech2vec" else None
+        features = semantic_frame_features(audio, recording.num_frames, spans, artefacts.encoder, W)
+    return features, word_mask.astype(np.float32)
+
+
+def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str, artefacts_dir: PathLike,
+                          partitions: Optional[Sequence[str]] = None, output_dir: Optional[PathLike] = None,
+                          segmenter_config: Optional[SegmenterConfig] = None) -> Path:
+    """Write semantic features for every recording of a converted dataset folder.
+
+    Output: `output_dir` (default `<converted>/semantic/<source>-<boundaries>/`), laid out as the
+    module docstring describes. Returns the output folder.
+    """
+    check_setting(source, boundaries)
+    converted_dir = Path(converted_dir)
+    artefacts = artefacts_dir if isinstance(artefacts_dir, SemanticArtefacts) else SemanticArtefacts(artefacts_dir)
+    output = Path(output_dir) if output_dir else converted_dir / "semantic" / f"{source}-{boundaries}"
+    output.mkdir(parents=True, exist_ok=True)
+    segmenter_config = segmenter_config or SegmenterConfig()
+    meta = {"schema_version": SCHEMA_VERSION, "source": source, "boundaries": boundaries, "dim": None,
+            "artefacts_dir": str(artefacts.folder), "converted_dir": str(converted_dir),
+            "segmenter": segmenter_config.to_dict() if boundaries == "segmenter" else None,
+            "sample_rate_hz": SAMPLE_RATE_HZ, "partitions": {}, "complete": False}
+    for partition, shards in partition_shards(converted_dir, partitions).items():
+        info = {"shards": [], "recordings": 0, "frames": 0, "word_frames": 0}
+        for shard in shards:
+            with tf.io.TFRecordWriter(str(output / shard.name)) as writer:
+                for serialized in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
+                    rec = example_to_recording(serialized)
+                    features, word_mask = recording_features(rec, source, boundaries, artefacts, segmenter_config)
+                    writer.write(features_example(rec.name, features, word_mask).SerializeToString())
+                    meta["dim"] = int(features.shape[1])
+                    info["recordings"] += 1
+                    info["frames"] += int(features.shape[0])
+                    info["word_frames"] += int(word_mask.sum())
+            info["shards"].append(shard.name)
+        meta["partitions"][partition] = info
+        logger.info("%s: %d recordings, %d of %d frames with a word", partition, info["recordings"],
+                    info["word_frames"], info["frames"])
+    meta["complete"] = True
+    (output / FEATURES_METADATA).write_text(json.dumps(meta, indent=2))
+    return output

@@ -1,0 +1,110 @@
+"""The `emorec semantic ...` workflows as functions: read inputs, train, save, return a report.
+
+Each returns a JSON-serialisable dict that says what was trained on and what it scored.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Sequence
+
+import numpy as np
+
+from emorec.constants import MANIFEST_FILENAME
+from emorec.errors import InputFileError, PathLike
+
+
+def run_word2vec(source: PathLike, output: PathLike, *, partitions: Sequence[str] = ("train",),
+                 neighbours: Sequence[str] = (), topn: int = 8, **train_kwargs) -> Dict:
+    """Train Word2Vec on a folder of text files or on a converted dataset's transcripts (a folder
+    with manifest.json) and save the KeyedVectors to `output`."""
+    from emorec.semantic.word2vec import dataset_transcripts, save_keyed_vectors, train_word2vec
+
+    source = Path(source)
+    converted = (source / MANIFEST_FILENAME).is_file()
+    texts = dataset_transcripts(source, partitions) if converted else source
+    keyed = train_word2vec(texts, **train_kwargs)
+    save_keyed_vectors(keyed, output)
+    report = {"source": str(source), "kind": "converted transcripts" if converted else "text folder",
+              "vocabulary": len(keyed), "vector_size": keyed.vector_size, "output": str(output),
+              "settings": train_kwargs, "neighbours": {}}
+    for word in neighbours:
+        if word in keyed.key_to_index:
+            report["neighbours"][word] = [w for w, _ in keyed.most_similar(word, topn=topn)]
+        else:
+            report["neighbours"][word] = None
+    return report
+
+
+def run_speech2vec(source: PathLike, output_dir: PathLike, config=None, *, partitions: Sequence[str] = ("train",),
+                   held_out_speakers: Sequence[str] = ()) -> Dict:
+    """Train Speech2Vec on the word segments of `source` (converted dataset, word_timings.csv
+    folder or TIMIT-style folder), minus the held-out speakers; save encoder and word vectors into
+    `output_dir`; report held-out word-type retrieval against chance."""
+    from emorec.semantic.evaluation import split_by_speaker, type_retrieval_accuracy
+    from emorec.semantic.segments import load_utterances
+    from emorec.semantic.speech2vec import Speech2VecConfig, save_speech2vec, train_speech2vec
+
+    config = config or Speech2VecConfig()
+    utterances = load_utterances(source, partitions)
+    train, held = split_by_speaker(utterances, held_out_speakers)
+    if not train:
+        raise InputFileError(source, "no training utterances left after holding out speakers")
+    encoder, vectors, history = train_speech2vec(train, config)
+    save_speech2vec(output_dir, encoder, vectors, history)
+    report = {"source": str(source), "output": str(output_dir), "train_utterances": len(train),
+              "train_segments": sum(len(u.words) for u in train), "types": len(vectors),
+              "final_loss": history["loss"][-1] if history["loss"] else None,
+              "held_out_speakers": list(held_out_speakers)}
+    if held:
+        words = [w for u in held for w in u.words]
+        embeddings = encoder.embed_segments([s for u in held for s in u.segments])
+        report["held_out_retrieval"] = type_retrieval_accuracy(vectors, embeddings, words)
+    (Path(output_dir) / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def run_align(source_vectors: PathLike, target_vectors: PathLike, output: PathLike, config=None, *,
+              target_most_frequent: int = 0, supervised: bool = False, held_out_fraction: float = 0.5,
+              normalise: bool = True) -> Dict:
+    """Align source vectors (a Speech2Vec folder or a .kv) to target vectors (.kv); save W
+    `[target_dim, source_dim]` as .npy. Unsupervised (adversarial + refinement) by default;
+    `supervised` fits Procrustes on part of the identically spelled words instead. Reports
+    precision at 1/5 on identically spelled words (held-out ones when supervised) and chance.
+
+    normalise: both spaces get MUSE's renorm-center-renorm first (W then maps preprocessed
+    vectors; the report's `normalise` flag says so, and `features` must use the same setting)."""
+    from emorec.semantic.alignment import AlignmentConfig, LinearMap, align, center_and_normalise, normalise_rows
+    from emorec.semantic.evaluation import supervised_holdout, translation_report
+    from emorec.semantic.word2vec import load_keyed_vectors, most_frequent
+
+    config = config or AlignmentConfig()
+    source = load_keyed_vectors(source_vectors)
+    target = most_frequent(load_keyed_vectors(target_vectors), target_most_frequent)
+    source_mean = normalise_rows(source.vectors).mean(0) if normalise else None
+    if normalise:
+        source, target = _with_vectors(source, center_and_normalise(source.vectors)), \
+            _with_vectors(target, center_and_normalise(target.vectors))
+    report: Dict = {"source": str(source_vectors), "target": str(target_vectors),
+                    "source_vocabulary": len(source), "target_vocabulary": len(target),
+                    "mode": "supervised" if supervised else "unsupervised", "normalise": normalise}
+    if supervised:
+        W, evaluation = supervised_holdout(source, target, held_out_fraction, config.seed, config.csls_k)
+    else:
+        W = align(source.vectors, target.vectors, config)
+        evaluation = translation_report(source, target, W, csls_k=config.csls_k)
+    report["evaluation"] = evaluation
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    LinearMap(W, source_mean).save(output)
+    report["output"] = str(output)
+    return report
+
+
+def _with_vectors(keyed_vectors, vectors: np.ndarray):
+    """A copy of KeyedVectors with the same words in the same order and new vectors."""
+    from gensim.models import KeyedVectors
+
+    out = KeyedVectors(vectors.shape[1])
+    out.add_vectors(list(keyed_vectors.index_to_key), vectors.astype(np.float32))
+    return out

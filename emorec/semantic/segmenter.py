@@ -1,0 +1,88 @@
+"""A transcript-free word segmenter: energy-based voice activity cut into pseudo-words.
+
+A deployed model gets audio only, so the word boundaries of its semantic features must come from
+the audio too. Frames (25 ms, 10 ms hop) whose log energy is within `threshold_db` of the loudest
+frame (and above `floor_db` full scale) are speech; speech runs separated by gaps shorter than
+`max_gap_s` are merged; runs longer than `max_word_s` are split at their quietest frame until all
+fit; runs shorter than `min_word_s` are dropped. These are pseudo-words: syllable groups between
+energy dips, not linguistic words.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import List, Tuple
+
+import numpy as np
+
+from emorec.constants import SAMPLE_RATE_HZ
+
+
+@dataclass
+class SegmenterConfig:
+    window_s: float = 0.025
+    hop_s: float = 0.010
+    #: Speech frames are within this many dB of the loudest frame.
+    threshold_db: float = 30.0
+    #: ... and above this level relative to full scale (a silent file has no words).
+    floor_db: float = -60.0
+    max_gap_s: float = 0.06
+    min_word_s: float = 0.08
+    max_word_s: float = 0.6
+    #: Energy is smoothed over this many frames before looking for split points.
+    smoothing_frames: int = 5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def frame_energy_db(audio: np.ndarray, config: SegmenterConfig, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Log mean-square energy per analysis frame, dB full scale: `[frames]`."""
+    window = int(round(config.window_s * sample_rate_hz))
+    hop = int(round(config.hop_s * sample_rate_hz))
+    audio = np.asarray(audio, dtype=np.float64).reshape(-1)
+    if len(audio) < window:
+        audio = np.pad(audio, (0, window - len(audio)))
+    count = 1 + (len(audio) - window) // hop
+    index = np.arange(window)[None, :] + hop * np.arange(count)[:, None]
+    power = np.mean(audio[index] ** 2, axis=1)
+    return 10.0 * np.log10(power + 1e-12)
+
+
+def _runs(active: np.ndarray) -> List[Tuple[int, int]]:
+    """[start, end) index runs where `active` is True."""
+    edges = np.diff(np.concatenate([[0], active.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def segment_words(audio_22k: np.ndarray, config: SegmenterConfig = SegmenterConfig(),
+                  sample_rate_hz: int = SAMPLE_RATE_HZ) -> List[Tuple[float, float]]:
+    """Pseudo-word boundaries `[(start_s, end_s), ...]`, sorted and non-overlapping."""
+    energy = frame_energy_db(audio_22k, config, sample_rate_hz)
+    if energy.size == 0 or energy.max() < config.floor_db:
+        return []
+    active = (energy >= energy.max() - config.threshold_db) & (energy >= config.floor_db)
+    runs = _runs(active)
+    max_gap = int(round(config.max_gap_s / config.hop_s))
+    merged: List[List[int]] = []
+    for start, end in runs:
+        if merged and start - merged[-1][1] <= max_gap:
+            merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    kernel = np.ones(config.smoothing_frames) / config.smoothing_frames
+    smooth = np.convolve(energy, kernel, mode="same")
+    max_frames = max(1, int(round(config.max_word_s / config.hop_s)))
+    min_frames = max(1, int(round(config.min_word_s / config.hop_s)))
+    pieces: List[Tuple[int, int]] = []
+    stack = [tuple(r) for r in reversed(merged)]
+    while stack:
+        start, end = stack.pop()
+        if end - start <= max_frames:
+            pieces.append((start, end))
+            continue
+        # Split at the quietest frame away from both edges (at least min_word_s from each).
+        lo, hi = start + min_frames, end - min_frames
+        cut = lo + int(np.argmin(smooth[lo:hi])) if hi > lo else (start + end) // 2
+        stack.extend([(cut, end), (start, cut)])
+    window_s = config.window_s
+    return [(s * config.hop_s, (e - 1) * config.hop_s + window_s) for s, e in pieces if e - s >= min_frames]
