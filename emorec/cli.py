@@ -75,6 +75,58 @@ def info(directory) -> None:
     click.echo(format_info(read_manifest(directory), directory))
 
 
+# --- train / evaluate / demo (emorec.training, emorec.evaluation, emorec.demo) -------------------------
+@cli.command(context_settings=CONTEXT)
+@click.option("--config", "config_path", type=click.Path(path_type=str), required=True, help="Experiment YAML.")
+@click.option("--data", "data_dir", type=click.Path(path_type=str), required=True, help="Converted folder.")
+@click.option("--run-dir", type=click.Path(path_type=str), required=True,
+              help="Run folder (config, checkpoints, logs); an unfinished run there resumes.")
+@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default=None,
+              help="tf.distribute strategy [default: the config's].")
+@click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default=None,
+              help="Compute precision [default: the config's].")
+@click.option("--epochs", type=int, default=None, help="Epochs [default: the config's].")
+def train(config_path, data_dir, run_dir, strategy, precision, epochs) -> None:
+    """Train the model of an experiment config on a converted folder."""
+    from emorec.config import load_config
+    from emorec.training import train_model
+
+    history = train_model(load_config(config_path), data_dir, run_dir, strategy=strategy, precision=precision,
+                          epochs=epochs)
+    best = max(history.get("val_mean_ccc", [float("nan")]))
+    click.echo(f"trained {len(history.get('epoch', []))} epochs; best development mean CCC {best:.4f}; run in {run_dir}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--run-dir", type=click.Path(path_type=str), required=True, help="Run folder written by `emorec train`.")
+@click.option("--data", "data_dir", type=click.Path(path_type=str), required=True, help="Converted folder.")
+@click.option("--partition", default="test", help="Partition to score (devel, test, ...).")
+@click.option("--out", "output_dir", type=click.Path(path_type=str), default=None,
+              help="Output folder [default: RUN/evaluation/PARTITION].")
+@click.option("--postprocess/--no-postprocess", default=None,
+              help="Post-processing fitted on devel [default: the run config's evaluation.postprocess].")
+@click.option("--variance", type=click.Choice(["population", "sample"]), default=None,
+              help="CCC variance convention [default: the run config's, population as AVEC].")
+@click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
+def evaluate(run_dir, data_dir, partition, output_dir, postprocess, variance, no_plots) -> None:
+    """Score a trained run: CCC per dimension pooled over a partition, AVEC predictions, plots."""
+    from emorec.evaluation import evaluate_run
+
+    evaluate_run(run_dir, data_dir, partition, output_dir=output_dir, plot=not no_plots, postprocess=postprocess,
+                 variance=variance, echo=click.echo)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--workdir", type=click.Path(path_type=str), default="emorec-demo",
+              help="Folder for the generated data, the converted data and the run.")
+@click.option("--epochs", type=int, default=None, help="Epochs [default: configs/demo.yaml's].")
+def demo(workdir, epochs) -> None:
+    """Generate a small learnable dataset, convert, train, evaluate, and print the CCC table."""
+    from emorec.demo import run_demo
+
+    run_demo(workdir, epochs=epochs, echo=click.echo)
+
+
 # --- export / predict (emorec.export) -------------------------------------------------------------
 @cli.command(context_settings=CONTEXT)
 @click.option("--run-dir", type=click.Path(path_type=str), required=True,
@@ -117,6 +169,126 @@ def predict(audio, model_dir, out_dir, plot, chunk_s) -> None:
             click.echo(f"error: {report.errors[str(path)]}", err=True)
     if report.errors:
         raise EmorecError(f"{len(report.errors)} of {len(audio)} files failed")
+
+
+# --- semantic branch (emorec.semantic) ------------------------------------------------------------
+@cli.group("semantic", context_settings=CONTEXT)
+def semantic() -> None:
+    """Semantic branch: Word2Vec, Speech2Vec, alignment (eq. 1-3), frame-level features."""
+
+
+def _semantic_report(report: dict) -> None:
+    import json
+
+    click.echo(json.dumps(report, indent=2, default=str))
+
+
+@semantic.command("word2vec", context_settings=CONTEXT)
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--vector-size", type=int, default=100, help="Embedding dimension.")
+@click.option("--window", type=int, default=5, help="Skip-gram window (words each side).")
+@click.option("--min-count", type=int, default=5, help="Ignore rarer words.")
+@click.option("--epochs", type=int, default=5)
+@click.option("--seed", type=int, default=0)
+@click.option("--partition", "partitions", multiple=True, default=["train"],
+              help="Converted dataset only: partitions whose transcripts are used.")
+@click.option("--neighbours", default="", help="Comma-separated words whose nearest neighbours to print.")
+def semantic_word2vec(source, output, vector_size, window, min_count, epochs, seed, partitions, neighbours) -> None:
+    """Train Word2Vec on SOURCE (a folder of text files, or a converted dataset's transcripts) and
+    save gensim KeyedVectors to OUTPUT."""
+    from emorec.semantic.run import run_word2vec
+
+    _semantic_report(run_word2vec(source, output, partitions=partitions,
+                                  neighbours=[w for w in neighbours.split(",") if w],
+                                  vector_size=vector_size, window=window, min_count=min_count, epochs=epochs, seed=seed))
+
+
+@semantic.command("speech2vec", context_settings=CONTEXT)
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.argument("output_dir", type=click.Path(file_okay=False, path_type=str))
+@click.option("--dim", type=int, default=100, help="Embedding dimension.")
+@click.option("--encoder-units", type=int, default=128)
+@click.option("--decoder-units", type=int, default=128)
+@click.option("--window", type=int, default=3, help="Neighbouring words each side to reconstruct.")
+@click.option("--max-frames", type=int, default=60, help="MFCC frames (10 ms) kept per word segment.")
+@click.option("--epochs", type=int, default=10)
+@click.option("--batch-size", type=int, default=64)
+@click.option("--learning-rate", type=float, default=1e-3)
+@click.option("--seed", type=int, default=0)
+@click.option("--partition", "partitions", multiple=True, default=["train"],
+              help="Converted dataset only: partitions whose word segments are used.")
+@click.option("--hold-out-speakers", default="", help="Comma-separated speakers kept out of training and scored.")
+def semantic_speech2vec(source, output_dir, dim, encoder_units, decoder_units, window, max_frames, epochs,
+                        batch_size, learning_rate, seed, partitions, hold_out_speakers) -> None:
+    """Train Speech2Vec on the word segments of SOURCE (a converted dataset, a folder with
+    word_timings.csv, or a TIMIT-style folder with .wrd files); save encoder and word vectors."""
+    from emorec.semantic.run import run_speech2vec
+    from emorec.semantic.speech2vec import Speech2VecConfig
+
+    config = Speech2VecConfig(dim=dim, encoder_units=encoder_units, decoder_units=decoder_units, window=window,
+                              max_frames=max_frames, epochs=epochs, batch_size=batch_size,
+                              learning_rate=learning_rate, seed=seed)
+    _semantic_report(run_speech2vec(source, output_dir, config, partitions=partitions,
+                                    held_out_speakers=[s for s in hold_out_speakers.split(",") if s]))
+
+
+@semantic.command("align", context_settings=CONTEXT)
+@click.argument("source_vectors", type=click.Path(exists=True, path_type=str))
+@click.argument("target_vectors", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--adversarial/--no-adversarial", default=True, help="Run the adversarial stage first.")
+@click.option("--adversarial-epochs", type=int, default=5)
+@click.option("--iterations-per-epoch", type=int, default=1000)
+@click.option("--batch-size", type=int, default=32)
+@click.option("--discriminator-hidden", type=int, default=2048)
+@click.option("--orthogonalisation", type=click.Choice(["beta", "project"]), default="beta")
+@click.option("--restarts", type=int, default=1, help="Adversarial runs; the best unsupervised criterion wins.")
+@click.option("--refinement-iterations", type=int, default=5)
+@click.option("--dictionary-size", type=int, default=15000, help="Most frequent words considered for the dictionary.")
+@click.option("--target-most-frequent", type=int, default=0, help="Keep only this many target words (0: all).")
+@click.option("--supervised", is_flag=True, help="Procrustes on identically spelled words, scored on held-out ones.")
+@click.option("--seed", type=int, default=0)
+def semantic_align(source_vectors, target_vectors, output, adversarial, adversarial_epochs, iterations_per_epoch,
+                   batch_size, discriminator_hidden, orthogonalisation, restarts, refinement_iterations,
+                   dictionary_size, target_most_frequent, supervised, seed) -> None:
+    """Learn W mapping SOURCE_VECTORS (Speech2Vec folder or .kv) into TARGET_VECTORS' space (.kv);
+    save W as .npy in OUTPUT and print precision at 1/5 with chance levels."""
+    from emorec.semantic.alignment import AlignmentConfig
+    from emorec.semantic.run import run_align
+
+    config = AlignmentConfig(adversarial=adversarial, adversarial_epochs=adversarial_epochs,
+                             iterations_per_epoch=iterations_per_epoch, batch_size=batch_size,
+                             discriminator_hidden=discriminator_hidden, orthogonalisation=orthogonalisation,
+                             adversarial_restarts=restarts, refinement_iterations=refinement_iterations,
+                             dictionary_most_frequent=dictionary_size, seed=seed)
+    _semantic_report(run_align(source_vectors, target_vectors, output, config,
+                               target_most_frequent=target_most_frequent, supervised=supervised))
+
+
+@semantic.command("features", context_settings=CONTEXT)
+@click.argument("converted", type=click.Path(exists=True, file_okay=False, path_type=str))
+@click.option("--source", type=click.Choice(["word2vec", "speech2vec", "aligned_speech2vec"]),
+              default="aligned_speech2vec", help="What the frame vectors are.")
+@click.option("--boundaries", type=click.Choice(["given", "segmenter"]), default="given",
+              help="Word boundaries: the converted word timings, or the transcript-free segmenter.")
+@click.option("--artefacts", "artefacts_dir", type=click.Path(exists=True, file_okay=False, path_type=str),
+              required=True, help="Folder with word2vec.kv, speech2vec/ and alignment.npy.")
+@click.option("--partition", "partitions", multiple=True, default=None, help="Partitions [default: all].")
+@click.option("--out", "output_dir", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Output folder [default: CONVERTED/semantic/SOURCE-BOUNDARIES].")
+def semantic_features(converted, source, boundaries, artefacts_dir, partitions, output_dir) -> None:
+    """Write frame-level semantic features (zeros where no word) for every recording of CONVERTED."""
+    import json
+
+    from emorec.semantic.features import FEATURES_METADATA, add_semantic_features
+
+    out = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir)
+    meta = json.loads((Path(out) / FEATURES_METADATA).read_text())
+    for partition, info in meta["partitions"].items():
+        click.echo(f"{partition}: {info['recordings']} recordings, {info['word_frames']} of {info['frames']} "
+                   f"frames with a word ({source}, {boundaries} boundaries)")
+    click.echo(f"wrote {out}")
 
 
 def main() -> None:

@@ -28,6 +28,8 @@ class DataConfig:
     train_partition: str = "train"
     devel_partition: str = "devel"
     test_partition: str = "test"
+    #: TFRecord shards read in parallel by the interleave.
+    interleave_cycle_length: int = 4
 
 
 @dataclass
@@ -37,6 +39,10 @@ class CNNConfig:
     kernel_sizes: Tuple[int, int, int] = (8, 6, 6)
     pool_sizes: Tuple[int, int, int] = (10, 5, 5)
     dropout: float = 0.5
+    #: Conv padding inside a frame; "same" keeps 2205 samples -> 220 -> 44 -> 8 steps after the pools.
+    padding: Literal["same", "valid"] = "same"
+    #: How the steps left inside one 0.1 s frame after the last pool become one vector per frame.
+    frame_pooling: Literal["max", "mean"] = "max"
 
 
 @dataclass
@@ -55,9 +61,12 @@ class FusionConfig:
     kind: Literal["concat", "attention"] = "concat"
     #: d_u of equations 4-7.
     projection_units: int = 1024
-    #: Order of dimensions folded by the head attention: "paper" = Attention(Attention(a, l), v).
-    head_order: Literal["paper", "authors_code"] = "paper"
+    #: Order of dimensions folded by the head attention: "paper" = Attention(Attention(a, l), v),
+    #: "authors_code" = Attention(Attention(a, v), l), or a list of the data's dimension names.
+    head_order: Union[Literal["paper", "authors_code"], List[str]] = "paper"
+    #: Activation of the per-dimension heads: linear in the paper, ReLU in the authors' code.
     head_activation: Literal["linear", "relu"] = "linear"
+    #: Width of each head; None means projection_units (the paper). The authors' code used 512.
     head_units: Optional[int] = None
 
 
@@ -81,6 +90,10 @@ class TrainingConfig:
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
     #: Steps per epoch; None runs each epoch over the whole training set once.
     steps_per_epoch: Optional[int] = None
+    #: Passes over the development set per epoch for model selection (None: whole devel set).
+    validation_steps: Optional[int] = None
+    #: Epochs without a better development mean CCC before stopping; None trains all epochs.
+    early_stopping_patience: Optional[int] = None
 
 
 @dataclass
@@ -89,6 +102,12 @@ class EvaluationConfig:
     variance: Literal["population", "sample"] = "population"
     postprocess: bool = False
     plot_recordings: int = 3
+    #: Label delays tried by the post-processing, in frames (0.1 s each).
+    max_delay_frames: int = 30
+    #: Median filter lengths tried by the post-processing, in frames (odd).
+    median_windows: Tuple[int, ...] = (3, 5, 9, 15, 25)
+    #: Recordings predicted together in one batch (whole recordings, padded at the end).
+    batch_recordings: int = 8
 
 
 @dataclass

@@ -1,0 +1,110 @@
+"""Training throughput and inference speed of the paralinguistic model at the paper's shapes.
+
+    python benchmarks/train_speed.py                       # float32 and mixed_bfloat16
+    python benchmarks/train_speed.py --precision float32 --train-steps 10 --threads 2
+
+Figures:
+- training: seconds of audio trained per wall-clock second (batch 25 x 10 s sequences, one
+  optimiser step each, data already in memory so the input pipeline is not measured);
+- inference: times real time (10 s sequences, batch 25, `training=False`);
+- FLOPs per second of audio (forward, counted analytically: 2 x multiply-adds of the convs,
+  the LSTM and the output layers), so that a throughput reads against the CPU's peak; training
+  costs about 3x the forward FLOPs.
+Targets on 2 CPU cores: training >= 100 s of audio / s, inference >= 500x real time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+
+def forward_flops_per_second_of_audio(filters=(50, 125, 125), kernels=(8, 6, 6), pools=(10, 5, 5),
+                                      lstm_units=256, dimensions=3, frame_length=2205, frame_rate_hz=10) -> float:
+    """2 x multiply-adds of one forward pass over 1 s of audio ("same" padding)."""
+    macs_per_frame = 0
+    steps, channels = frame_length, 1
+    for f, k, p in zip(filters, kernels, pools):
+        macs_per_frame += steps * k * channels * f
+        steps, channels = steps // p, f
+    macs_per_frame += 4 * lstm_units * (channels + lstm_units)  # four gates
+    macs_per_frame += lstm_units * dimensions
+    return 2.0 * macs_per_frame * frame_rate_hz
+
+
+def run(precision: str, batch: int, frames: int, train_steps: int, infer_steps: int, third_conv: int,
+        jit: bool = False) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from emorec.config import CNNConfig, ModelConfig
+    from emorec.models import build_model
+    from emorec.training.train import compile_model
+
+    names = ["arousal", "valence", "liking"]
+    keras.mixed_precision.set_global_policy(precision)
+    keras.utils.set_random_seed(0)
+    config = ModelConfig(cnn=CNNConfig(filters=(50, 125, third_conv)))
+    model = build_model(config, names)
+    compile_model(model, names, 1e-4, 5.0)
+    rng = np.random.default_rng(0)
+    audio = tf.constant(rng.normal(0, 0.1, (batch, frames, 2205)).astype(np.float32))
+    labels = rng.uniform(-1, 1, (batch, frames)).astype(np.float32)
+    targets = {n: tf.constant(np.stack([labels, np.ones_like(labels)], -1)) for n in names}
+    dataset = tf.data.Dataset.from_tensors(({"audio": audio}, targets)).repeat()
+    model.fit(dataset, steps_per_epoch=1, epochs=1, verbose=0)  # trace and warm up
+    started = time.perf_counter()
+    model.fit(dataset, steps_per_epoch=train_steps, epochs=1, verbose=0)
+    train_s = time.perf_counter() - started
+    audio_s_per_step = batch * frames / 10.0
+
+    forward = tf.function(lambda x: model({"audio": x}, training=False), jit_compile=jit)
+    forward(audio)
+    started = time.perf_counter()
+    for _ in range(infer_steps):
+        outputs = forward(audio)
+    float(outputs["arousal"][0, 0])
+    infer_s = time.perf_counter() - started
+    keras.mixed_precision.set_global_policy("float32")
+    flops = forward_flops_per_second_of_audio(filters=(50, 125, third_conv), dimensions=len(names))
+    return {
+        "precision": precision,
+        "xla_inference": jit,
+        "batch": batch,
+        "sequence_s": frames / 10.0,
+        "train_audio_s_per_s": audio_s_per_step * train_steps / train_s,
+        "inference_x_real_time": audio_s_per_step * infer_steps / infer_s,
+        "forward_gflop_per_audio_s": flops / 1e9,
+        "train_gflop_per_s": 3 * flops * audio_s_per_step * train_steps / train_s / 1e9,
+        "inference_gflop_per_s": flops * audio_s_per_step * infer_steps / infer_s / 1e9,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--precision", nargs="+", default=["float32", "mixed_bfloat16"])
+    parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--infer-steps", type=int, default=5)
+    parser.add_argument("--third-conv", type=int, default=125, help="125 (paper) or 250 (authors' code)")
+    parser.add_argument("--jit", action="store_true", help="XLA-compile the inference function")
+    parser.add_argument("--threads", type=int, default=None, help="intra-op threads (default: TensorFlow's)")
+    args = parser.parse_args()
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    for precision in args.precision:
+        result = run(precision, args.batch, args.frames, args.train_steps, args.infer_steps, args.third_conv, args.jit)
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

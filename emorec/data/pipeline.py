@@ -1,0 +1,245 @@
+"""The tf.data input pipeline: shards -> parsed recordings -> fixed-length windows -> batches.
+
+Everything on the hot path is a TensorFlow op (no Python generator), so the pipeline runs in
+parallel with training and under any `tf.distribute` strategy:
+
+    list shards -> interleave(TFRecordDataset) -> parse_recording -> window (flat_map)
+        -> shuffle -> batch -> prefetch(AUTOTUNE)
+
+A training element is `(inputs, targets)`:
+
+- `inputs["audio"]`: float32 `[batch, sequence_frames, FRAME_LENGTH_SAMPLES]`;
+- `targets[dimension]`: float32 `[batch, sequence_frames, 2]`, channel 0 the gold label, channel 1
+  the frame mask (1 for a real label, 0 for padding or a missing label). Packing the mask into the
+  target lets the concordance loss and metrics (`emorec.training.losses`) skip padded frames
+  under `model.fit`, where a per-element sample weight cannot express a correlation.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import tensorflow as tf
+
+from emorec.config import DataConfig
+from emorec.constants import FRAME_LENGTH_SAMPLES, MANIFEST_FILENAME, SCHEMA_VERSION
+from emorec.data.schema import parse_recording
+from emorec.errors import DatasetError, PathLike
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+#: Per-frame fields cut into windows along with the audio.
+FRAME_FIELDS = ("audio", "labels", "label_mask")
+
+#: Maps a parsed recording (dict of tensors) to extra per-frame features `{name: [frames, ...]}`;
+#: they are windowed like the audio and appear under their names in `inputs`.
+FrameFeatureFn = Callable[[Dict[str, tf.Tensor]], Dict[str, tf.Tensor]]
+
+
+def load_manifest(data_dir: PathLike) -> dict:
+    """The converted folder's manifest, validated by the converter's reader when it is installed."""
+    data_dir = Path(data_dir)
+    try:
+        from emorec.data.manifest import read_manifest  # the converter's validating reader
+    except ImportError:
+        read_manifest = None
+    if read_manifest is not None:
+        return read_manifest(data_dir)
+    path = data_dir / MANIFEST_FILENAME
+    if not path.is_file():
+        raise DatasetError(f"{path}: no manifest; is {data_dir} a folder written by the converter?")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{path}: not valid JSON ({error})") from None
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise DatasetError(
+            f"{path}: schema version {manifest.get('schema_version')!r}, this emorec reads {SCHEMA_VERSION}; reconvert the data"
+        )
+    if not manifest.get("complete", False):
+        raise DatasetError(f"{path}: the conversion did not complete; rerun it")
+    return manifest
+
+
+def partition_files(data_dir: PathLike, partition: str, manifest: Optional[dict] = None) -> List[str]:
+    """Absolute paths of the shards of `partition`; a `DatasetError` if it is absent or empty."""
+    data_dir = Path(data_dir)
+    manifest = manifest if manifest is not None else load_manifest(data_dir)
+    partitions = manifest.get("partitions", {})
+    if partition not in partitions or not partitions[partition].get("shards"):
+        raise DatasetError(
+            f"{data_dir / MANIFEST_FILENAME}: no partition {partition!r} (has: {', '.join(sorted(partitions)) or 'none'})"
+        )
+    files = [str(data_dir / shard) for shard in partitions[partition]["shards"]]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise DatasetError(f"{missing[0]}: shard listed in the manifest is missing")
+    return files
+
+
+def read_recordings(
+    files: Sequence[str],
+    num_dimensions: int,
+    *,
+    shuffle_files: bool = False,
+    cycle_length: int = 4,
+    seed: Optional[int] = None,
+) -> tf.data.Dataset:
+    """Parsed recordings (dicts as `parse_recording` returns) from interleaved shards."""
+    dataset = tf.data.Dataset.from_tensor_slices(list(files))
+    if shuffle_files:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=max(1, min(cycle_length, len(files))),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,  # repeatable runs for a given seed
+    )
+    return dataset.map(lambda s: parse_recording(s, num_dimensions), num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def window_recording(
+    recording: Dict[str, tf.Tensor], sequence_frames: int, hop_frames: int, fields: Sequence[str]
+) -> tf.data.Dataset:
+    """Cut the per-frame `fields` of one recording into windows of `sequence_frames` frames.
+
+    Windows start every `hop_frames` frames; their number is 1 + ceil((F - S) / hop) for F > S
+    frames, else 1, so every frame is in some window. The tail is zero-padded and the returned
+    `mask` `[windows, S]` is 0 there (and where `label_mask` is 0).
+    """
+    num_frames = tf.shape(recording["audio"])[0]
+    extra = tf.maximum(num_frames - sequence_frames, 0)
+    num_windows = 1 + (extra + hop_frames - 1) // hop_frames
+    padded_frames = (num_windows - 1) * hop_frames + sequence_frames
+    pad = padded_frames - num_frames
+    windows = {}
+    for name in fields:
+        value = recording[name]
+        paddings = tf.concat([[[0, pad]], tf.zeros([tf.rank(value) - 1, 2], tf.int32)], axis=0)
+        windows[name] = tf.signal.frame(tf.pad(value, paddings), sequence_frames, hop_frames, axis=0)
+    valid = tf.pad(recording["label_mask"], [[0, pad]])
+    windows["mask"] = tf.signal.frame(valid, sequence_frames, hop_frames, axis=0)
+    windows["name"] = tf.fill([num_windows], recording["name"])
+    windows["start_frame"] = tf.range(num_windows) * hop_frames
+    return tf.data.Dataset.from_tensor_slices(windows)
+
+
+def to_model_example(
+    window: Dict[str, tf.Tensor], label_names: Sequence[str], input_names: Sequence[str] = ("audio",)
+):
+    """`(inputs, targets)` for `model.fit`: targets per dimension `[..., frames, 2]` (label, mask)."""
+    inputs = {name: window[name] for name in input_names}
+    mask = window["mask"]
+    targets = {
+        name: tf.stack([window["labels"][..., index], mask], axis=-1) for index, name in enumerate(label_names)
+    }
+    return inputs, targets
+
+
+def make_dataset(
+    data_dir: PathLike,
+    partition: str,
+    config: DataConfig,
+    *,
+    training: bool,
+    label_names: Optional[Sequence[str]] = None,
+    batch_size: Optional[int] = None,
+    seed: Optional[int] = None,
+    frame_features: Optional[FrameFeatureFn] = None,
+    repeat: bool = False,
+) -> tf.data.Dataset:
+    """Batched `(inputs, targets)` windows of one partition, ready for `model.fit`/`evaluate`.
+
+    training: shuffle shards and windows (buffer `config.shuffle_buffer`); otherwise keep file order.
+    label_names: defaults to the manifest's; all dimensions are always parsed.
+    frame_features: optional extra per-frame inputs (e.g. semantic vectors), windowed like audio.
+    repeat: repeat forever (for `steps_per_epoch`).
+    """
+    manifest = load_manifest(data_dir)
+    all_names = list(manifest["label_names"])
+    label_names = list(label_names) if label_names is not None else all_names
+    unknown = [n for n in label_names if n not in all_names]
+    if unknown:
+        raise DatasetError(f"{Path(data_dir) / MANIFEST_FILENAME}: no label dimension {unknown[0]!r} (has {all_names})")
+    files = partition_files(data_dir, partition, manifest)
+    dataset = read_recordings(
+        files, len(all_names), shuffle_files=training, cycle_length=config.interleave_cycle_length, seed=seed
+    )
+    fields = list(FRAME_FIELDS)
+    input_names = ["audio"]
+    if frame_features is not None:
+        probe_names: List[str] = []
+
+        @tf.autograph.experimental.do_not_convert
+        def add_features(recording):
+            extra = frame_features(recording)
+            probe_names[:] = sorted(extra)
+            return {**recording, **extra}
+
+        dataset = dataset.map(add_features, num_parallel_calls=AUTOTUNE, deterministic=True)
+        fields += probe_names
+        input_names += probe_names
+    dataset = dataset.flat_map(
+        lambda recording: window_recording(recording, config.sequence_frames, config.hop_frames, fields)
+    )
+    # Labels of dimensions not asked for are dropped after windowing (columns picked by index).
+    indices = [all_names.index(n) for n in label_names]
+    if indices != list(range(len(all_names))):
+        dataset = dataset.map(lambda w: {**w, "labels": tf.gather(w["labels"], indices, axis=-1)})
+    if training:
+        dataset = dataset.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    batch_size = batch_size or config.batch_size
+    dataset = dataset.batch(batch_size, drop_remainder=False)
+    if not repeat:
+        # A known length gives Keras progress bars with totals and no "ran out of data" warning.
+        batches = -(-count_windows(data_dir, partition, config) // batch_size)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
+    dataset = dataset.map(
+        lambda w: to_model_example(w, label_names, input_names), num_parallel_calls=AUTOTUNE, deterministic=True
+    )
+    options = tf.data.Options()
+    # Shards are few and uneven: under MultiWorkerMirroredStrategy split by element, not by file.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(AUTOTUNE)
+
+
+def recordings_for_prediction(
+    data_dir: PathLike, partition: str, *, batch_recordings: int = 8, frame_features: Optional[FrameFeatureFn] = None
+) -> tf.data.Dataset:
+    """Whole recordings in file order, padded at the end to the longest of each batch.
+
+    Elements are dicts with `audio` `[batch, frames, 2205]`, `labels` `[batch, frames, dims]`,
+    `label_mask` `[batch, frames]` (0 on padding), `name` `[batch]`, `num_frames` `[batch]` and
+    any `frame_features`. A unidirectional LSTM's outputs at real frames do not depend on the
+    padding after them, so padding does not change predictions.
+    """
+    manifest = load_manifest(data_dir)
+    files = partition_files(data_dir, partition, manifest)
+    dataset = read_recordings(files, len(manifest["label_names"]))
+    keep = ("name", "num_frames", "audio", "labels", "label_mask")
+
+    @tf.autograph.experimental.do_not_convert  # plain dict plumbing, nothing to convert
+    def select(recording):
+        out = {k: recording[k] for k in keep}
+        if frame_features is not None:
+            out.update(frame_features(recording))
+        return out
+
+    dataset = dataset.map(select, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return dataset.padded_batch(batch_recordings).prefetch(AUTOTUNE)
+
+
+def count_windows(data_dir: PathLike, partition: str, config: DataConfig) -> int:
+    """Number of training windows of a partition (reads only the frame counts)."""
+    manifest = load_manifest(data_dir)
+    files = partition_files(data_dir, partition, manifest)
+    spec = {"num_frames": tf.io.FixedLenFeature([], tf.int64)}
+    frames = tf.data.TFRecordDataset(files).map(lambda s: tf.io.parse_single_example(s, spec)["num_frames"])
+    total = 0
+    for num_frames in frames.as_numpy_iterator():
+        extra = max(int(num_frames) - config.sequence_frames, 0)
+        total += 1 + -(-extra // config.hop_frames)
+    return total

@@ -1,0 +1,156 @@
+"""`evaluate_run`: score a trained run on one partition, AVEC style.
+
+Each recording is predicted whole; CCC is pooled over all recordings of the partition
+(concatenated), frames whose label mask is 0 excluded. Writes into the output folder
+(default `RUN/evaluation/<partition>/`):
+
+    predictions/<name>.csv   AVEC format (`name;time;<dims>` header, `'<name>';<s>;<values>` rows)
+    scores.json              CCC per dimension and mean, raw and (if enabled) post-processed
+    plots/<name>.png         gold and prediction over time for the first `plot_recordings`
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import keras
+import numpy as np
+
+from emorec.config import ExperimentConfig, load_config
+from emorec.data.pipeline import recordings_for_prediction
+from emorec.errors import InputFileError, PathLike
+from emorec.evaluation.ccc import ccc_per_dimension
+from emorec.evaluation.postprocess import Postprocessor
+from emorec.evaluation.report import format_table, plot_recording, write_avec_predictions
+from emorec.training import losses as _losses, metrics as _metrics  # noqa: F401 (register custom objects)
+from emorec.models import emotion_model as _models  # noqa: F401
+from emorec.training.train import BEST_MODEL_FILENAME, CONFIG_FILENAME, load_run_info
+
+POSTPROCESS_FILENAME = "postprocess.json"
+
+
+def load_run_model(run_dir: PathLike, model_file: str = BEST_MODEL_FILENAME) -> keras.Model:
+    """The saved model of a run (default: the best on development), for inference."""
+    path = Path(run_dir) / model_file
+    if not path.is_file():
+        raise InputFileError(path, "model file missing; did `emorec train` finish an epoch?")
+    return keras.saving.load_model(path, compile=False)
+
+
+def predict_partition(model: keras.Model, data_dir: PathLike, partition: str, label_names: List[str],
+                      batch_recordings: int = 8) -> List[dict]:
+    """Per recording (file order): `name`, `predictions`/`gold` `[frames, dims]`, `mask` `[frames]`."""
+    results = []
+    for batch in recordings_for_prediction(data_dir, partition, batch_recordings=batch_recordings):
+        outputs = model({"audio": batch["audio"]}, training=False)
+        predictions = np.stack([np.asarray(outputs[name], np.float64) for name in label_names], axis=-1)
+        all_gold = batch["labels"].numpy()
+        for i, name in enumerate(batch["name"].numpy()):
+            frames = int(batch["num_frames"][i])
+            results.append({
+                "name": name.decode(),
+                "predictions": predictions[i, :frames],
+                "gold": all_gold[i, :frames],
+                "mask": batch["label_mask"].numpy()[i, :frames],
+            })
+    if not results:
+        raise InputFileError(data_dir, f"partition {partition!r} has no recordings")
+    return results
+
+
+def pooled_scores(results: List[dict], label_names: List[str], key: str = "predictions",
+                  variance: str = "population") -> Dict[str, float]:
+    return ccc_per_dimension(
+        np.concatenate([r["gold"] for r in results]),
+        np.concatenate([r[key] for r in results]),
+        label_names,
+        mask=np.concatenate([r["mask"] for r in results]),
+        variance=variance,
+    )
+
+
+def evaluate_run(
+    run_dir: PathLike,
+    data_dir: PathLike,
+    partition: str,
+    *,
+    output_dir: Optional[PathLike] = None,
+    plot: bool = True,
+    postprocess: Optional[bool] = None,
+    variance: Optional[str] = None,
+    model_file: str = BEST_MODEL_FILENAME,
+    echo: Optional[Callable[[str], None]] = print,
+) -> dict:
+    """Evaluate the run in `run_dir` on `partition` of the converted folder `data_dir`.
+
+    postprocess/variance default to the run config's `evaluation` section. Post-processing is
+    fitted on the development partition (saved as `RUN/postprocess.json`) and applied unchanged
+    to any other partition. Returns the content of `scores.json`:
+    `{"partition", "variance", "label_names", "recordings", "frames", "ccc": {dim: .., "mean": ..},
+    "ccc_postprocessed": {...} or None, "output_dir"}`.
+    """
+    run_dir = Path(run_dir)
+    info = load_run_info(run_dir)
+    config: ExperimentConfig = load_config(run_dir / CONFIG_FILENAME)
+    label_names = list(info["label_names"])
+    evaluation = config.evaluation
+    postprocess = evaluation.postprocess if postprocess is None else postprocess
+    variance = variance or evaluation.variance
+    output_dir = Path(output_dir) if output_dir is not None else run_dir / "evaluation" / partition
+    model = load_run_model(run_dir, model_file)
+
+    results = predict_partition(model, data_dir, partition, label_names, evaluation.batch_recordings)
+    scores = pooled_scores(results, label_names, variance=variance)
+    table = {partition: scores}
+    processed_scores = None
+    if postprocess:
+        postprocessor = _postprocessor(run_dir, model, data_dir, config, label_names, partition, results, variance)
+        for result, processed in zip(results, postprocessor.apply([r["predictions"] for r in results])):
+            result["postprocessed"] = processed
+        processed_scores = pooled_scores(results, label_names, "postprocessed", variance)
+        table[f"{partition} post-processed"] = processed_scores
+
+    (output_dir / "predictions").mkdir(parents=True, exist_ok=True)
+    for result in results:
+        final = result.get("postprocessed", result["predictions"])
+        write_avec_predictions(output_dir / "predictions" / f"{result['name']}.csv", result["name"], final, label_names)
+    if plot and evaluation.plot_recordings > 0:
+        (output_dir / "plots").mkdir(parents=True, exist_ok=True)
+        for result in sorted(results, key=lambda r: r["name"])[: evaluation.plot_recordings]:
+            plot_recording(output_dir / "plots" / f"{result['name']}.png", result["name"], result["gold"],
+                           result["predictions"], result["mask"], label_names, result.get("postprocessed"))
+    summary = {
+        "partition": partition,
+        "variance": variance,
+        "label_names": label_names,
+        "recordings": len(results),
+        "frames": int(sum(float(r["mask"].sum()) for r in results)),
+        "ccc": scores,
+        "ccc_postprocessed": processed_scores,
+        "model": str(run_dir / model_file),
+        "output_dir": str(output_dir),
+    }
+    (output_dir / "scores.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if echo is not None:
+        echo(format_table(table, label_names))
+        echo(f"predictions, scores.json and plots in {output_dir}")
+    return summary
+
+
+def _postprocessor(run_dir: Path, model, data_dir, config: ExperimentConfig, label_names, partition: str,
+                   results: List[dict], variance: str) -> Postprocessor:
+    """Fit on devel (and save it), or load the one fitted on devel for any other partition."""
+    path = run_dir / POSTPROCESS_FILENAME
+    devel = config.data.devel_partition
+    if partition != devel and path.is_file():
+        return Postprocessor.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    devel_results = results if partition == devel else predict_partition(
+        model, data_dir, devel, label_names, config.evaluation.batch_recordings)
+    postprocessor = Postprocessor.fit(
+        [r["predictions"] for r in devel_results], [r["gold"] for r in devel_results],
+        [r["mask"] for r in devel_results], label_names,
+        max_delay_frames=config.evaluation.max_delay_frames,
+        median_windows=config.evaluation.median_windows, variance=variance)
+    path.write_text(json.dumps(postprocessor.to_dict(), indent=2), encoding="utf-8")
+    return postprocessor

@@ -1,0 +1,58 @@
+"""Writing evaluation results: AVEC-format prediction files, a CCC table, plots."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from emorec.constants import FRAME_DURATION_S
+
+
+def write_avec_predictions(path: Path, name: str, predictions: np.ndarray, label_names: Sequence[str]) -> None:
+    """One recording's predictions `[frames, dims]` in the AVEC format: `;`-separated, a header
+    `name;time;<dims>`, then one row per frame `'<name>';<time in s>;<value>;...`."""
+    lines = [";".join(["name", "time", *label_names])]
+    quoted = f"'{name}'"
+    for index, row in enumerate(np.asarray(predictions)):
+        lines.append(";".join([quoted, f"{index * FRAME_DURATION_S:.2f}", *(f"{v:.6f}" for v in row)]))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def format_table(scores: Dict[str, Dict[str, float]], label_names: Sequence[str]) -> str:
+    """A text table: one row per named score set (e.g. "devel", "devel post-processed"),
+    one column per dimension plus the mean."""
+    columns = [*label_names, "mean"]
+    width = max(12, *(len(c) + 2 for c in columns))
+    first = max(10, *(len(k) + 2 for k in scores))
+    lines = ["CCC".ljust(first) + "".join(c.rjust(width) for c in columns)]
+    for row_name, row in scores.items():
+        lines.append(row_name.ljust(first) + "".join(f"{row[c]:.4f}".rjust(width) for c in columns))
+    return "\n".join(lines)
+
+
+def plot_recording(path: Path, name: str, gold: np.ndarray, predictions: np.ndarray, mask: np.ndarray,
+                   label_names: Sequence[str], postprocessed: Optional[np.ndarray] = None) -> None:
+    """A PNG with one panel per dimension: gold and prediction over time (masked frames blank)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    time_s = np.arange(len(gold)) * FRAME_DURATION_S
+    hidden = np.asarray(mask) <= 0
+    figure, axes = plt.subplots(len(label_names), 1, figsize=(10, 2.2 * len(label_names)), sharex=True, squeeze=False)
+    for d, label in enumerate(label_names):
+        axis = axes[d, 0]
+        axis.plot(time_s, np.where(hidden, np.nan, gold[:, d]), label="gold", color="black")
+        axis.plot(time_s, predictions[:, d], label="prediction", color="tab:blue")
+        if postprocessed is not None:
+            axis.plot(time_s, postprocessed[:, d], label="post-processed", color="tab:orange", alpha=0.8)
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+    axes[0, 0].set_title(name)
+    axes[0, 0].legend(loc="upper right", fontsize="small")
+    axes[-1, 0].set_xlabel("time (s)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)

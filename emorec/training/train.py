@@ -1,0 +1,225 @@
+"""`train_model`: one training run from a config and a converted data folder into a run folder.
+
+The run folder holds everything evaluation and export need:
+
+    config.yaml     the resolved config (command-line overrides applied)
+    run.json        label names, the data folder and manifest used, model file names, precision
+    best.keras      the model with the best development mean CCC (+ best.json: its value, epoch)
+    last.keras      the model after the last finished epoch
+    history.csv     one row per epoch (CSVLogger, appended across resumes)
+    logs/           TensorBoard
+    backup/         BackupAndRestore state while a run is unfinished; a rerun resumes from it
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import keras
+import pandas as pd
+import tensorflow as tf
+
+from emorec.config import ExperimentConfig, save_config
+from emorec.data.pipeline import load_manifest, make_dataset, partition_files
+from emorec.errors import EmorecError, PathLike
+from emorec.models.emotion_model import build_model
+from emorec.training.callbacks import BestModelCheckpoint, MeanCCC
+from emorec.training.losses import ConcordanceLoss
+from emorec.training.metrics import ConcordanceCorrelation
+from emorec.training.strategy import is_chief, make_strategy
+
+RUN_INFO_FILENAME = "run.json"
+CONFIG_FILENAME = "config.yaml"
+BEST_MODEL_FILENAME = "best.keras"
+LAST_MODEL_FILENAME = "last.keras"
+HISTORY_FILENAME = "history.csv"
+
+
+def resolve_config(
+    config: ExperimentConfig,
+    *,
+    strategy: Optional[str] = None,
+    precision: Optional[str] = None,
+    epochs: Optional[int] = None,
+) -> ExperimentConfig:
+    """A copy of `config` with the command-line overrides applied (None keeps the config's value)."""
+    training = config.training
+    changes: Dict[str, Any] = {}
+    if isinstance(strategy, str):
+        changes["strategy"] = strategy
+    if precision is not None:
+        changes["precision"] = precision
+    if epochs is not None:
+        changes["epochs"] = int(epochs)
+    return dataclasses.replace(config, training=dataclasses.replace(training, **changes))
+
+
+def compile_model(model: keras.Model, label_names: Sequence[str], learning_rate: float, clip_norm: float) -> None:
+    """Adam with global gradient-norm clipping; eq. 8 as one 1 - CCC loss per output weighted 1/D."""
+    weight = 1.0 / len(label_names)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=clip_norm),
+        loss={name: ConcordanceLoss() for name in label_names},
+        loss_weights={name: weight for name in label_names},
+        metrics={name: [ConcordanceCorrelation(name="ccc")] for name in label_names},
+    )
+
+
+def read_history(run_dir: PathLike) -> Dict[str, List[float]]:
+    """The per-epoch logs of a run (all epochs, across resumes) as `{key: [value per epoch]}`."""
+    path = Path(run_dir) / HISTORY_FILENAME
+    if not path.is_file():
+        return {}
+    frame = pd.read_csv(path).drop_duplicates("epoch", keep="last")
+    return {column: frame[column].tolist() for column in frame.columns}
+
+
+def train_model(
+    config: ExperimentConfig,
+    data_dir: PathLike,
+    run_dir: PathLike,
+    *,
+    strategy: Union[None, str, tf.distribute.Strategy] = None,
+    precision: Optional[str] = None,
+    epochs: Optional[int] = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: Union[str, int] = "auto",
+) -> Dict[str, List[float]]:
+    """Train the model of `config` on `data_dir` (a converted folder), writing into `run_dir`.
+
+    strategy: a name (`auto`, `default`, `mirrored`, `multiworker`), a `tf.distribute.Strategy`,
+    or None for the config's. precision/epochs override the config. A run folder holding an
+    unfinished run's backup resumes it and ends after the same total number of epochs.
+    Returns the history of all epochs (`{"epoch": [...], "loss": [...], "val_mean_ccc": [...], ...}`).
+    """
+    config = resolve_config(config, strategy=strategy if isinstance(strategy, str) else None,
+                            precision=precision, epochs=epochs)
+    training = config.training
+    data_dir = Path(data_dir).resolve()
+    run_dir = Path(run_dir)
+    manifest = load_manifest(data_dir)
+    label_names = list(manifest["label_names"])
+    for partition in (config.data.train_partition, config.data.devel_partition):
+        partition_files(data_dir, partition, manifest)  # a DatasetError now rather than mid-fit
+
+    if (run_dir / LAST_MODEL_FILENAME).is_file() and not (run_dir / "backup").is_dir():
+        raise EmorecError(f"{run_dir}: holds a finished run (last.keras, no backup to resume from); "
+                          "choose another --run-dir or delete this one")
+    keras.utils.set_random_seed(training.seed)
+    if not isinstance(strategy, tf.distribute.Strategy):
+        strategy = make_strategy(training.strategy)
+    chief = is_chief(strategy)
+    # A non-chief worker of a cluster writes its (identical) files to a private folder.
+    write_dir = run_dir if chief else run_dir / f".worker-{_task_index()}"
+    write_dir.mkdir(parents=True, exist_ok=True)
+    if chief:
+        save_config(config, run_dir / CONFIG_FILENAME)
+        info = {
+            "label_names": label_names,
+            "data_dir": str(data_dir),
+            "manifest": str(data_dir / "manifest.json"),
+            "best_model": BEST_MODEL_FILENAME,
+            "last_model": LAST_MODEL_FILENAME,
+            "precision": training.precision,
+            "semantic_dim": None,
+        }
+        (run_dir / RUN_INFO_FILENAME).write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+    repeat = training.steps_per_epoch is not None
+    train_data = make_dataset(data_dir, config.data.train_partition, config.data, training=True,
+                              label_names=label_names, seed=training.seed, repeat=repeat)
+    devel_data = make_dataset(data_dir, config.data.devel_partition, config.data, training=False,
+                              label_names=label_names)
+
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(training.precision)
+    try:
+        with strategy.scope():
+            model = build_model(config.model, label_names)
+            compile_model(model, label_names, training.learning_rate, training.clip_norm)
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            _patch_keras_for_multiworker(model, strategy)
+        run_callbacks: List[keras.callbacks.Callback] = [
+            MeanCCC(label_names),  # first: the callbacks below read val_mean_ccc
+            keras.callbacks.BackupAndRestore(str(write_dir / "backup")),
+            BestModelCheckpoint(write_dir / BEST_MODEL_FILENAME, monitor="val_mean_ccc"),
+            keras.callbacks.ModelCheckpoint(str(write_dir / LAST_MODEL_FILENAME)),
+            keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILENAME), append=True),
+            keras.callbacks.TensorBoard(str(write_dir / "logs"), profile_batch=0),
+        ]
+        if training.early_stopping_patience is not None:
+            run_callbacks.append(keras.callbacks.EarlyStopping(
+                "val_mean_ccc", mode="max", patience=training.early_stopping_patience))
+        run_callbacks.extend(callbacks)
+        model.fit(
+            train_data,
+            validation_data=devel_data,
+            epochs=training.epochs,
+            steps_per_epoch=training.steps_per_epoch,
+            validation_steps=training.validation_steps,
+            callbacks=run_callbacks,
+            verbose=verbose,
+        )
+        if chief and not (run_dir / BEST_MODEL_FILENAME).is_file():
+            # No finite development CCC in any epoch (e.g. constant predictions): keep the last.
+            model.save(run_dir / BEST_MODEL_FILENAME)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    return read_history(write_dir)
+
+
+def _patch_keras_for_multiworker(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
+    """Work around two Keras 3.6 bugs under MultiWorkerMirroredStrategy (its TF trainer was only
+    tested with MirroredStrategy):
+
+    1. before fitting, Keras builds the model from one batch by `strategy.reduce`-ing the whole
+       nested batch, which the collective strategy rejects for dict inputs ("unsupported type
+       dict"); the batch only serves for shapes, so take each leaf's first local replica;
+    2. the per-step logs (scalars) are reduced with `strategy.reduce("MEAN", v, axis=0)`, which
+       fails on a scalar ("Invalid reduction dimension 0"); reduce scalars with axis=None.
+    """
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, it in iterator.enumerate_epoch():
+                batch = next(it)
+                data_batch = tf.nest.map_structure(
+                    lambda v: strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues) else v, batch)
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=data_batch)
+
+    model._maybe_symbolic_build = maybe_symbolic_build
+
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "_emorec_patched", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return tf.nest.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._emorec_patched = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
+def _task_index() -> int:
+    import os
+
+    return int(json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0))
+
+
+def load_run_info(run_dir: PathLike) -> dict:
+    """`run.json` of a run folder; a `DatasetError`-style `InputFileError` when it is missing."""
+    from emorec.errors import InputFileError
+
+    path = Path(run_dir) / RUN_INFO_FILENAME
+    if not path.is_file():
+        raise InputFileError(path, "not a run folder written by `emorec train` (run.json missing)")
+    return json.loads(path.read_text(encoding="utf-8"))
+

@@ -1,0 +1,142 @@
+"""Training end to end on tiny generated TFRecords: overfitting, resuming, strategies."""
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from emorec.config import CNNConfig, DataConfig, ExperimentConfig, ModelConfig, TrainingConfig, load_config
+from emorec.demo import synthetic_recordings, write_tfrecords
+from emorec.errors import EmorecError
+from emorec.training import train_model
+from emorec.training.callbacks import StopAfterEpochs
+from emorec.training.strategy import make_strategy
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """4 generated recordings of 3 s; devel holds the same recordings (overfitting is the point)."""
+    recordings = list(synthetic_recordings(recordings={"train": 4}, duration_s=(3, 3), seed=3))
+    devel = [dataclasses.replace(r, partition="devel", name=f"devel_{r.name}") for r in recordings]
+    return write_tfrecords(recordings + devel, tmp_path_factory.mktemp("tiny"))
+
+
+def tiny_config(**training) -> ExperimentConfig:
+    values = dict(epochs=4, steps_per_epoch=10, learning_rate=1e-2, seed=0)
+    values.update(training)
+    return ExperimentConfig(
+        data=DataConfig(sequence_frames=15, hop_frames=15, batch_size=8, shuffle_buffer=16),
+        model=ModelConfig(cnn=CNNConfig(filters=(8, 16, 16), dropout=0.0), lstm_units=16, lstm_dropout=0.0),
+        training=TrainingConfig(**values),
+    )
+
+
+def test_tiny_model_overfits_tiny_dataset(tiny_data, tmp_path):
+    from emorec.evaluation import evaluate_run
+
+    run_dir = tmp_path / "run"
+    history = train_model(tiny_config(epochs=6, steps_per_epoch=6), tiny_data, run_dir, verbose=0)
+    assert len(history["epoch"]) == 6
+    print("val_mean_ccc per epoch", history["val_mean_ccc"])
+    assert history["val_mean_ccc"][0] < history["val_mean_ccc"][-1] - 0.2
+    assert history["val_mean_ccc"][-1] > 0.9
+    assert (run_dir / "best.keras").is_file() and (run_dir / "last.keras").is_file()
+    assert load_config(run_dir / "config.yaml").training.epochs == 6
+    assert json.loads((run_dir / "run.json").read_text())["label_names"] == ["arousal", "valence"]
+    scores = evaluate_run(run_dir, tiny_data, "devel", plot=False, echo=None)
+    assert scores["ccc"]["mean"] > 0.9
+
+
+def test_interrupted_run_resumes_to_the_same_number_of_epochs(tiny_data, tmp_path):
+    run_dir = tmp_path / "run"
+    config = tiny_config(epochs=4, steps_per_epoch=3)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(config, tiny_data, run_dir, callbacks=[StopAfterEpochs(2)], verbose=0)
+    assert (run_dir / "backup").is_dir()
+    first = [float(v) for v in np.genfromtxt(run_dir / "history.csv", delimiter=",", names=True)["loss"]]
+    assert len(first) == 2
+    history = train_model(config, tiny_data, run_dir, verbose=0)
+    assert history["epoch"] == [0, 1, 2, 3]
+    assert history["loss"][:2] == pytest.approx(first)
+    # Weights and optimiser were restored: epoch 3 continues from epoch 2, not from scratch.
+    assert history["loss"][2] < first[0]
+    assert not (run_dir / "backup").exists()  # removed once the run finishes
+    with pytest.raises(EmorecError, match="finished run"):
+        train_model(config, tiny_data, run_dir, verbose=0)
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tiny_data, tmp_path):
+    if len(tf.config.list_logical_devices("CPU")) < 2:
+        pytest.skip("two logical CPU devices could not be configured")
+    strategy = make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    history = train_model(tiny_config(epochs=2, steps_per_epoch=4), tiny_data, tmp_path / "run",
+                          strategy=strategy, verbose=0)
+    assert len(history["epoch"]) == 2 and np.isfinite(history["val_mean_ccc"]).all()
+    assert history["loss"][1] < history["loss"][0]
+
+
+WORKER = """
+import sys
+from emorec.config import load_config
+from emorec.training import train_model
+history = train_model(load_config(sys.argv[1]), sys.argv[2], sys.argv[3], strategy="multiworker", verbose=0)
+print("EPOCHS", len(history["epoch"]))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_multiworker_strategy_with_two_local_workers(tiny_data, tmp_path):
+    from emorec.config import save_config
+
+    config_path = tmp_path / "config.yaml"
+    save_config(tiny_config(epochs=2, steps_per_epoch=2), config_path)
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    processes = []
+    for index in range(2):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
+                   TF_CONFIG=json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}),
+                   PYTHONPATH=str(REPO_ROOT))
+        processes.append(subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(config_path), str(tiny_data), str(tmp_path / "run")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    try:
+        for process in processes:
+            outputs.append(process.communicate(timeout=120)[0])
+    except subprocess.TimeoutExpired:
+        for process in processes:
+            process.kill()
+        pytest.skip("two local workers did not finish within 120 s on this machine")
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+        assert "EPOCHS 2" in output
+    assert (tmp_path / "run" / "best.keras").is_file()
+    assert (tmp_path / "run" / ".worker-1").is_dir()  # the non-chief wrote privately
+
+
+def test_mixed_bfloat16_trains_with_float32_outputs(tiny_data, tmp_path):
+    import keras
+
+    history = train_model(tiny_config(epochs=1, steps_per_epoch=2), tiny_data, tmp_path / "run",
+                          precision="mixed_bfloat16", verbose=0)
+    assert np.isfinite(history["loss"]).all()
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
+    model = keras.saving.load_model(tmp_path / "run" / "best.keras", compile=False)
+    assert model.get_layer("lstm").dtype_policy.name == "mixed_bfloat16"
+    outputs = model({"audio": np.zeros((1, 3, 2205), np.float32)}, training=False)
+    assert all(o.dtype == "float32" for o in outputs.values())
+    assert load_config(tmp_path / "run" / "config.yaml").training.precision == "mixed_bfloat16"
