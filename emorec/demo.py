@@ -9,8 +9,7 @@ so the model can learn them from the waveform alone:
 
 Labels are slow random curves (sums of sinusoids below 0.3 Hz) sampled at 10 Hz, like the AVEC
 annotations. The source folder is in the converter's `manifest` layout (WAV files, label CSVs and
-a CSV listing them); when the converter (`tfrecords_tools`) is not installed the demo writes the
-TFRecords directly with the same schema.
+a CSV listing them) and goes through `tfrecords_tools.convert_dataset` like any user's data.
 """
 from __future__ import annotations
 
@@ -183,17 +182,11 @@ def demo_config() -> ExperimentConfig:
     )
 
 
-def convert(source_dir: Path, data_dir: Path, recordings) -> str:
-    """Convert with the converter when installed; otherwise write TFRecords directly."""
-    try:
-        from tfrecords_tools import convert_dataset
-    except ImportError:
-        convert_dataset = None
-    if convert_dataset is None:
-        write_tfrecords(recordings, data_dir, source=str(source_dir))
-        return "direct writer (tfrecords_tools not installed)"
+def convert(source_dir: Path, data_dir: Path) -> None:
+    """Convert the generated source folder exactly as a user's own data would be."""
+    from tfrecords_tools import convert_dataset
+
     convert_dataset("manifest", source_dir / "manifest.csv", data_dir, overwrite=True, progress=False)
-    return "tfrecords_tools manifest layout"
 
 
 def run_demo(workdir: PathLike = "emorec-demo", *, config: Optional[ExperimentConfig] = None,
@@ -211,8 +204,8 @@ def run_demo(workdir: PathLike = "emorec-demo", *, config: Optional[ExperimentCo
     source_dir, data_dir, run_dir = workdir / "source", workdir / "data", workdir / "run"
     echo(f"[1/4] generating {len(recordings)} recordings in {source_dir}")
     write_manifest_source(recordings, source_dir)
-    how = convert(source_dir, data_dir, recordings)
-    echo(f"[2/4] converted to {data_dir} ({how})")
+    convert(source_dir, data_dir)
+    echo(f"[2/4] converted to {data_dir} with the manifest layout")
     if (run_dir / "run.json").is_file():
         shutil.rmtree(run_dir)  # a previous demo's run: the demo always trains afresh
     echo(f"[3/4] training into {run_dir}")
