@@ -15,21 +15,18 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import shutil
 import time
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
-import tensorflow as tf
 from scipy.io import wavfile
 
 from emorec.config import (CNNConfig, DataConfig, EvaluationConfig, ExperimentConfig, ModelConfig,
                            TrainingConfig, load_config)
-from emorec.constants import (FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, MANIFEST_FILENAME, SAMPLE_RATE_HZ,
-                              SCHEMA_VERSION)
-from emorec.data.schema import Recording, recording_to_example
+from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ
+from emorec.data.schema import Recording
 from emorec.errors import PathLike
 
 DEMO_LABEL_NAMES = ("arousal", "valence")
@@ -95,51 +92,10 @@ def synthetic_recordings(
 
 
 def write_tfrecords(recordings, output_dir: PathLike, *, source: str = "synthetic") -> Path:
-    """Write `Recording`s straight into a converted folder (one shard per partition + manifest).
+    """Write generated `Recording`s straight into a converted folder (for tests and benchmarks)."""
+    from tfrecords_tools.writer import write_recordings
 
-    The converter is the normal way in; this writer exists for tests and for the demo when the
-    converter is not installed. It follows the same folder contract.
-    """
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    by_partition: Dict[str, list] = {}
-    for recording in recordings:
-        by_partition.setdefault(recording.partition, []).append(recording)
-    label_names = None
-    partitions = {}
-    for partition, items in by_partition.items():
-        shard = f"{partition}-00000-of-00001.tfrecord"
-        with tf.io.TFRecordWriter(str(output_dir / shard)) as writer:
-            for recording in items:
-                writer.write(recording_to_example(recording).SerializeToString())
-        label_names = list(items[0].label_names)
-        labels = np.concatenate([r.labels[r.label_mask > 0] for r in items])
-        partitions[partition] = {
-            "shards": [shard],
-            "recordings": len(items),
-            "frames": int(sum(r.num_frames for r in items)),
-            "duration_s": float(sum(r.duration_s for r in items)),
-            "words": int(sum(len(r.words) for r in items)),
-            "label_mean": labels.mean(0).tolist(),
-            "label_min": labels.min(0).tolist(),
-            "label_max": labels.max(0).tolist(),
-        }
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "sample_rate_hz": SAMPLE_RATE_HZ,
-        "frame_rate_hz": FRAME_RATE_HZ,
-        "label_names": label_names,
-        "derived_targets": False,
-        "source_layout": source,
-        "source": source,
-        "options": {},
-        "partitions": partitions,
-        "skipped": [],
-        "label_length_policy_counts": {},
-        "complete": True,
-    }
-    (output_dir / MANIFEST_FILENAME).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    return output_dir
+    return write_recordings(recordings, output_dir, source=source)
 
 
 def write_manifest_source(recordings, source_dir: PathLike) -> Path:

@@ -119,3 +119,53 @@ def plan_shards(sizes_bytes: List[float], target_bytes: float) -> List[List[int]
         shards[-1].append(index)
         current += size
     return shards
+
+
+def write_recordings(recordings, output_dir, *, source: str = "in-memory",
+                     derived_targets: bool = False) -> Path:
+    """Write in-memory `Recording`s as a converted folder: one shard per partition, then the manifest.
+
+    For data that is already on the frame grid (generated data, tests, a user's own pipeline);
+    files on disk go through `convert_dataset`. Returns the folder.
+    """
+    from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
+    from emorec.data.manifest import write_manifest
+    from emorec.data.schema import recording_to_example
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    by_partition: Dict[str, List[Recording]] = {}
+    for recording in recordings:
+        by_partition.setdefault(recording.partition, []).append(recording)
+    if not by_partition:
+        raise ValueError("write_recordings needs at least one recording")
+    label_names = list(next(iter(by_partition.values()))[0].label_names)
+    partitions = {}
+    for partition, items in by_partition.items():
+        stats = PartitionStats(len(label_names))
+        writer = ShardWriter(output_dir / shard_name(partition, 0, 1))
+        try:
+            for recording in items:
+                if list(recording.label_names) != label_names:
+                    raise ValueError(f"{recording.name}: labels {list(recording.label_names)} differ from {label_names}")
+                writer.write(recording_to_example(recording).SerializeToString())
+                stats.add(recording)
+        except BaseException:
+            writer.abort()
+            raise
+        partitions[partition] = {"shards": [writer.close().name], **stats.to_dict(SAMPLE_RATE_HZ)}
+    write_manifest(output_dir, {
+        "schema_version": SCHEMA_VERSION,
+        "sample_rate_hz": SAMPLE_RATE_HZ,
+        "frame_rate_hz": FRAME_RATE_HZ,
+        "label_names": label_names,
+        "derived_targets": derived_targets,
+        "source_layout": "recordings",
+        "source": source,
+        "options": {},
+        "partitions": partitions,
+        "skipped": [],
+        "label_length_policy_counts": {},
+        "complete": True,
+    })
+    return output_dir

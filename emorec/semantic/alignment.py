@@ -290,7 +290,6 @@ def _adversarial_run(source_vectors: np.ndarray, target_vectors: np.ndarray, con
     layers.append(keras.layers.Dense(1))
     discriminator = keras.Sequential(layers)
     discriminator.build((None, target_dim))
-    learning_rate = tf.Variable(config.learning_rate, dtype=tf.float32, trainable=False)
     dis_optimizer = keras.optimizers.SGD(learning_rate=config.learning_rate)
     map_optimizer = keras.optimizers.SGD(learning_rate=config.learning_rate)
     smooth = config.label_smoothing

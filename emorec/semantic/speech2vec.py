@@ -18,13 +18,16 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from emorec.errors import InputFileError, PathLike
+
+if TYPE_CHECKING:
+    import gensim
 from emorec.semantic.mfcc import MfccConfig, mfcc, pad_sequences
 from emorec.semantic.segments import Utterance
 
