@@ -27,8 +27,10 @@ CORE = [
 
 EXTRAS = {
     "gpu": ["tensorflow[and-cuda]==2.17.1"],
-    # The ONNX tests run in the default test install; only tensorflow-serving-api needs --no-deps.
-    "test": ["pytest>=8,<10", "tf2onnx==1.17.0", "onnx>=1.15,<1.17", "onnxruntime>=1.17,<1.20", "grpcio>=1.24.3,<2"],
+    # The ONNX and forced-alignment tests run in the default test install; only
+    # tensorflow-serving-api needs a separate --no-deps install (see .ci/run).
+    "test": ["pytest>=8,<10", "tf2onnx==1.17.0", "onnx>=1.15,<1.17", "onnxruntime>=1.17,<1.20",
+             "grpcio>=1.24.3,<2", "pocketsphinx==5.1.1"],
     "align": ["pocketsphinx==5.1.1"],
     "bench": ["opensmile>=2.5,<3", "pyarrow<18", "scikit-learn>=1.3,<1.7"],
     "onnx": ["tf2onnx==1.17.0", "onnx>=1.15,<1.17", "onnxruntime>=1.17,<1.20"],
