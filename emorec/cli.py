@@ -93,8 +93,10 @@ def train(config_path, data_dir, run_dir, strategy, precision, epochs) -> None:
 
     history = train_model(load_config(config_path), data_dir, run_dir, strategy=strategy, precision=precision,
                           epochs=epochs)
-    best = max(history.get("val_mean_ccc", [float("nan")]))
-    click.echo(f"trained {len(history.get('epoch', []))} epochs; best development mean CCC {best:.4f}; run in {run_dir}")
+    # NaN (or absent) in every epoch: trained without a development set (data.devel_partition: null).
+    scores = [value for value in history.get("val_mean_ccc", []) if value == value]
+    best = f"best development mean CCC {max(scores):.4f}" if scores else "no development score"
+    click.echo(f"trained {len(history.get('epoch', []))} epochs; {best}; run in {run_dir}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -289,6 +291,33 @@ def semantic_features(converted, source, boundaries, artefacts_dir, partitions, 
         click.echo(f"{partition}: {info['recordings']} recordings, {info['word_frames']} of {info['frames']} "
                    f"frames with a word ({source}, {boundaries} boundaries)")
     click.echo(f"wrote {out}")
+
+
+# --- ablation: the paper's tables (emorec.training.ablation) ----------------------------------------
+@cli.command(context_settings=CONTEXT)
+@click.option("--configs", "first_config", required=True, type=click.Path(path_type=str),
+              help="Experiment YAMLs, e.g. --configs configs/paper/table3_*.yaml (a quoted glob is expanded too).")
+@click.argument("more_configs", nargs=-1, type=click.Path(path_type=str))
+@click.option("--data", "data_dir", type=click.Path(path_type=str), required=True, help="Converted folder.")
+@click.option("--runs", "runs_root", type=click.Path(path_type=str), required=True,
+              help="Folder of run folders, one per config (named after the config file).")
+@click.option("--epochs", type=int, default=None, help="Epochs for every config [default: each config's].")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config value in every config, e.g. --set training.learning_rate=5e-4 (repeatable).")
+@click.option("--partition", default="test", help="Partition the table scores.")
+@click.option("--postprocess", is_flag=True, help="Score post-processed predictions (fitted on devel), not raw ones.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=str), default=None, help="Also write the table here.")
+def ablation(first_config, more_configs, data_dir, runs_root, epochs, overrides, partition, postprocess, out) -> None:
+    """Train each config on DATA and print one markdown table: CCC per dimension and mean, a row each."""
+    import glob
+
+    from emorec.training.ablation import run_ablation
+
+    paths = []
+    for pattern in (first_config, *more_configs):
+        paths.extend(sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern])
+    run_ablation(paths, data_dir, runs_root, epochs=epochs, overrides=overrides, partition=partition,
+                 postprocess=postprocess, out=out, echo=click.echo)
 
 
 def main() -> None:

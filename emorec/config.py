@@ -26,7 +26,9 @@ class DataConfig:
     shuffle_buffer: int = 1000
     #: Partition names used for training, model selection and final testing.
     train_partition: str = "train"
-    devel_partition: str = "devel"
+    #: None trains without a development set: a fixed number of epochs, no model selection, and
+    #: the run's model is the last epoch's (e.g. a final model trained on every speaker).
+    devel_partition: Optional[str] = "devel"
     test_partition: str = "test"
     #: TFRecord shards read in parallel by the interleave.
     interleave_cycle_length: int = 4

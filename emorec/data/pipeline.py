@@ -13,24 +13,39 @@ A training element is `(inputs, targets)`:
   the frame mask (1 for a real label, 0 for padding or a missing label). Packing the mask into the
   target lets the concordance loss and metrics (`emorec.training.losses`) skip padded frames
   under `model.fit`, where a per-element sample weight cannot express a correlation.
+- with `semantic_dir`, also `inputs["semantic"]`: float32 `[batch, sequence_frames, dim]`.
+
+Semantic features are joined in the graph: `emorec semantic features` writes one feature shard per
+recording shard, with the same file name and the recordings in the same order, so each pair of
+files is read with `Dataset.zip` inside the interleave and every record's names are asserted equal
+(a folder written from other shards fails loudly instead of misaligning). This streams: nothing is
+held in memory and the shards stay shuffled and interleaved as before. (The alternative, loading
+every recording's features once into a static tensor / `tf.lookup` table keyed by name, would also
+keep Python off the hot path and tolerate any record order, but holds the whole feature set in
+memory - fine for EmoDB's 5 MB, not for large corpora - and still needs a name-to-row table.)
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from emorec.config import DataConfig
+from emorec.config import DataConfig, SemanticConfig
 from emorec.constants import FRAME_LENGTH_SAMPLES, MANIFEST_FILENAME, SCHEMA_VERSION
 from emorec.data.schema import parse_recording
-from emorec.errors import DatasetError, PathLike
+from emorec.errors import ConfigError, DatasetError, PathLike
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 #: Per-frame fields cut into windows along with the audio.
 FRAME_FIELDS = ("audio", "labels", "label_mask")
+
+#: Name of the semantic frame features in parsed recordings and in the model's inputs.
+SEMANTIC_INPUT = "semantic"
+#: Metadata file of a semantic features folder (written by `emorec.semantic.features`).
+SEMANTIC_METADATA = "semantic.json"
 
 #: Maps a parsed recording (dict of tensors) to extra per-frame features `{name: [frames, ...]}`;
 #: they are windowed like the audio and appear under their names in `inputs`.
@@ -85,18 +100,131 @@ def read_recordings(
     shuffle_files: bool = False,
     cycle_length: int = 4,
     seed: Optional[int] = None,
+    semantic_files: Optional[Sequence[str]] = None,
+    semantic_dim: Optional[int] = None,
 ) -> tf.data.Dataset:
-    """Parsed recordings (dicts as `parse_recording` returns) from interleaved shards."""
-    dataset = tf.data.Dataset.from_tensor_slices(list(files))
-    if shuffle_files:
+    """Parsed recordings (dicts as `parse_recording` returns) from interleaved shards.
+
+    semantic_files: one semantic feature shard per recording shard (same order, same records);
+    each recording then also holds `semantic` float32 `[frames, semantic_dim]`.
+    """
+    cycle_length = max(1, min(cycle_length, len(files)))
+    if semantic_files is None:
+        dataset = tf.data.Dataset.from_tensor_slices(list(files))
+        if shuffle_files:
+            dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=cycle_length,
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,  # repeatable runs for a given seed
+        )
+        return dataset.map(lambda s: parse_recording(s, num_dimensions), num_parallel_calls=AUTOTUNE, deterministic=True)
+
+    if len(semantic_files) != len(files) or semantic_dim is None:
+        raise ValueError("read_recordings needs one semantic shard per recording shard and semantic_dim")
+    from emorec.semantic.features import parse_semantic_example
+
+    dataset = tf.data.Dataset.from_tensor_slices((list(files), list(semantic_files)))
+    if shuffle_files:  # pairs are shuffled together
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=max(1, min(cycle_length, len(files))),
+        lambda audio_file, semantic_file: tf.data.Dataset.zip(
+            (tf.data.TFRecordDataset(audio_file), tf.data.TFRecordDataset(semantic_file))
+        ),
+        cycle_length=cycle_length,
         num_parallel_calls=AUTOTUNE,
-        deterministic=True,  # repeatable runs for a given seed
+        deterministic=True,
     )
-    return dataset.map(lambda s: parse_recording(s, num_dimensions), num_parallel_calls=AUTOTUNE, deterministic=True)
+
+    def parse_pair(serialized, serialized_semantic):
+        recording = parse_recording(serialized, num_dimensions)
+        semantic = parse_semantic_example(serialized_semantic, semantic_dim)
+        checks = [
+            tf.debugging.assert_equal(recording["name"], semantic["name"],
+                                      message="semantic feature shard out of step with the recording shard"),
+            tf.debugging.assert_equal(tf.shape(semantic["features"])[0], tf.shape(recording["audio"])[0],
+                                      message="semantic features and audio differ in frames"),
+        ]
+        with tf.control_dependencies(checks):
+            features = tf.identity(semantic["features"])
+        return {**recording, SEMANTIC_INPUT: features}
+
+    return dataset.map(parse_pair, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def semantic_features_dir(data_dir: PathLike, semantic: SemanticConfig) -> Path:
+    """Where `emorec semantic features` writes a setting's features by default:
+    `<data_dir>/semantic/<source>-<boundaries>/`."""
+    return Path(data_dir) / "semantic" / f"{semantic.source}-{semantic.boundaries}"
+
+
+def resolve_semantic_features(
+    data_dir: PathLike,
+    semantic: SemanticConfig,
+    *,
+    features_dir: Optional[PathLike] = None,
+    config_source: str = "<config>",
+) -> Optional[Tuple[Path, int]]:
+    """The semantic features folder and its vector size for a model config, or None when the
+    semantic branch is off (`semantic.source == "none"`).
+
+    features_dir defaults to `semantic_features_dir(data_dir, semantic)`. The folder must be a
+    complete features folder of the same source and boundaries as the config, with
+    `semantic.dim`-wide vectors: a `DatasetError` (missing or incomplete folder, with the command
+    that writes it) or a `ConfigError` on `model.semantic.*` (mismatch) otherwise.
+    """
+    if semantic.source == "none":
+        return None
+    folder = Path(features_dir) if features_dir is not None else semantic_features_dir(data_dir, semantic)
+    meta_path = folder / SEMANTIC_METADATA
+    if not meta_path.is_file():
+        raise DatasetError(
+            f"{folder}: no semantic features ({SEMANTIC_METADATA} missing); write them with "
+            f"`emorec semantic features {data_dir} --source {semantic.source} --boundaries {semantic.boundaries} "
+            f"--artefacts {semantic.artefacts_dir or 'ARTEFACTS'}`"
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{meta_path}: not valid JSON ({error})") from None
+    if not meta.get("complete", False):
+        raise DatasetError(f"{meta_path}: the semantic features were not completely written; rerun the command")
+    for key in ("source", "boundaries"):
+        if meta.get(key) != getattr(semantic, key):
+            raise ConfigError(config_source, f"model.semantic.{key}",
+                              f"{getattr(semantic, key)!r}, but the features in {folder} are {meta.get(key)!r}")
+    if meta.get("dim") != semantic.dim:
+        raise ConfigError(config_source, "model.semantic.dim",
+                          f"{semantic.dim}, but the features in {folder} have {meta.get('dim')} dimensions")
+    return folder, int(meta["dim"])
+
+
+def semantic_partition_files(semantic_dir: PathLike, partition: str, files: Sequence[str]) -> List[str]:
+    """The semantic feature shards matching the recording shards `files` of `partition`.
+
+    Each must exist and be listed under the same partition in the folder's metadata, with the same
+    file name as its recording shard; a `DatasetError` naming the file otherwise.
+    """
+    semantic_dir = Path(semantic_dir)
+    meta_path = semantic_dir / SEMANTIC_METADATA
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    listed = meta.get("partitions", {}).get(partition, {}).get("shards")
+    if not listed:
+        raise DatasetError(f"{meta_path}: no semantic features for partition {partition!r}")
+    wanted = [Path(f).name for f in files]
+    if list(listed) != wanted:
+        raise DatasetError(f"{meta_path}: partition {partition!r} has feature shards {listed}, but the data has "
+                           f"{wanted}; rewrite the features for this converted folder")
+    out = [str(semantic_dir / name) for name in wanted]
+    missing = [f for f in out if not Path(f).is_file()]
+    if missing:
+        raise DatasetError(f"{missing[0]}: semantic feature shard listed in {SEMANTIC_METADATA} is missing")
+    return out
+
+
+def _semantic_dim(semantic_dir: PathLike) -> int:
+    return int(json.loads((Path(semantic_dir) / SEMANTIC_METADATA).read_text(encoding="utf-8"))["dim"])
 
 
 def window_recording(
@@ -148,13 +276,16 @@ def make_dataset(
     seed: Optional[int] = None,
     frame_features: Optional[FrameFeatureFn] = None,
     repeat: bool = False,
+    semantic_dir: Optional[PathLike] = None,
 ) -> tf.data.Dataset:
     """Batched `(inputs, targets)` windows of one partition, ready for `model.fit`/`evaluate`.
 
     training: shuffle shards and windows (buffer `config.shuffle_buffer`); otherwise keep file order.
     label_names: defaults to the manifest's; all dimensions are always parsed.
-    frame_features: optional extra per-frame inputs (e.g. semantic vectors), windowed like audio.
+    frame_features: optional extra per-frame inputs, windowed like audio.
     repeat: repeat forever (for `steps_per_epoch`).
+    semantic_dir: a semantic features folder for this data (see `resolve_semantic_features`); adds
+    `inputs["semantic"]` `[batch, sequence_frames, dim]`, zero on padded frames.
     """
     manifest = load_manifest(data_dir)
     all_names = list(manifest["label_names"])
@@ -163,11 +294,18 @@ def make_dataset(
     if unknown:
         raise DatasetError(f"{Path(data_dir) / MANIFEST_FILENAME}: no label dimension {unknown[0]!r} (has {all_names})")
     files = partition_files(data_dir, partition, manifest)
-    dataset = read_recordings(
-        files, len(all_names), shuffle_files=training, cycle_length=config.interleave_cycle_length, seed=seed
-    )
     fields = list(FRAME_FIELDS)
     input_names = ["audio"]
+    semantic_files = semantic_dim = None
+    if semantic_dir is not None:
+        semantic_files = semantic_partition_files(semantic_dir, partition, files)
+        semantic_dim = _semantic_dim(semantic_dir)
+        fields.append(SEMANTIC_INPUT)
+        input_names.append(SEMANTIC_INPUT)
+    dataset = read_recordings(
+        files, len(all_names), shuffle_files=training, cycle_length=config.interleave_cycle_length, seed=seed,
+        semantic_files=semantic_files, semantic_dim=semantic_dim,
+    )
     if frame_features is not None:
         probe_names: List[str] = []
 
@@ -207,19 +345,27 @@ def make_dataset(
 
 
 def recordings_for_prediction(
-    data_dir: PathLike, partition: str, *, batch_recordings: int = 8, frame_features: Optional[FrameFeatureFn] = None
+    data_dir: PathLike, partition: str, *, batch_recordings: int = 8, frame_features: Optional[FrameFeatureFn] = None,
+    semantic_dir: Optional[PathLike] = None,
 ) -> tf.data.Dataset:
     """Whole recordings in file order, padded at the end to the longest of each batch.
 
     Elements are dicts with `audio` `[batch, frames, 2205]`, `labels` `[batch, frames, dims]`,
-    `label_mask` `[batch, frames]` (0 on padding), `name` `[batch]`, `num_frames` `[batch]` and
-    any `frame_features`. A unidirectional LSTM's outputs at real frames do not depend on the
-    padding after them, so padding does not change predictions.
+    `label_mask` `[batch, frames]` (0 on padding), `name` `[batch]`, `num_frames` `[batch]`,
+    `semantic` `[batch, frames, dim]` with `semantic_dir`, and any `frame_features`. A
+    unidirectional LSTM's outputs at real frames do not depend on the padding after them, so
+    padding does not change predictions.
     """
     manifest = load_manifest(data_dir)
     files = partition_files(data_dir, partition, manifest)
-    dataset = read_recordings(files, len(manifest["label_names"]))
     keep = ("name", "num_frames", "audio", "labels", "label_mask")
+    if semantic_dir is not None:
+        dataset = read_recordings(files, len(manifest["label_names"]),
+                                  semantic_files=semantic_partition_files(semantic_dir, partition, files),
+                                  semantic_dim=_semantic_dim(semantic_dir))
+        keep += (SEMANTIC_INPUT,)
+    else:
+        dataset = read_recordings(files, len(manifest["label_names"]))
 
     @tf.autograph.experimental.do_not_convert  # plain dict plumbing, nothing to convert
     def select(recording):

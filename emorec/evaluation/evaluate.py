@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from emorec.config import ExperimentConfig, load_config
-from emorec.data.pipeline import recordings_for_prediction
+from emorec.data.pipeline import SEMANTIC_INPUT, recordings_for_prediction, resolve_semantic_features
 from emorec.errors import InputFileError, PathLike
 from emorec.evaluation.ccc import ccc_per_dimension
 from emorec.evaluation.postprocess import Postprocessor
@@ -39,11 +39,18 @@ def load_run_model(run_dir: PathLike, model_file: str = BEST_MODEL_FILENAME) -> 
 
 
 def predict_partition(model: keras.Model, data_dir: PathLike, partition: str, label_names: List[str],
-                      batch_recordings: int = 8) -> List[dict]:
-    """Per recording (file order): `name`, `predictions`/`gold` `[frames, dims]`, `mask` `[frames]`."""
+                      batch_recordings: int = 8, semantic_dir: Optional[PathLike] = None) -> List[dict]:
+    """Per recording (file order): `name`, `predictions`/`gold` `[frames, dims]`, `mask` `[frames]`.
+
+    semantic_dir: the semantic features folder, for a model with a `semantic` input.
+    """
     results = []
-    for batch in recordings_for_prediction(data_dir, partition, batch_recordings=batch_recordings):
-        outputs = model({"audio": batch["audio"]}, training=False)
+    for batch in recordings_for_prediction(data_dir, partition, batch_recordings=batch_recordings,
+                                           semantic_dir=semantic_dir):
+        inputs = {"audio": batch["audio"]}
+        if SEMANTIC_INPUT in batch:
+            inputs[SEMANTIC_INPUT] = batch[SEMANTIC_INPUT]
+        outputs = model(inputs, training=False)
         predictions = np.stack([np.asarray(outputs[name], np.float64) for name in label_names], axis=-1)
         all_gold = batch["labels"].numpy()
         for i, name in enumerate(batch["name"].numpy()):
@@ -81,12 +88,15 @@ def evaluate_run(
     variance: Optional[str] = None,
     model_file: str = BEST_MODEL_FILENAME,
     echo: Optional[Callable[[str], None]] = print,
+    semantic_dir: Optional[PathLike] = None,
 ) -> dict:
     """Evaluate the run in `run_dir` on `partition` of the converted folder `data_dir`.
 
     postprocess/variance default to the run config's `evaluation` section. Post-processing is
     fitted on the development partition (saved as `RUN/postprocess.json`) and applied unchanged
-    to any other partition. Returns the content of `scores.json`:
+    to any other partition. A semantic model reads `semantic_dir`, by default the run's own
+    features folder when `data_dir` is the folder it trained on, else
+    `<data_dir>/semantic/<source>-<boundaries>/` of the run config. Returns the content of `scores.json`:
     `{"partition", "variance", "label_names", "recordings", "frames", "ccc": {dim: .., "mean": ..},
     "ccc_postprocessed": {...} or None, "output_dir"}`.
     """
@@ -99,13 +109,15 @@ def evaluate_run(
     variance = variance or evaluation.variance
     output_dir = Path(output_dir) if output_dir is not None else run_dir / "evaluation" / partition
     model = load_run_model(run_dir, model_file)
+    semantic_dir = _semantic_dir(info, config, data_dir, semantic_dir, run_dir)
 
-    results = predict_partition(model, data_dir, partition, label_names, evaluation.batch_recordings)
+    results = predict_partition(model, data_dir, partition, label_names, evaluation.batch_recordings, semantic_dir)
     scores = pooled_scores(results, label_names, variance=variance)
     table = {partition: scores}
     processed_scores = None
     if postprocess:
-        postprocessor = _postprocessor(run_dir, model, data_dir, config, label_names, partition, results, variance)
+        postprocessor = _postprocessor(run_dir, model, data_dir, config, label_names, partition, results, variance,
+                                       semantic_dir)
         for result, processed in zip(results, postprocessor.apply([r["predictions"] for r in results])):
             result["postprocessed"] = processed
         processed_scores = pooled_scores(results, label_names, "postprocessed", variance)
@@ -129,6 +141,7 @@ def evaluate_run(
         "ccc": scores,
         "ccc_postprocessed": processed_scores,
         "model": str(run_dir / model_file),
+        "semantic_features": None if semantic_dir is None else str(semantic_dir),
         "output_dir": str(output_dir),
     }
     (output_dir / "scores.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
@@ -138,15 +151,28 @@ def evaluate_run(
     return summary
 
 
+def _semantic_dir(info: dict, config: ExperimentConfig, data_dir: PathLike, semantic_dir: Optional[PathLike],
+                  run_dir: Path) -> Optional[Path]:
+    """The semantic features folder to evaluate with (None for a model without the branch)."""
+    if config.model.semantic.source == "none":
+        return None
+    if semantic_dir is None and info.get("semantic_features") and \
+            Path(data_dir).resolve() == Path(info.get("data_dir", "")).resolve():
+        semantic_dir = info["semantic_features"]
+    resolved = resolve_semantic_features(data_dir, config.model.semantic, features_dir=semantic_dir,
+                                         config_source=str(run_dir / CONFIG_FILENAME))
+    return resolved[0]
+
+
 def _postprocessor(run_dir: Path, model, data_dir, config: ExperimentConfig, label_names, partition: str,
-                   results: List[dict], variance: str) -> Postprocessor:
+                   results: List[dict], variance: str, semantic_dir: Optional[Path] = None) -> Postprocessor:
     """Fit on devel (and save it), or load the one fitted on devel for any other partition."""
     path = run_dir / POSTPROCESS_FILENAME
     devel = config.data.devel_partition
     if partition != devel and path.is_file():
         return Postprocessor.from_dict(json.loads(path.read_text(encoding="utf-8")))
     devel_results = results if partition == devel else predict_partition(
-        model, data_dir, devel, label_names, config.evaluation.batch_recordings)
+        model, data_dir, devel, label_names, config.evaluation.batch_recordings, semantic_dir)
     postprocessor = Postprocessor.fit(
         [r["predictions"] for r in devel_results], [r["gold"] for r in devel_results],
         [r["mask"] for r in devel_results], label_names,

@@ -8,9 +8,22 @@ Outputs (a dict keyed by dimension name, in label order): float32 `[batch, frame
 SavedModel/ONNX export has one named output per dimension and Keras compiles one CCC loss and
 one CCC metric per dimension. Outputs stay float32 under mixed precision.
 
-Seams for other branches: `paralinguistic_features` (emorec.models.paralinguistic) gives the
-audio features; `temporal_head(features, label_names, config)` takes any fused `[batch, frames, C]`
-features; `build_model(..., fuse=...)` lets a fusion layer replace the default concatenation.
+Branches (Figure 1 of the paper), each switched by config:
+
+- semantic: `config.semantic.source != "none"` (or an explicit `semantic_dim`) adds the `semantic`
+  input, x_s `[batch, frames, dim]`, fed as is. No `Masking(0.0)` here: frames without a word are
+  all zeros by design and the fusion layers AND their inputs' masks, so a mask would drop those
+  frames from training;
+- paralinguistic: `config.paralinguistic` runs the Table 1 CNN on the audio, x_p `[batch, frames, C]`.
+
+With both on, `config.fusion` (`emorec.models.fusion`: concatenation or disentangled attention,
+eqs. 4-7) joins [x_s, x_p]; with one on, its features go straight to the LSTM (the single-branch
+rows of Table 2). The `audio` input is always present (unused by a semantic-only model) so that
+every model has the same input names.
+
+Seams: `paralinguistic_features` (emorec.models.paralinguistic) gives the audio features;
+`temporal_head(features, label_names, config)` takes any fused `[batch, frames, C]` features;
+`build_model(..., fuse=...)` replaces the config's fusion layer with any function of [x_s, x_p].
 """
 from __future__ import annotations
 
@@ -22,9 +35,11 @@ from keras import layers, ops
 
 from emorec.config import ModelConfig
 from emorec.constants import FRAME_LENGTH_SAMPLES
+from emorec.models.fusion import fusion_from_config
 from emorec.models.paralinguistic import paralinguistic_features
 
-#: Combines a list of `[batch, frames, C_i]` symbolic tensors into one `[batch, frames, C]`.
+#: Combines [x_s, x_p] (semantic `[batch, frames, d_s]`, paralinguistic `[batch, frames, d_p]`
+#: symbolic tensors, in that order) into one `[batch, frames, C]`.
 FuseFn = Callable[[List[keras.KerasTensor]], keras.KerasTensor]
 
 
@@ -61,8 +76,13 @@ def temporal_head(features, label_names: Sequence[str], config: ModelConfig) -> 
 
 
 def concatenate_features(features: List[keras.KerasTensor]) -> keras.KerasTensor:
-    """Default fusion: concatenation along channels (the paper's early-fusion baseline)."""
+    """Concatenation along channels (the paper's early-fusion baseline) as a plain `FuseFn`."""
     return features[0] if len(features) == 1 else layers.Concatenate(axis=-1, name="fusion_concat")(features)
+
+
+def semantic_branch_on(config: ModelConfig, semantic_dim: Optional[int] = None) -> bool:
+    """Whether a model built from `config` has the semantic input."""
+    return semantic_dim is not None or config.semantic.source != "none"
 
 
 def build_model(
@@ -73,23 +93,31 @@ def build_model(
     fuse: Optional[FuseFn] = None,
     name: str = "emotion_model",
 ) -> keras.Model:
-    """The model of the paper for `label_names`, as a functional `keras.Model`.
+    """The model of the paper (Figure 1) for `label_names`, as a functional `keras.Model`.
 
-    config.paralinguistic switches the audio CNN on; `semantic_dim` adds a `semantic` input whose
-    features are fused with it by `fuse` (default: concatenation). The `audio` input is always
-    present so that every model has the same serving signature.
+    config.paralinguistic switches the audio CNN on; config.semantic.source (or `semantic_dim`,
+    which also overrides config.semantic.dim, e.g. with the dim of the feature files) switches the
+    semantic input on. With both, `fuse` (default: the layer `config.fusion` asks for, one head per
+    label name for the attention) joins [x_s, x_p]. Raises `ValueError` when no branch is on and
+    `ConfigError` for a fusion config that does not fit `label_names`.
     """
     if not label_names:
         raise ValueError("build_model needs at least one label dimension")
     inputs = {"audio": keras.Input((None, FRAME_LENGTH_SAMPLES), name="audio", dtype="float32")}
-    features = []
+    features = []  # [x_s, x_p]: the order the fusion layers take
+    if semantic_branch_on(config, semantic_dim):
+        dim = int(semantic_dim if semantic_dim is not None else config.semantic.dim)
+        inputs["semantic"] = keras.Input((None, dim), name="semantic", dtype="float32")
+        features.append(inputs["semantic"])
     if config.paralinguistic:
         features.append(paralinguistic_features(inputs["audio"], config.cnn))
-    if semantic_dim is not None:
-        inputs["semantic"] = keras.Input((None, semantic_dim), name="semantic", dtype="float32")
-        features.append(inputs["semantic"])
     if not features:
-        raise ValueError("the model has no features: enable model.paralinguistic or give semantic_dim")
-    fused = (fuse or concatenate_features)(features)
+        raise ValueError("the model has no features: enable model.paralinguistic or model.semantic.source")
+    if len(features) == 1:
+        fused = features[0]
+    elif fuse is not None:
+        fused = fuse(features)
+    else:
+        fused = fusion_from_config(config.fusion, list(label_names), name="fusion")(features)
     outputs = temporal_head(fused, label_names, config)
     return keras.Model(inputs=inputs, outputs=outputs, name=name)

@@ -3,8 +3,11 @@
 The run folder holds everything evaluation and export need:
 
     config.yaml     the resolved config (command-line overrides applied)
-    run.json        label names, the data folder and manifest used, model file names, precision
-    best.keras      the model with the best development mean CCC (+ best.json: its value, epoch)
+    run.json        label names, the data folder and manifest used, model file names, precision,
+                    the semantic features folder and its vector size (semantic models)
+    best.keras      the model with the best development mean CCC (+ best.json: its value, epoch);
+                    not written without a devel set (data.devel_partition: null), where run.json
+                    names last.keras as the run's model
     last.keras      the model after the last finished epoch
     history.csv     one row per epoch (CSVLogger, appended across resumes)
     logs/           TensorBoard
@@ -22,7 +25,7 @@ import pandas as pd
 import tensorflow as tf
 
 from emorec.config import ExperimentConfig, save_config
-from emorec.data.pipeline import load_manifest, make_dataset, partition_files
+from emorec.data.pipeline import load_manifest, make_dataset, partition_files, resolve_semantic_features
 from emorec.errors import EmorecError, PathLike
 from emorec.models.emotion_model import build_model
 from emorec.training.callbacks import BestModelCheckpoint, MeanCCC
@@ -86,12 +89,15 @@ def train_model(
     epochs: Optional[int] = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: Union[str, int] = "auto",
+    semantic_dir: Optional[PathLike] = None,
 ) -> Dict[str, List[float]]:
     """Train the model of `config` on `data_dir` (a converted folder), writing into `run_dir`.
 
     strategy: a name (`auto`, `default`, `mirrored`, `multiworker`), a `tf.distribute.Strategy`,
     or None for the config's. precision/epochs override the config. A run folder holding an
     unfinished run's backup resumes it and ends after the same total number of epochs.
+    semantic_dir: the semantic features folder when `config.model.semantic.source` is not "none"
+    (default `<data_dir>/semantic/<source>-<boundaries>/`, written by `emorec semantic features`).
     Returns the history of all epochs (`{"epoch": [...], "loss": [...], "val_mean_ccc": [...], ...}`).
     """
     config = resolve_config(config, strategy=strategy if isinstance(strategy, str) else None,
@@ -101,8 +107,13 @@ def train_model(
     run_dir = Path(run_dir)
     manifest = load_manifest(data_dir)
     label_names = list(manifest["label_names"])
+    validate = config.data.devel_partition is not None  # None: fixed epochs, no model selection
     for partition in (config.data.train_partition, config.data.devel_partition):
-        partition_files(data_dir, partition, manifest)  # a DatasetError now rather than mid-fit
+        if partition is not None:
+            partition_files(data_dir, partition, manifest)  # a DatasetError now rather than mid-fit
+    semantic = resolve_semantic_features(data_dir, config.model.semantic, features_dir=semantic_dir,
+                                         config_source=f"config {config.name!r}")
+    semantic_dir, semantic_dim = (None, None) if semantic is None else (semantic[0].resolve(), semantic[1])
 
     if (run_dir / LAST_MODEL_FILENAME).is_file() and not (run_dir / "backup").is_dir():
         raise EmorecError(f"{run_dir}: holds a finished run (last.keras, no backup to resume from); "
@@ -120,36 +131,38 @@ def train_model(
             "label_names": label_names,
             "data_dir": str(data_dir),
             "manifest": str(data_dir / "manifest.json"),
-            "best_model": BEST_MODEL_FILENAME,
+            # Without a devel set nothing is selected: the run's model (for export) is the last.
+            "best_model": BEST_MODEL_FILENAME if validate else LAST_MODEL_FILENAME,
             "last_model": LAST_MODEL_FILENAME,
             "precision": training.precision,
-            "semantic_dim": None,
+            "semantic_dim": semantic_dim,
+            "semantic_features": None if semantic_dir is None else str(semantic_dir),
         }
         (run_dir / RUN_INFO_FILENAME).write_text(json.dumps(info, indent=2), encoding="utf-8")
 
     repeat = training.steps_per_epoch is not None
     train_data = make_dataset(data_dir, config.data.train_partition, config.data, training=True,
-                              label_names=label_names, seed=training.seed, repeat=repeat)
+                              label_names=label_names, seed=training.seed, repeat=repeat, semantic_dir=semantic_dir)
     devel_data = make_dataset(data_dir, config.data.devel_partition, config.data, training=False,
-                              label_names=label_names)
+                              label_names=label_names, semantic_dir=semantic_dir) if validate else None
 
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(training.precision)
     try:
         with strategy.scope():
-            model = build_model(config.model, label_names)
+            model = build_model(config.model, label_names, semantic_dim=semantic_dim)
             compile_model(model, label_names, training.learning_rate, training.clip_norm)
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             _patch_keras_for_multiworker(model, strategy)
         run_callbacks: List[keras.callbacks.Callback] = [
             MeanCCC(label_names),  # first: the callbacks below read val_mean_ccc
             keras.callbacks.BackupAndRestore(str(write_dir / "backup")),
-            BestModelCheckpoint(write_dir / BEST_MODEL_FILENAME, monitor="val_mean_ccc"),
+            BestModelCheckpoint(write_dir / BEST_MODEL_FILENAME, monitor="val_mean_ccc", enabled=validate),
             keras.callbacks.ModelCheckpoint(str(write_dir / LAST_MODEL_FILENAME)),
             keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILENAME), append=True),
             keras.callbacks.TensorBoard(str(write_dir / "logs"), profile_batch=0),
         ]
-        if training.early_stopping_patience is not None:
+        if training.early_stopping_patience is not None and validate:
             run_callbacks.append(keras.callbacks.EarlyStopping(
                 "val_mean_ccc", mode="max", patience=training.early_stopping_patience))
         run_callbacks.extend(callbacks)
@@ -158,11 +171,11 @@ def train_model(
             validation_data=devel_data,
             epochs=training.epochs,
             steps_per_epoch=training.steps_per_epoch,
-            validation_steps=training.validation_steps,
+            validation_steps=training.validation_steps if validate else None,
             callbacks=run_callbacks,
             verbose=verbose,
         )
-        if chief and not (run_dir / BEST_MODEL_FILENAME).is_file():
+        if chief and validate and not (run_dir / BEST_MODEL_FILENAME).is_file():
             # No finite development CCC in any epoch (e.g. constant predictions): keep the last.
             model.save(run_dir / BEST_MODEL_FILENAME)
     finally:

@@ -1,0 +1,210 @@
+"""`run_ablation`: train and test several configs on one converted folder, one markdown table.
+
+This makes the paper's Tables 2 and 3 one command each (`configs/paper/table2_*.yaml`,
+`configs/paper/table3_*.yaml`): every config is trained into `<runs_root>/<config file stem>/`,
+its best-on-development model is scored on the test partition (CCC pooled over the partition's
+frames, as `emorec evaluate` does) and each config becomes one row of
+
+    | config | semantic features | paralinguistic | fusion | <dim 1> | ... | <dim N> | mean |
+
+A run folder that already holds a finished run of the same resolved config is scored again
+without retraining, so a table can be regenerated (e.g. on another partition) cheaply; one that
+holds a different config is an error rather than a silently mixed table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import yaml
+
+from emorec.config import ExperimentConfig, config_from_dict, config_to_dict, load_config
+from emorec.data.pipeline import resolve_semantic_features
+from emorec.errors import ConfigError, EmorecError, PathLike
+
+#: Display names of the semantic sources (the row labels of the paper's Table 2).
+SOURCE_LABELS = {
+    "none": "-",
+    "word2vec": "Word2Vec (text)",
+    "speech2vec": "Speech2Vec",
+    "aligned_speech2vec": "aligned Speech2Vec",
+}
+FUSION_LABELS = {"concat": "concatenation", "attention": "disentangled attention"}
+ABLATION_JSON = "ablation.json"
+
+
+def apply_overrides(config: ExperimentConfig, overrides: Sequence[str], source: str = "<override>") -> ExperimentConfig:
+    """A copy of `config` with dotted `key=value` overrides, e.g. `training.learning_rate=5e-4`.
+
+    Values are read as YAML (`8`, `5e-4`, `true`, `[a, b]`, `null`) and validated like a config
+    file: an unknown key or a wrong type is a `ConfigError` naming the key.
+    """
+    data = config_to_dict(config)
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(source, override, "expected KEY=VALUE, e.g. training.learning_rate=5e-4")
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(source, key, f"{part!r} is not a config section")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(source, key, f"unknown key (allowed: {', '.join(sorted(node))})")
+        value = yaml.safe_load(text)
+        if isinstance(value, str) and _looks_numeric(value):
+            value = float(value)  # YAML 1.1 reads "5e-4" (no dot) as a string
+        node[parts[-1]] = value
+    return config_from_dict(data, source)
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def describe_model(config: ExperimentConfig) -> Dict[str, str]:
+    """The table cells that say what a config's model is: semantic source and boundaries,
+    paralinguistic branch, fusion (only when both branches are on)."""
+    model = config.model
+    semantic_on = model.semantic.source != "none"
+    semantic = SOURCE_LABELS[model.semantic.source]
+    if semantic_on:
+        semantic += f", {model.semantic.boundaries} boundaries"
+    fusion = "-"
+    if semantic_on and model.paralinguistic:
+        fusion = FUSION_LABELS[model.fusion.kind]
+        if model.fusion.kind == "attention":
+            fusion += f" (d_u {model.fusion.projection_units}, heads {model.fusion.head_activation}"
+            fusion += f" {model.fusion.head_units or model.fusion.projection_units}, order {model.fusion.head_order})"
+    return {"semantic": semantic, "paralinguistic": "yes" if model.paralinguistic else "-", "fusion": fusion}
+
+
+def _finished(run_dir: Path) -> bool:
+    from emorec.training.train import LAST_MODEL_FILENAME
+
+    return (run_dir / LAST_MODEL_FILENAME).is_file() and not (run_dir / "backup").is_dir()
+
+
+def run_ablation(
+    config_paths: Sequence[PathLike],
+    data_dir: PathLike,
+    runs_root: PathLike,
+    *,
+    epochs: Optional[int] = None,
+    overrides: Sequence[str] = (),
+    partition: str = "test",
+    postprocess: bool = False,
+    out: Optional[PathLike] = None,
+    verbose: int = 0,
+    echo: Optional[Callable[[str], None]] = print,
+) -> str:
+    """Train each config on `data_dir`, score it on `partition`, return the markdown table.
+
+    epochs / overrides (dotted `key=value`, see `apply_overrides`) change every config alike.
+    postprocess: score post-processed predictions (fitted on development) instead of raw ones.
+    out: also write the table there. `<runs_root>/ablation.json` keeps the numbers of every row.
+    """
+    from emorec.evaluation.evaluate import evaluate_run
+    from emorec.training.train import CONFIG_FILENAME, train_model
+
+    if not config_paths:
+        raise EmorecError("run_ablation needs at least one config")
+    runs_root = Path(runs_root)
+    configs = []
+    for path in config_paths:
+        path = Path(path)
+        config = apply_overrides(load_config(path), overrides, f"{path} (overrides)")
+        if epochs is not None:
+            config = dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=int(epochs)))
+        configs.append((path, config))
+    stems = [p.stem for p, _ in configs]
+    if len(set(stems)) != len(stems):
+        raise EmorecError(f"configs share a file name, so their run folders would collide: {stems}")
+    for path, config in configs:  # every config's semantic features exist before hours of training
+        resolve_semantic_features(data_dir, config.model.semantic, config_source=str(path))
+
+    rows: List[dict] = []
+    for path, config in configs:
+        run_dir = runs_root / path.stem
+        started = time.perf_counter()
+        if _finished(run_dir):
+            previous = load_config(run_dir / CONFIG_FILENAME)
+            if config_to_dict(previous) != config_to_dict(config):
+                raise EmorecError(f"{run_dir}: holds a finished run of another config than {path} (with these "
+                                  "overrides); delete it or choose another --runs folder")
+            if echo:
+                echo(f"[{path.stem}] finished run found in {run_dir}; scoring it again")
+            trained = False
+        else:
+            if echo:
+                echo(f"[{path.stem}] training {config.training.epochs} epochs into {run_dir}")
+            train_model(config, data_dir, run_dir, verbose=verbose)
+            trained = True
+        train_s = time.perf_counter() - started
+        summary = evaluate_run(run_dir, data_dir, partition, plot=False, postprocess=postprocess, echo=None)
+        scores = summary["ccc_postprocessed"] if postprocess else summary["ccc"]
+        row = {"config": str(path), "name": path.stem, "run_dir": str(run_dir), **describe_model(config),
+               "label_names": summary["label_names"], "ccc": scores, "epochs": config.training.epochs,
+               "train_s": round(train_s, 1) if trained else None, "recordings": summary["recordings"],
+               "frames": summary["frames"], "semantic_features": summary.get("semantic_features")}
+        rows.append(row)
+        if echo:
+            echo(f"[{path.stem}] {partition} mean CCC {scores['mean']:.3f}")
+
+    table = format_ablation_table(rows, data_dir=data_dir, partition=partition, postprocess=postprocess,
+                                  overrides=overrides)
+    runs_root.mkdir(parents=True, exist_ok=True)
+    (runs_root / ABLATION_JSON).write_text(json.dumps({"partition": partition, "data_dir": str(data_dir),
+                                                       "postprocess": postprocess, "overrides": list(overrides),
+                                                       "rows": rows}, indent=2), encoding="utf-8")
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(table, encoding="utf-8")
+    if echo:
+        echo(table)
+    return table
+
+
+def format_ablation_table(rows: Sequence[dict], *, data_dir: PathLike, partition: str, postprocess: bool = False,
+                          overrides: Sequence[str] = ()) -> str:
+    """Markdown: a caption line, then one row per config with CCC per dimension and the mean."""
+    if not rows:
+        raise ValueError("no rows to format")
+    label_names = list(rows[0]["label_names"])
+    for row in rows[1:]:
+        if list(row["label_names"]) != label_names:
+            raise EmorecError(f"{row['config']}: label dimensions {row['label_names']} differ from {label_names}")
+    first = rows[0]
+    kind = "post-processed (fitted on development)" if postprocess else "raw"
+    lines = [
+        f"CCC on the {partition} partition of `{data_dir}` ({first['recordings']} recordings, {first['frames']} "
+        f"labelled frames), pooled over recordings, {kind} predictions."
+        + (f" Overrides: `{' '.join(overrides)}`." if overrides else ""),
+        "",
+        "| config | semantic features | paralinguistic | fusion | " + " | ".join(label_names) + " | mean | epochs |",
+        "|" + "---|" * (len(label_names) + 6),
+    ]
+    for row in rows:
+        cells = [row["name"], row["semantic"], row["paralinguistic"], row["fusion"]]
+        cells += [_fmt(row["ccc"].get(n)) for n in label_names] + [_fmt(row["ccc"].get("mean")), str(row["epochs"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    sources = sorted({r["semantic_features"] for r in rows if r.get("semantic_features")})
+    if sources:
+        lines += ["", "Semantic features read from: " + ", ".join(f"`{s}`" for s in sources)
+                  + " (given boundaries: the converted word timings; segmenter: the transcript-free segmenter)."]
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Optional[float]) -> str:
+    if value is None or value != value:  # NaN: constant predictions
+        return "n/a"
+    return f"{value:.3f}"

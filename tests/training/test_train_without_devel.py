@@ -1,0 +1,78 @@
+"""Training without a development set (`data.devel_partition: null`): a fixed number of epochs,
+no model selection, and the last epoch's model is the run's model (what `emorec export` takes)."""
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from emorec.config import CNNConfig, DataConfig, ExperimentConfig, ModelConfig, TrainingConfig, load_config
+from emorec.demo import synthetic_recordings, write_tfrecords
+from emorec.errors import DatasetError
+from emorec.export.saved_model import find_run_model
+from emorec.training import train_model
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def train_only_data(tmp_path_factory):
+    """3 generated recordings of 3 s, all in `train`: the folder has no devel partition."""
+    recordings = list(synthetic_recordings(recordings={"train": 3}, duration_s=(3, 3), seed=5))
+    return write_tfrecords(recordings, tmp_path_factory.mktemp("train_only"))
+
+
+def config_without_devel(devel_partition=None) -> ExperimentConfig:
+    return ExperimentConfig(
+        data=DataConfig(sequence_frames=15, hop_frames=15, batch_size=4, shuffle_buffer=8,
+                        devel_partition=devel_partition),
+        model=ModelConfig(cnn=CNNConfig(filters=(4, 8, 8), dropout=0.0), lstm_units=8, lstm_dropout=0.0),
+        training=TrainingConfig(epochs=2, steps_per_epoch=2, learning_rate=1e-2, seed=0,
+                                early_stopping_patience=1),
+    )
+
+
+def test_runs_all_epochs_and_the_last_model_is_the_runs_model(train_only_data, tmp_path):
+    run_dir = tmp_path / "run"
+    history = train_model(config_without_devel(), train_only_data, run_dir, verbose=0)
+    assert history["epoch"] == [0, 1]  # early stopping has nothing to watch: all epochs run
+    # Nothing was validated (Keras's CSVLogger still writes empty val_ columns).
+    validation = {key: values for key, values in history.items() if key.startswith("val_")}
+    assert all(np.isnan(values).all() for values in validation.values()), validation
+    assert np.isfinite(history["loss"]).all()
+    assert (run_dir / "last.keras").is_file()
+    assert not (run_dir / "best.keras").exists() and not (run_dir / "best.json").exists()
+    assert json.loads((run_dir / "run.json").read_text())["best_model"] == "last.keras"
+    assert find_run_model(run_dir) == run_dir / "last.keras"
+    assert load_config(run_dir / "config.yaml").data.devel_partition is None
+    model = keras.models.load_model(run_dir / "last.keras", compile=False)
+    assert sorted(model.output_names) == ["arousal", "valence"]
+
+
+def test_cli_train_reports_no_development_score(train_only_data, tmp_path):
+    from click.testing import CliRunner
+
+    from emorec.cli import cli
+    from emorec.config import save_config
+
+    config = config_without_devel()
+    save_config(config, tmp_path / "config.yaml")
+    result = CliRunner().invoke(cli, ["train", "--config", str(tmp_path / "config.yaml"), "--data",
+                                      str(train_only_data), "--run-dir", str(tmp_path / "run"), "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "trained 1 epochs; no development score;" in result.output
+
+
+def test_a_named_devel_partition_is_still_required(train_only_data, tmp_path):
+    with pytest.raises(DatasetError, match="devel"):
+        train_model(config_without_devel("devel"), train_only_data, tmp_path / "run", verbose=0)
+
+
+def test_shipped_model_config_has_no_devel_partition():
+    config = load_config(REPO_ROOT / "configs" / "emodb_paralinguistic_all.yaml")
+    reference = load_config(REPO_ROOT / "configs" / "emodb_paralinguistic.yaml")
+    assert config.data.devel_partition is None
+    # The same model and optimiser as the speaker-independent run whose scores the card reports.
+    assert config.model == reference.model
+    assert config.training == reference.training
