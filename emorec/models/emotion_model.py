@@ -64,8 +64,16 @@ def temporal_head(features, label_names: Sequence[str], config: ModelConfig) -> 
 
     Returns `{dimension: [batch, frames]}`. Dropout is on the LSTM inputs only: recurrent dropout
     would rule out the cuDNN kernel on GPUs.
+
+    The input dropout is a `Dropout` layer with one mask per sequence (noise_shape `[batch, 1,
+    channels]`), which is what `LSTM(dropout=...)` applies, rather than the LSTM's own argument:
+    Keras 3.6's cuDNN path (`LSTM.inner_loop`) multiplies by the dropout mask without checking
+    `training`, so on a GPU the LSTM's own dropout would also fire at evaluation and prediction.
     """
-    x = layers.LSTM(config.lstm_units, return_sequences=True, dropout=config.lstm_dropout, name="lstm")(features)
+    if config.lstm_dropout:
+        features = layers.Dropout(config.lstm_dropout, noise_shape=(None, 1, features.shape[-1]),
+                                  name="lstm_input_dropout")(features)
+    x = layers.LSTM(config.lstm_units, return_sequences=True, name="lstm")(features)
     outputs = {}
     for name in label_names:
         safe = layer_safe_name(name)

@@ -62,3 +62,25 @@ def test_semantic_input_seam():
     assert tuple(out["arousal"].shape) == (1, 3)
     with pytest.raises(ValueError):
         build_model(ModelConfig(paralinguistic=False), ["arousal"])
+
+
+def test_lstm_input_dropout_is_one_mask_per_sequence_and_off_at_inference():
+    """The LSTM's input dropout lives in a Dropout layer (Keras 3.6's cuDNN path ignores
+    `training` for LSTM(dropout=...)): same mask at every frame, identity at inference."""
+    import keras
+    import numpy as np
+
+    from emorec.config import CNNConfig, ModelConfig
+    from emorec.models import build_model
+
+    config = ModelConfig(cnn=CNNConfig(filters=(2, 3, 4)), lstm_units=3, lstm_dropout=0.5)
+    model = build_model(config, ["arousal"])
+    lstm = model.get_layer("lstm")
+    assert lstm.dropout == 0 and lstm.recurrent_dropout == 0
+    dropout = model.get_layer("lstm_input_dropout")
+    features = keras.ops.ones((2, 7, 4))
+    dropped = keras.ops.convert_to_numpy(dropout(features, training=True))
+    # one mask per sequence: every frame of a sequence keeps the same channels
+    assert np.all(dropped == dropped[:, :1, :])
+    assert 0 < np.count_nonzero(dropped) < dropped.size
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(dropout(features, training=False)), 1.0)
