@@ -140,3 +140,15 @@ def test_mixed_bfloat16_trains_with_float32_outputs(tiny_data, tmp_path):
     outputs = model({"audio": np.zeros((1, 3, 2205), np.float32)}, training=False)
     assert all(o.dtype == "float32" for o in outputs.values())
     assert load_config(tmp_path / "run" / "config.yaml").training.precision == "mixed_bfloat16"
+
+
+def test_same_seed_repeats_a_run_and_another_seed_does_not(tiny_data, tmp_path):
+    config = tiny_config(epochs=2, steps_per_epoch=3)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, lstm_dropout=0.5))
+    first = train_model(config, tiny_data, tmp_path / "a", verbose=0)
+    again = train_model(config, tiny_data, tmp_path / "b", verbose=0)
+    other = train_model(dataclasses.replace(config, training=dataclasses.replace(config.training, seed=1)),
+                        tiny_data, tmp_path / "c", verbose=0)
+    assert again["loss"] == pytest.approx(first["loss"], rel=1e-5)
+    assert again["val_mean_ccc"] == pytest.approx(first["val_mean_ccc"], rel=1e-5)
+    assert other["loss"] != pytest.approx(first["loss"], rel=1e-5)
