@@ -159,11 +159,14 @@ def export(run_dir, out, model_version, export_format) -> None:
               help="Folder for one AVEC-layout CSV (and PNG) per file.")
 @click.option("--plot", is_flag=True, help="Also write a PNG of the curves per file.")
 @click.option("--chunk-s", type=float, default=30.0, help="Seconds of audio per model call (LSTM state carries over).")
-def predict(audio, model_dir, out_dir, plot, chunk_s) -> None:
+@click.option("--words", "words_csv", type=click.Path(path_type=str), default=None,
+              help="Word timings CSV (file,word,start_s,end_s) for a semantic model trained on given boundaries.")
+def predict(audio, model_dir, out_dir, plot, chunk_s, words_csv) -> None:
     """Predict affect curves (10 per second) for AUDIO files of any rate, channel count and format."""
     from emorec.export.predict import default_model_dir, predict_files
 
-    report = predict_files(audio, model_dir or default_model_dir(), out_dir=out_dir, plot=plot, chunk_s=chunk_s)
+    report = predict_files(audio, model_dir or default_model_dir(), out_dir=out_dir, plot=plot, chunk_s=chunk_s,
+                           words_csv=words_csv)
     for path in audio:
         if str(path) in report.tables:
             click.echo(f"{path}: {len(report.tables[str(path)])} frames -> {Path(out_dir) / Path(path).stem}.csv")

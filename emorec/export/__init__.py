@@ -1,6 +1,8 @@
 """Export for serving and prediction on audio: SavedModel (TF Serving), ONNX, `emorec predict`.
 
 - `saved_model.export_saved_model(model_or_run_dir, out_dir, version=None) -> Path`
+  (models with a semantic branch: Speech2Vec features computed in the graph, see
+  `semantic_graph.SemanticFrontEnd`; word boundaries are signature inputs)
 - `predict.predict_file(path, model_dir, out_dir=None, plot=False)` /
   `predict.predict_array(waveform, sample_rate_hz, model_dir)` -> per-frame pandas table
 - `serving.rest_request(...)` / `serving.predict_request(...)`: TF Serving REST / gRPC requests

@@ -49,6 +49,10 @@ def export_onnx(
     if out_path.suffix.lower() != ".onnx":
         out_path = out_path / "model.onnx"
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(model.input, dict) and "semantic" in model.input:
+        # The in-graph Speech2Vec front end (STFT, per-word gathers) is not taken to ONNX yet.
+        raise ExportError(f"{model.name}: ONNX export covers audio-only models; a model with a semantic branch "
+                          "exports as a SavedModel (emorec export --format saved_model)")
     module = ServingModule(model, label_names)
     try:
         with portable_recurrent_layers(model):

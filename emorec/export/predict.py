@@ -6,6 +6,11 @@ the same code the converter uses for training data. Long recordings go through t
 `serving_stream` signature in chunks of whole 0.1 s frames, each chunk starting from the LSTM
 state the previous one ended with, so no frame and no state is lost at chunk borders.
 
+Models with a semantic branch take word boundaries with the audio: given ones (`words` /
+a word-timings CSV `file,word,start_s,end_s`, EmoDB's `word_timings.csv` layout) for runs trained
+on given boundaries; for segmenter runs the client runs `emorec.semantic.segmenter.segment_words`
+with the settings stored in the export. Such models are called once per recording (no streaming).
+
 Output: one CSV per file in the AVEC label layout (`;`-separated, no header,
 `'name';time_s;dim1;dim2;...`, 10 rows per second) and optionally a PNG of the curves.
 """
@@ -14,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -58,17 +63,45 @@ class ExportedModel:
             raise InputFileError(self.version_dir, f"cannot load SavedModel ({type(error).__name__})") from None
         self.serve = self._loaded.signatures[DEFAULT_SIGNATURE]
         self.stream = self._loaded.signatures.get(STREAM_SIGNATURE)
+        #: The semantic branch's settings (source, boundaries, dim, segmenter) or None.
+        self.semantic: Optional[dict] = self.metadata.get("semantic")
 
-    def predict_waveform(self, waveform: np.ndarray, chunk_s: Optional[float] = DEFAULT_CHUNK_S) -> Dict[str, np.ndarray]:
+    def word_boundaries(self, waveform: np.ndarray, words: Optional[Sequence[Tuple[float, float]]],
+                        source: PathLike = "<array>") -> Optional[List[Tuple[float, float]]]:
+        """The (start_s, end_s) words to serve with `waveform`: None for an audio-only model, the
+        segmenter's for a segmenter run without `words`, else `words` (required for given-boundary runs)."""
+        if self.semantic is None:
+            return None
+        if words is None:
+            if self.semantic.get("boundaries") != "segmenter":
+                raise InputFileError(source, "this model's semantic branch was trained on given word boundaries: "
+                                             "pass them (predict --words CSV, or words=[(start_s, end_s), ...])")
+            from emorec.semantic.segmenter import SegmenterConfig, segment_words
+
+            return segment_words(waveform, SegmenterConfig(**(self.semantic.get("segmenter") or {})))
+        return [(float(start_s), float(end_s)) for start_s, end_s in words]
+
+    def predict_waveform(self, waveform: np.ndarray, chunk_s: Optional[float] = DEFAULT_CHUNK_S,
+                         words: Optional[Sequence[Tuple[float, float]]] = None) -> Dict[str, np.ndarray]:
         """Per-frame outputs for one mono 22 050 Hz waveform `[samples]`.
 
         Returns {dimension: `[frames]`, "frame_times_s": `[frames]`}. With `chunk_s` (and a
         streaming signature), the waveform goes through in chunks of whole frames; None or a
-        model without streaming signature: one call.
+        model without streaming signature: one call. words: (start_s, end_s) per word for a model
+        with a semantic branch (see `word_boundaries`).
         """
         waveform = np.asarray(waveform, dtype=np.float32).reshape(-1)
         num_frames = math.ceil(waveform.shape[0] / FRAME_LENGTH_SAMPLES)
-        if self.stream is None or chunk_s is None:
+        words = self.word_boundaries(waveform, words)
+        if words is not None:
+            starts = np.array([[start for start, _ in words]], np.float32).reshape(1, -1)
+            ends = np.array([[end for _, end in words]], np.float32).reshape(1, -1)
+            result = self.serve(waveform=tf.constant(waveform[None]),
+                                length=tf.constant([waveform.shape[0]], tf.int32),
+                                word_start_s=tf.constant(starts), word_end_s=tf.constant(ends),
+                                num_words=tf.constant([len(words)], tf.int32))
+            outputs = {name: result[name].numpy()[0, :num_frames] for name in self.label_names}
+        elif self.stream is None or chunk_s is None:
             result = self.serve(waveform=tf.constant(waveform[None]),
                                 length=tf.constant([waveform.shape[0]], tf.int32))
             outputs = {name: result[name].numpy()[0, :num_frames] for name in self.label_names}
@@ -130,16 +163,49 @@ def predict_array(
     model: Union[ExportedModel, PathLike],
     name: str = "array",
     chunk_s: Optional[float] = DEFAULT_CHUNK_S,
+    words: Optional[Sequence[Tuple[float, float]]] = None,
 ) -> pd.DataFrame:
     """Predict the affect curves of a numpy waveform.
 
     waveform: float `[samples]` or `[samples, channels]` in [-1, 1] at `sample_rate_hz`; it is
     mixed down and resampled to 22 050 Hz here. model: an `ExportedModel` or an export folder.
+    words: (start_s, end_s) per word, for a semantic model trained on given boundaries.
     Returns one row per 0.1 s frame: columns `name`, `time_s` and one per affect dimension.
     """
     model = _as_model(model)
     mono = prepare_waveform(waveform, sample_rate_hz)
-    return _frame_table(model.predict_waveform(mono, chunk_s), model.label_names, name)
+    return _frame_table(model.predict_waveform(mono, chunk_s, words), model.label_names, name)
+
+
+def read_word_timings(path: PathLike) -> Dict[str, List[Tuple[float, float]]]:
+    """A word-timings CSV (`file,word,start_s,end_s`, header required; EmoDB's layout) ->
+    {file name as written: [(start_s, end_s), ...] sorted by start}."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "word timings CSV not found")
+    try:
+        table = pd.read_csv(path)
+    except Exception as error:  # noqa: BLE001 - one line naming the file
+        raise InputFileError(path, f"cannot read as CSV ({type(error).__name__})") from None
+    missing = [column for column in ("file", "start_s", "end_s") if column not in table.columns]
+    if missing:
+        raise InputFileError(path, f"missing column(s) {', '.join(missing)} (expected file,word,start_s,end_s)")
+    timings: Dict[str, List[Tuple[float, float]]] = {}
+    for file, start_s, end_s in zip(table["file"].astype(str), table["start_s"], table["end_s"]):
+        timings.setdefault(file, []).append((float(start_s), float(end_s)))
+    return {file: sorted(spans) for file, spans in timings.items()}
+
+
+def words_for_file(timings: Dict[str, List[Tuple[float, float]]], path: PathLike) -> List[Tuple[float, float]]:
+    """The rows of `timings` for an audio file: matched by file name, else by stem."""
+    path = Path(path)
+    for key in (path.name, path.stem, str(path)):
+        if key in timings:
+            return timings[key]
+    stems = {Path(file).stem: spans for file, spans in timings.items()}
+    if path.stem in stems:
+        return stems[path.stem]
+    raise InputFileError(path, "no word timings for this file in the --words CSV")
 
 
 def write_avec_csv(table: pd.DataFrame, path: PathLike) -> Path:
@@ -192,10 +258,12 @@ def predict_file(
     out_dir: Optional[PathLike] = None,
     plot: bool = False,
     chunk_s: Optional[float] = DEFAULT_CHUNK_S,
+    words: Optional[Sequence[Tuple[float, float]]] = None,
 ) -> pd.DataFrame:
     """Predict one audio file (any rate, channel count and format the converter reads).
 
     With `out_dir`, writes `out_dir/<stem>.csv` (AVEC layout) and, with `plot`, `<stem>.png`.
+    words: (start_s, end_s) per word, for a semantic model trained on given boundaries.
     Raises InputFileError for a missing, empty, zero-length or undecodable file.
     """
     from tfrecords_tools.audio import load_audio
@@ -203,7 +271,8 @@ def predict_file(
     model = _as_model(model)
     path = Path(path)
     mono = load_audio(path, SAMPLE_RATE_HZ)
-    table = _frame_table(model.predict_waveform(mono, chunk_s), model.label_names, path.stem)
+    words = model.word_boundaries(mono, words, source=path)  # errors name the file
+    table = _frame_table(model.predict_waveform(mono, chunk_s, words), model.label_names, path.stem)
     if out_dir is not None:
         write_avec_csv(table, Path(out_dir) / f"{path.stem}.csv")
         if plot:
@@ -225,13 +294,19 @@ def predict_files(
     out_dir: Optional[PathLike] = None,
     plot: bool = False,
     chunk_s: Optional[float] = DEFAULT_CHUNK_S,
+    words_csv: Optional[PathLike] = None,
 ) -> PredictReport:
-    """`predict_file` over many files; a bad file is recorded in `errors` and the rest go on."""
+    """`predict_file` over many files; a bad file is recorded in `errors` and the rest go on.
+
+    words_csv: word timings (`file,word,start_s,end_s`) for a semantic model trained on given
+    boundaries; each file takes the rows of its name (or stem)."""
     model = _as_model(model)
+    timings = read_word_timings(words_csv) if words_csv is not None else None
     report = PredictReport()
     for path in paths:
         try:
-            report.tables[str(path)] = predict_file(path, model, out_dir, plot, chunk_s)
+            words = words_for_file(timings, path) if timings is not None and model.semantic is not None else None
+            report.tables[str(path)] = predict_file(path, model, out_dir, plot, chunk_s, words)
         except EmorecError as error:
             report.errors[str(path)] = str(error)
     return report

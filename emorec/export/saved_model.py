@@ -16,6 +16,12 @@ highest version of `NAME`). Two signatures:
   chunks of whole frames, each chunk starting from the previous chunk's state, and give the same
   frames and numbers as one call over the whole recording.
 
+Models with a semantic branch (Speech2Vec or aligned Speech2Vec features) compute the semantic
+frame features in the graph (`emorec.export.semantic_graph`): `serving_default` then also takes
+the word boundaries `word_start_s` / `word_end_s` float32 `[batch, max_words]` and `num_words`
+int32 `[batch]` (for segmenter runs the client runs the segmenter, see `emorec.export.predict`),
+and there is no `serving_stream` (a word may straddle a chunk border).
+
 The graph holds only core TensorFlow ops (decoding and resampling happen on the client, see
 `emorec.export.predict`), so stock `tensorflow/serving` loads it.
 """
@@ -40,6 +46,8 @@ from emorec.errors import EmorecError, InputFileError, PathLike
 
 #: Name of the model's waveform input (see `emorec.models.build_model`).
 MODEL_INPUT_NAME = "audio"
+#: Name of the semantic-feature input of models with a semantic branch.
+SEMANTIC_INPUT_NAME = "semantic"
 #: Signature names.
 DEFAULT_SIGNATURE = "serving_default"
 STREAM_SIGNATURE = "serving_stream"
@@ -181,7 +189,11 @@ def portable_recurrent_layers(model: keras.Model):
     holds CudnnRNN ops that CPU-only TF Serving cannot run. Keras 3.6's cuDNN path also applies
     the input-dropout mask whatever `training` says, so it would give random predictions.
     """
-    layers = [layer for layer in _all_layers(model) if hasattr(layer, "use_cudnn")]
+    # Every nested layer, also those held by custom layers and wrappers (the Speech2Vec encoder's
+    # GRUs sit inside a Bidirectional inside a custom layer).
+    flatten = getattr(model, "_flatten_layers", None)
+    nested = list(flatten(include_self=False, recursive=True)) if flatten else list(_all_layers(model))
+    layers = [layer for layer in nested if hasattr(layer, "use_cudnn")]
     saved = [layer.use_cudnn for layer in layers]
     try:
         for layer in layers:
@@ -208,21 +220,33 @@ class ServingModule(tf.Module):
     reads the other ("Could not find variable ..."). Only the tf.Variables are tracked.
     """
 
-    def __init__(self, model: keras.Model, label_names: Sequence[str]):
+    def __init__(self, model: keras.Model, label_names: Sequence[str], semantic=None):
         super().__init__(name="emorec_serving")
         extra_inputs = sorted(set(model.input) - {MODEL_INPUT_NAME}) if isinstance(model.input, dict) else []
-        if extra_inputs:
-            # A semantic branch needs word boundaries / features in the signature: not served yet.
+        if [name for name in extra_inputs if name != SEMANTIC_INPUT_NAME]:
             raise ExportError(f"model {model.name!r} has inputs {extra_inputs} besides {MODEL_INPUT_NAME!r}; "
-                              "only audio-only models can be exported so far")
+                              f"only {MODEL_INPUT_NAME!r} and {SEMANTIC_INPUT_NAME!r} can be served")
+        if SEMANTIC_INPUT_NAME in extra_inputs:
+            if semantic is None:
+                raise ExportError(f"model {model.name!r} has a semantic branch: export it from its run folder, "
+                                  "or pass semantic=SemanticFrontEnd(encoder, linear_map, ...)")
+            model_dim = int(model.input[SEMANTIC_INPUT_NAME].shape[-1])
+            if semantic.dim != model_dim:
+                raise ExportError(f"model {model.name!r} takes {model_dim}-dimensional semantic features, but "
+                                  f"the {semantic.source} encoder/alignment gives {semantic.dim}")
+        else:
+            semantic = None
+        self.semantic = _Keras(front_end=semantic) if semantic is not None else None
         self.label_names = list(label_names)
         clash = sorted(set(self.label_names) & set(AUXILIARY_OUTPUTS))
         if clash:
             raise ExportError(f"affect dimension names {clash} clash with the signature's outputs")
         # Every variable, including dropout seed-generator states nested in custom layers.
-        self.variables_to_save = [getattr(variable, "value", variable) for variable in model.variables]
+        variables = list(model.variables) + (list(semantic.encoder.model.variables) if semantic else [])
+        self.variables_to_save = [getattr(variable, "value", variable) for variable in variables]
         self.keras = _Keras(model=model)
-        split = split_at_lstm(model)
+        # No streaming with a semantic branch: a word may straddle a chunk border.
+        split = split_at_lstm(model) if semantic is None else None
         self.lstm_units = 0
         if split is not None:
             encoder, lstm, head = split
@@ -231,7 +255,12 @@ class ServingModule(tf.Module):
             # return its final state, and hold the state over masked (padded) frames.
             rnn = keras.layers.RNN(lstm.cell, return_sequences=True, return_state=True)
             self.keras = _Keras(model=model, encoder=encoder, head=head, stream_rnn=rnn)
-        self.serve = tf.function(self._serve, input_signature=SERVE_INPUTS)
+        if semantic is not None:
+            from emorec.export.semantic_graph import WORD_INPUTS
+
+            self.serve = tf.function(self._serve_semantic, input_signature=SERVE_INPUTS + WORD_INPUTS)
+        else:
+            self.serve = tf.function(self._serve, input_signature=SERVE_INPUTS)
         if self.lstm_units:
             self.stream = tf.function(self._stream, input_signature=STREAM_INPUTS)
 
@@ -241,6 +270,20 @@ class ServingModule(tf.Module):
     def _serve(self, waveform, length):
         frames, frame_mask, num_frames = frame_waveform(waveform, length)
         outputs = self._model_call(frames)
+        outputs.update(frame_times_s=_frame_times_s(frame_mask), frame_mask=frame_mask,
+                       num_frames=num_frames)
+        return outputs
+
+    def _serve_semantic(self, waveform, length, word_start_s, word_end_s, num_words):
+        frames, frame_mask, num_frames = frame_waveform(waveform, length)
+        masked_waveform = tf.reshape(frames, [tf.shape(frames)[0], -1])  # zeroed past each length
+        semantic = self.semantic.front_end.frame_features(
+            masked_waveform, length, word_start_s, word_end_s, num_words, tf.shape(frames)[1])
+        # Frames past a row's own count get zeros, as its audio frames do.
+        semantic = semantic * tf.cast(frame_mask, semantic.dtype)[:, :, None]
+        outputs = _per_dimension(
+            self.keras.model({MODEL_INPUT_NAME: frames, SEMANTIC_INPUT_NAME: semantic}, training=False),
+            self.label_names)
         outputs.update(frame_times_s=_frame_times_s(frame_mask), frame_mask=frame_mask,
                        num_frames=num_frames)
         return outputs
@@ -311,6 +354,21 @@ def run_label_names(run_dir: PathLike) -> Optional[List[str]]:
     return list(names) if names else None
 
 
+def run_semantic_front_end(run_dir: PathLike):
+    """The `SemanticFrontEnd` of a run with a semantic branch (from run.json's
+    `semantic_features` folder), or None for an audio-only run."""
+    info = _run_info(Path(run_dir))
+    if not info.get("semantic_dim"):
+        return None
+    features_dir = info.get("semantic_features")
+    if not features_dir:
+        raise InputFileError(Path(run_dir) / RUN_INFO_FILENAME,
+                             "has semantic_dim but no semantic_features folder: cannot export the semantic branch")
+    from emorec.export.semantic_graph import front_end_from_features_dir
+
+    return front_end_from_features_dir(features_dir, run_dir)
+
+
 def next_version(model_dir: PathLike) -> int:
     """1 + the highest integer version folder under `model_dir` (1 when there is none)."""
     model_dir = Path(model_dir)
@@ -343,18 +401,25 @@ def export_saved_model(
     version: Optional[int] = None,
     label_names: Optional[Sequence[str]] = None,
     check_ops: bool = True,
+    semantic=None,
 ) -> Path:
     """Export a Keras model (or a run folder's best model) as `out_dir/<version>/`.
 
-    model: a Keras model taking {"audio": float32 `[batch, frames, 2205]`} with per-frame outputs
-    per affect dimension, or a training run folder. out_dir: the model's name folder in TF
-    Serving's layout (`saved_models/NAME`). version: integer version; the next free one if None.
-    Returns the version folder. Raises `ExportError` when the version exists already or the graph
-    holds a non-core op.
+    model: a Keras model taking {"audio": float32 `[batch, frames, 2205]`} (and, with a semantic
+    branch, "semantic" `[batch, frames, dim]`) with per-frame outputs per affect dimension, or a
+    training run folder. out_dir: the model's name folder in TF Serving's layout
+    (`saved_models/NAME`). version: integer version; the next free one if None. semantic: a
+    `emorec.export.semantic_graph.SemanticFrontEnd` for a Keras model with a semantic branch (a run
+    folder's comes from its run.json and semantic features folder).
+    Returns the version folder. Raises `ExportError` when the version exists already, the graph
+    holds a non-core op, or the semantic source is word2vec (text, not audio).
     """
     if not isinstance(model, keras.Model):
-        label_names = label_names or run_label_names(model)
-        model = load_run_model(model)
+        run_dir = Path(model)
+        label_names = label_names or run_label_names(run_dir)
+        model = load_run_model(run_dir)
+        if semantic is None:
+            semantic = run_semantic_front_end(run_dir)
     label_names = list(label_names) if label_names is not None else infer_label_names(model)
     out_dir = Path(out_dir)
     version = next_version(out_dir) if version is None else int(version)
@@ -364,8 +429,10 @@ def export_saved_model(
     if target.exists():
         raise ExportError(f"{target}: version {version} exists already (omit --version for the next free one)")
 
-    module = ServingModule(model, label_names)
-    with portable_recurrent_layers(model):
+    module = ServingModule(model, label_names, semantic)
+    front_end = module.semantic.front_end if module.semantic is not None else None
+    with portable_recurrent_layers(model), \
+            (portable_recurrent_layers(front_end.encoder.model) if front_end else contextlib.nullcontext()):
         signatures = {DEFAULT_SIGNATURE: module.serve.get_concrete_function()}
         if module.lstm_units:
             if _stream_matches_serve(module):
@@ -388,6 +455,7 @@ def export_saved_model(
             "lstm_units": module.lstm_units,
             "signatures": sorted(signatures),
             "model_name": model.name,
+            "semantic": front_end.metadata() if front_end else None,
         }
         (staging / METADATA_PATH).parent.mkdir(parents=True, exist_ok=True)
         (staging / METADATA_PATH).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")

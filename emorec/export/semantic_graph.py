@@ -1,0 +1,177 @@
+"""In-graph semantic frame features for exporting models with a semantic branch.
+
+`SemanticFrontEnd` holds what `emorec.semantic.features.semantic_frame_features` uses (the
+Speech2Vec `SpeechEncoder`, the alignment `LinearMap` or none, the boundary setting) and
+`frame_features` recomputes those features with core TensorFlow ops only, for a padded batch:
+
+1. each word's samples `[round(start_s * 22050), round(end_s * 22050))`, clipped to the row's
+   length (as `cut_segments`), are gathered into a fixed buffer of the samples the encoder's first
+   `max_frames` MFCC frames read (`(max_frames - 1) * hop + window`): later samples never reach it;
+2. MFCCs of the buffers with the same `mfcc_tf` (tf.signal) and per-word MFCC frame counts as
+   `pad_sequences` computes them (a segment shorter than one window is one frame);
+3. the encoder, then the `LinearMap` (with its renorm-center-renorm preprocessing);
+4. each frame takes the vector of the word overlapping it most (ties: the earlier word; overlaps
+   below `MIN_OVERLAP_S` do not count), zero where no word, as `frame_word_index`; times in
+   float64 like the numpy reference, so the same boundaries pick the same frames.
+
+Word boundaries always enter the graph as inputs (`word_start_s`, `word_end_s` float32
+`[batch, max_words]`, `num_words` int32 `[batch]`). For runs whose features used the energy
+segmenter, the client runs `emorec.semantic.segmenter.segment_words` (numpy; its split loop is not
+worth a graph) with the settings stored in the export's metadata; `emorec predict` does that.
+Text (word2vec) features need a transcript and are not exported.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ
+from emorec.errors import InputFileError, PathLike
+
+#: Sources an export can compute from audio.
+AUDIO_SOURCES = ("speech2vec", "aligned_speech2vec")
+
+WORD_INPUTS = (
+    tf.TensorSpec([None, None], tf.float32, name="word_start_s"),
+    tf.TensorSpec([None, None], tf.float32, name="word_end_s"),
+    tf.TensorSpec([None], tf.int32, name="num_words"),
+)
+
+
+@dataclass
+class SemanticFrontEnd:
+    """What the exported graph needs to compute a run's semantic frame features from audio.
+
+    encoder: a `emorec.semantic.speech2vec.SpeechEncoder`. linear_map: the alignment `LinearMap`
+    (aligned_speech2vec) or None (speech2vec). boundaries: "given" or "segmenter". segmenter: the
+    `SegmenterConfig` dict of segmenter runs (stored in the export's metadata for the client).
+    """
+
+    encoder: object
+    linear_map: Optional[object] = None
+    source: str = "speech2vec"
+    boundaries: str = "given"
+    segmenter: Optional[dict] = None
+
+    @property
+    def dim(self) -> int:
+        return int(self.encoder.dim if self.linear_map is None else self.linear_map.output_dim)
+
+    def metadata(self) -> dict:
+        return {"source": self.source, "boundaries": self.boundaries, "dim": self.dim,
+                "segmenter": self.segmenter, "word_inputs": [spec.name for spec in WORD_INPUTS]}
+
+    # ------------------------------------------------------------------ the graph
+
+    def segment_samples(self) -> int:
+        """Samples the encoder's first `max_frames` MFCC frames read."""
+        config = self.encoder.mfcc_config
+        return (int(self.encoder.max_frames) - 1) * config.hop_samples + config.window_samples
+
+    def frame_features(self, waveform, length, word_start_s, word_end_s, num_words, max_frames):
+        """Semantic features `[batch, max_frames, dim]` float32.
+
+        waveform: float32 `[batch, samples]` (already zeroed past `length`); length int32 `[batch]`;
+        word_start_s / word_end_s float32 `[batch, words]`; num_words int32 `[batch]`; max_frames:
+        scalar int32, the frame count of the batch (frames past a row's own count get zeros).
+        """
+        from emorec.semantic.features import MIN_OVERLAP_S
+        from emorec.semantic.mfcc import mfcc_tf
+
+        mfcc_config = self.encoder.mfcc_config
+        window, hop = mfcc_config.window_samples, mfcc_config.hop_samples
+        max_mfcc_frames = int(self.encoder.max_frames)
+        buffer_samples = self.segment_samples()
+        batch = tf.shape(waveform)[0]
+        num_word_slots = tf.shape(word_start_s)[1]
+        length = tf.minimum(tf.cast(length, tf.int32), tf.shape(waveform)[1])
+        word_valid = tf.sequence_mask(num_words, num_word_slots)  # [B, W]
+
+        # 1. Sample spans as cut_segments: round in float64 (Python floats there), clip to the row.
+        start_64 = tf.cast(word_start_s, tf.float64)
+        end_64 = tf.cast(word_end_s, tf.float64)
+        start = tf.maximum(tf.cast(tf.round(start_64 * SAMPLE_RATE_HZ), tf.int32), 0)
+        end = tf.minimum(tf.cast(tf.round(end_64 * SAMPLE_RATE_HZ), tf.int32), length[:, None])
+        end = tf.maximum(start, end)
+        segment_length = end - start  # [B, W]
+        offsets = tf.range(buffer_samples, dtype=tf.int32)
+        index = start[:, :, None] + offsets  # [B, W, L]
+        inside = index < end[:, :, None]
+        padded = tf.pad(waveform, [[0, 0], [0, 1]])  # index `samples` reads a zero
+        safe_index = tf.where(inside, index, tf.shape(waveform)[1])
+        segments = tf.gather(padded, tf.reshape(safe_index, [batch, -1]), batch_dims=1)
+        segments = tf.reshape(segments, [batch * num_word_slots, buffer_samples])
+
+        # 2. MFCCs and the frame counts pad_sequences gives (min 1, at most max_frames).
+        features = mfcc_tf(segments, mfcc_config)  # [N, max_mfcc_frames, c]
+        flat_length = tf.reshape(segment_length, [-1])
+        mfcc_frames = tf.where(flat_length < window, 1, 1 + (flat_length - window) // hop)
+        mfcc_frames = tf.clip_by_value(mfcc_frames, 1, max_mfcc_frames)
+
+        # 3. Encoder and alignment map.
+        vectors = self.encoder.model([features, mfcc_frames], training=False)
+        vectors = tf.cast(vectors, tf.float32)
+        if self.linear_map is not None:
+            if self.linear_map.source_mean is not None:
+                mean = tf.constant(np.asarray(self.linear_map.source_mean, np.float32).reshape(1, -1))
+                vectors = _normalise_rows(_normalise_rows(vectors) - mean)
+            W = tf.constant(np.asarray(self.linear_map.W, np.float32))
+            vectors = tf.matmul(vectors, W, transpose_b=True)
+        vectors = tf.reshape(vectors, [batch, num_word_slots, self.dim])
+
+        # 4. Most-overlap word per frame (frame_word_index), float64 edges i / rate.
+        frame_index = tf.cast(tf.range(max_frames), tf.float64)
+        frame_starts = (frame_index / FRAME_RATE_HZ)[None, :, None]
+        frame_ends = ((frame_index + 1.0) / FRAME_RATE_HZ)[None, :, None]
+        overlap = tf.minimum(frame_ends, end_64[:, None, :]) - tf.maximum(frame_starts, start_64[:, None, :])
+        overlap = tf.where(word_valid[:, None, :], overlap, tf.constant(-np.inf, tf.float64))  # [B, F, W]
+        best = tf.reduce_max(tf.concat([overlap, tf.fill([batch, max_frames, 1], tf.constant(-np.inf, tf.float64))],
+                                       axis=2), axis=2)
+        # The first word reaching the maximum (the numpy loop only replaces on a strict increase).
+        word_ids = tf.broadcast_to(tf.range(num_word_slots)[None, None, :], tf.shape(overlap))
+        first_best = tf.reduce_min(tf.where(overlap >= best[:, :, None], word_ids, num_word_slots), axis=2)
+        first_best = tf.minimum(first_best, num_word_slots)  # no word slots at all: the zero row
+        covered = best > MIN_OVERLAP_S
+        frame_vectors = tf.gather(tf.pad(vectors, [[0, 0], [0, 1], [0, 0]]), first_best, batch_dims=1)
+        return frame_vectors * tf.cast(covered, tf.float32)[:, :, None]
+
+
+def _normalise_rows(matrix):
+    """`emorec.semantic.alignment.normalise_rows` in tf: unit rows, zero rows stay zero."""
+    norms = tf.norm(matrix, axis=1, keepdims=True)
+    return matrix / tf.maximum(norms, 1e-12)
+
+
+def front_end_from_features_dir(features_dir: PathLike, run_dir: Optional[PathLike] = None) -> SemanticFrontEnd:
+    """The front end of a run from its semantic features folder (`semantic.json`: source,
+    boundaries, artefacts folder, segmenter settings). Raises `ExportError` for word2vec."""
+    from emorec.export.saved_model import ExportError
+    from emorec.semantic.features import FEATURES_METADATA, SemanticArtefacts
+
+    features_dir = Path(features_dir)
+    meta_path = features_dir / FEATURES_METADATA
+    if not meta_path.is_file():
+        raise InputFileError(meta_path, "missing: the run's semantic features folder is needed to export its "
+                                        "semantic branch (source, boundaries and artefacts)")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputFileError(meta_path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+    source = meta.get("source")
+    if source not in AUDIO_SOURCES:
+        where = f"run {run_dir}" if run_dir is not None else str(features_dir)
+        raise ExportError(f"{where}: semantic source {source!r} cannot be exported: word2vec features are read "
+                          "from a transcript, and an export takes audio only (speech2vec / aligned_speech2vec can)")
+    artefacts = SemanticArtefacts(meta["artefacts_dir"])
+    linear_map = artefacts.W if source == "aligned_speech2vec" else None
+    segmenter = meta.get("segmenter")
+    if meta.get("boundaries") == "segmenter" and segmenter is None:
+        from emorec.semantic.segmenter import SegmenterConfig
+
+        segmenter = SegmenterConfig().to_dict()
+    return SemanticFrontEnd(artefacts.encoder, linear_map, source, meta.get("boundaries", "given"), segmenter)
