@@ -28,12 +28,13 @@ def load_partition(data_dir: Path, partition: str):
     import tensorflow as tf
 
     from emorec.constants import SAMPLE_RATE_HZ
-    from emorec.data.pipeline import load_manifest, partition_files
+    from emorec.data.manifest import read_manifest
+    from emorec.data.pipeline import partition_files
     from emorec.data.schema import example_to_recording
 
     smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                             feature_level=opensmile.FeatureLevel.Functionals)
-    manifest = load_manifest(data_dir)
+    manifest = read_manifest(data_dir)
     features, labels, masks = [], [], []
     for record in tf.data.TFRecordDataset(partition_files(data_dir, partition, manifest)).as_numpy_iterator():
         recording = example_to_recording(record)

@@ -33,7 +33,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from emorec.config import DataConfig, SemanticConfig
-from emorec.constants import FRAME_LENGTH_SAMPLES, MANIFEST_FILENAME, SCHEMA_VERSION
+from emorec.constants import MANIFEST_FILENAME
+from emorec.data.manifest import read_manifest, shard_paths
 from emorec.data.schema import parse_recording
 from emorec.errors import ConfigError, DatasetError, PathLike
 
@@ -52,44 +53,11 @@ SEMANTIC_METADATA = "semantic.json"
 FrameFeatureFn = Callable[[Dict[str, tf.Tensor]], Dict[str, tf.Tensor]]
 
 
-def load_manifest(data_dir: PathLike) -> dict:
-    """The converted folder's manifest, validated by the converter's reader when it is installed."""
-    data_dir = Path(data_dir)
-    try:
-        from emorec.data.manifest import read_manifest  # the converter's validating reader
-    except ImportError:
-        read_manifest = None
-    if read_manifest is not None:
-        return read_manifest(data_dir)
-    path = data_dir / MANIFEST_FILENAME
-    if not path.is_file():
-        raise DatasetError(f"{path}: no manifest; is {data_dir} a folder written by the converter?")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise DatasetError(f"{path}: not valid JSON ({error})") from None
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise DatasetError(
-            f"{path}: schema version {manifest.get('schema_version')!r}, this emorec reads {SCHEMA_VERSION}; reconvert the data"
-        )
-    if not manifest.get("complete", False):
-        raise DatasetError(f"{path}: the conversion did not complete; rerun it")
-    return manifest
-
-
 def partition_files(data_dir: PathLike, partition: str, manifest: Optional[dict] = None) -> List[str]:
-    """Absolute paths of the shards of `partition`; a `DatasetError` if it is absent or empty."""
-    data_dir = Path(data_dir)
-    manifest = manifest if manifest is not None else load_manifest(data_dir)
-    partitions = manifest.get("partitions", {})
-    if partition not in partitions or not partitions[partition].get("shards"):
-        raise DatasetError(
-            f"{data_dir / MANIFEST_FILENAME}: no partition {partition!r} (has: {', '.join(sorted(partitions)) or 'none'})"
-        )
-    files = [str(data_dir / shard) for shard in partitions[partition]["shards"]]
-    missing = [f for f in files if not Path(f).is_file()]
-    if missing:
-        raise DatasetError(f"{missing[0]}: shard listed in the manifest is missing")
+    """Paths of the shards of `partition`, checked to exist; a `DatasetError` if it is absent or empty."""
+    files = [str(path) for path in shard_paths(data_dir, partition, manifest)]
+    if not files:
+        raise DatasetError(f"{Path(data_dir) / MANIFEST_FILENAME}: partition {partition!r} has no shards")
     return files
 
 
@@ -287,7 +255,7 @@ def make_dataset(
     semantic_dir: a semantic features folder for this data (see `resolve_semantic_features`); adds
     `inputs["semantic"]` `[batch, sequence_frames, dim]`, zero on padded frames.
     """
-    manifest = load_manifest(data_dir)
+    manifest = read_manifest(data_dir)
     all_names = list(manifest["label_names"])
     label_names = list(label_names) if label_names is not None else all_names
     unknown = [n for n in label_names if n not in all_names]
@@ -356,7 +324,7 @@ def recordings_for_prediction(
     unidirectional LSTM's outputs at real frames do not depend on the padding after them, so
     padding does not change predictions.
     """
-    manifest = load_manifest(data_dir)
+    manifest = read_manifest(data_dir)
     files = partition_files(data_dir, partition, manifest)
     keep = ("name", "num_frames", "audio", "labels", "label_mask")
     if semantic_dir is not None:
@@ -380,7 +348,7 @@ def recordings_for_prediction(
 
 def count_windows(data_dir: PathLike, partition: str, config: DataConfig) -> int:
     """Number of training windows of a partition (reads only the frame counts)."""
-    manifest = load_manifest(data_dir)
+    manifest = read_manifest(data_dir)
     files = partition_files(data_dir, partition, manifest)
     spec = {"num_frames": tf.io.FixedLenFeature([], tf.int64)}
     frames = tf.data.TFRecordDataset(files).map(lambda s: tf.io.parse_single_example(s, spec)["num_frames"])

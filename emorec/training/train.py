@@ -25,7 +25,8 @@ import pandas as pd
 import tensorflow as tf
 
 from emorec.config import ExperimentConfig, save_config
-from emorec.data.pipeline import load_manifest, make_dataset, partition_files, resolve_semantic_features
+from emorec.data.manifest import read_manifest
+from emorec.data.pipeline import make_dataset, partition_files, resolve_semantic_features
 from emorec.errors import EmorecError, PathLike
 from emorec.models.emotion_model import build_model
 from emorec.training.callbacks import BestModelCheckpoint, MeanCCC
@@ -105,7 +106,7 @@ def train_model(
     training = config.training
     data_dir = Path(data_dir).resolve()
     run_dir = Path(run_dir)
-    manifest = load_manifest(data_dir)
+    manifest = read_manifest(data_dir)
     label_names = list(manifest["label_names"])
     validate = config.data.devel_partition is not None  # None: fixed epochs, no model selection
     for partition in (config.data.train_partition, config.data.devel_partition):
