@@ -132,7 +132,7 @@ def demo(workdir, epochs) -> None:
 # --- export / predict (emorec.export) -------------------------------------------------------------
 @cli.command(context_settings=CONTEXT)
 @click.option("--run-dir", type=click.Path(path_type=str), required=True,
-              help="Training run folder (its best .keras model is exported).")
+              help="Training run folder (the model named in its run.json is exported: the best on development, or the last epoch without one).")
 @click.option("--out", type=click.Path(path_type=str), required=True,
               help="saved_model: the model's folder in TF Serving's layout (saved_models/NAME); onnx: the .onnx file.")
 @click.option("--version", "model_version", type=int, default=None, help="SavedModel version [default: next free].")

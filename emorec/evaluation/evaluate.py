@@ -19,7 +19,7 @@ import numpy as np
 
 from emorec.config import ExperimentConfig, load_config
 from emorec.data.pipeline import SEMANTIC_INPUT, recordings_for_prediction, resolve_semantic_features
-from emorec.errors import InputFileError, PathLike
+from emorec.errors import EmorecError, InputFileError, PathLike
 from emorec.evaluation.ccc import ccc_per_dimension
 from emorec.evaluation.postprocess import Postprocessor
 from emorec.evaluation.report import format_table, plot_recording, write_avec_predictions
@@ -86,15 +86,18 @@ def evaluate_run(
     plot: bool = True,
     postprocess: Optional[bool] = None,
     variance: Optional[str] = None,
-    model_file: str = BEST_MODEL_FILENAME,
+    model_file: Optional[str] = None,
     echo: Optional[Callable[[str], None]] = print,
     semantic_dir: Optional[PathLike] = None,
 ) -> dict:
     """Evaluate the run in `run_dir` on `partition` of the converted folder `data_dir`.
 
-    postprocess/variance default to the run config's `evaluation` section. Post-processing is
-    fitted on the development partition (saved as `RUN/postprocess.json`) and applied unchanged
-    to any other partition. A semantic model reads `semantic_dir`, by default the run's own
+    model_file defaults to the run's model in run.json (the best on development; the last epoch for
+    a run trained without a development partition). postprocess/variance default to the run
+    config's `evaluation` section. Post-processing is fitted on the development partition (saved
+    as `RUN/postprocess.json`) and applied unchanged to any other partition; a run without a
+    development partition has nothing to fit it on, so the config's default is skipped with a
+    note and an explicit `postprocess=True` is an error. A semantic model reads `semantic_dir`, by default the run's own
     features folder when `data_dir` is the folder it trained on, else
     `<data_dir>/semantic/<source>-<boundaries>/` of the run config. Returns the content of `scores.json`:
     `{"partition", "variance", "label_names", "recordings", "frames", "ccc": {dim: .., "mean": ..},
@@ -105,7 +108,15 @@ def evaluate_run(
     config: ExperimentConfig = load_config(run_dir / CONFIG_FILENAME)
     label_names = list(info["label_names"])
     evaluation = config.evaluation
+    if config.data.devel_partition is None:
+        if postprocess:
+            raise EmorecError(f"{run_dir}: post-processing is fitted on a development partition and this run "
+                              "has none (data.devel_partition is null); evaluate without --postprocess")
+        if postprocess is None and evaluation.postprocess and echo is not None:
+            echo("no post-processing: this run has no development partition to fit it on")
+        postprocess = False
     postprocess = evaluation.postprocess if postprocess is None else postprocess
+    model_file = model_file or info.get("best_model", BEST_MODEL_FILENAME)
     variance = variance or evaluation.variance
     output_dir = Path(output_dir) if output_dir is not None else run_dir / "evaluation" / partition
     model = load_run_model(run_dir, model_file)

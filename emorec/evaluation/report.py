@@ -5,18 +5,30 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 
 from emorec.constants import FRAME_DURATION_S
 
 
-def write_avec_predictions(path: Path, name: str, predictions: np.ndarray, label_names: Sequence[str]) -> None:
-    """One recording's predictions `[frames, dims]` in the AVEC format: `;`-separated, a header
-    `name;time;<dims>`, then one row per frame `'<name>';<time in s>;<value>;...`."""
-    lines = [";".join(["name", "time", *label_names])]
+def write_avec_predictions(path: Path, name: str, predictions: np.ndarray, label_names: Sequence[str]) -> Path:
+    """One recording's predictions `[frames, dims]` in the AVEC label layout: `;`-separated, no
+    header, one row per frame `'<name>';<time in s>;<value>;...` (frame i at 0.1 i s)."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    if predictions.ndim != 2 or predictions.shape[1] != len(label_names):
+        raise ValueError(f"{name}: predictions of shape {predictions.shape} for dimensions {list(label_names)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     quoted = f"'{name}'"
-    for index, row in enumerate(np.asarray(predictions)):
-        lines.append(";".join([quoted, f"{index * FRAME_DURATION_S:.2f}", *(f"{v:.6f}" for v in row)]))
+    lines = [";".join([quoted, f"{index * FRAME_DURATION_S:.2f}", *(f"{v:.6f}" for v in row)])
+             for index, row in enumerate(predictions)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def read_avec_predictions(path: Path, label_names: Sequence[str]) -> pd.DataFrame:
+    """Read a file written by `write_avec_predictions` (or an AVEC label file) into columns
+    `name`, `time_s` and one per dimension."""
+    return pd.read_csv(path, sep=";", header=None, names=["name", "time_s", *label_names], quotechar="'")
 
 
 def format_table(scores: Dict[str, Dict[str, float]], label_names: Sequence[str]) -> str:

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
 from emorec.errors import EmorecError, InputFileError, PathLike
+from emorec.evaluation.report import write_avec_predictions
 from emorec.export.saved_model import (
     DEFAULT_SIGNATURE,
     STREAM_SIGNATURE,
@@ -208,26 +209,6 @@ def words_for_file(timings: Dict[str, List[Tuple[float, float]]], path: PathLike
     raise InputFileError(path, "no word timings for this file in the --words CSV")
 
 
-def write_avec_csv(table: pd.DataFrame, path: PathLike) -> Path:
-    """AVEC label layout: `;`-separated, no header, `'name';time_s;dim1;...` (time to 0.01 s)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    dims = [column for column in table.columns if column not in ("name", "time_s")]
-    names = table["name"].astype(str).to_numpy()
-    times_s = table["time_s"].to_numpy(dtype=np.float64)
-    values = table[dims].to_numpy(dtype=np.float64)
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for name, time_s, row in zip(names, times_s, values):
-            handle.write(f"'{name}';{time_s:.2f};" + ";".join(f"{value:.6f}" for value in row) + "\n")
-    return path
-
-
-def read_avec_csv(path: PathLike, label_names: Sequence[str]) -> pd.DataFrame:
-    """Read back a file written by `write_avec_csv` (or an AVEC label file)."""
-    table = pd.read_csv(path, sep=";", header=None, names=["name", "time_s", *label_names], quotechar="'")
-    return table
-
-
 def plot_curves(table: pd.DataFrame, path: PathLike, title: str = "") -> Path:
     """A PNG of each affect dimension over time."""
     import matplotlib
@@ -274,7 +255,8 @@ def predict_file(
     words = model.word_boundaries(mono, words, source=path)  # errors name the file
     table = _frame_table(model.predict_waveform(mono, chunk_s, words), model.label_names, path.stem)
     if out_dir is not None:
-        write_avec_csv(table, Path(out_dir) / f"{path.stem}.csv")
+        write_avec_predictions(Path(out_dir) / f"{path.stem}.csv", path.stem,
+                               table[model.label_names].to_numpy(), model.label_names)
         if plot:
             plot_curves(table, Path(out_dir) / f"{path.stem}.png", title=path.name)
     return table

@@ -12,11 +12,11 @@ from emorec.cli import cli
 from emorec.constants import FRAME_LENGTH_SAMPLES
 from emorec.errors import InputFileError
 from emorec.export.saved_model import read_metadata
+from emorec.evaluation.report import read_avec_predictions
 from emorec.export.predict import (
     default_model_dir,
     predict_array,
     predict_file,
-    read_avec_csv,
 )
 
 from .conftest import LABEL_NAMES, speech_like
@@ -79,7 +79,7 @@ def test_cli_predict_reports_bad_files_and_processes_the_rest(tmp_path, exported
         assert sum(str(bad) in line for line in error_lines) == 1, result.stderr
     assert all(line.startswith("error: ") for line in error_lines)
     assert "good.wav: 13 frames" in result.stdout
-    table = read_avec_csv(out / "good.csv", LABEL_NAMES)
+    table = read_avec_predictions(out / "good.csv", LABEL_NAMES)
     assert len(table) == 13 and set(table["name"]) == {"good"}
     np.testing.assert_allclose(table["time_s"], np.arange(13) * 0.1)
     first_line = (out / "good.csv").read_text().splitlines()[0]

@@ -15,7 +15,8 @@ from scipy.io import wavfile
 
 from emorec.cli import cli
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
-from emorec.export.predict import default_model_dir, read_avec_csv
+from emorec.evaluation.report import read_avec_predictions
+from emorec.export.predict import default_model_dir
 from emorec.export.saved_model import DEFAULT_SIGNATURE, resolve_version_dir
 
 from .conftest import speech_like
@@ -80,7 +81,7 @@ def test_predict_without_model_option_uses_the_shipped_model(tmp_path, monkeypat
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["predict", str(wav), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    table = read_avec_csv(out / "speech.csv", LABEL_NAMES)
+    table = read_avec_predictions(out / "speech.csv", LABEL_NAMES)
     frames = int(np.ceil(duration_s * 10))  # the last partial 0.1 s frame is kept (zero-padded)
     assert len(table) == frames and set(table["name"]) == {"speech"}
     np.testing.assert_allclose(table["time_s"], np.arange(frames) * 0.1)

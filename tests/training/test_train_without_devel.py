@@ -76,3 +76,21 @@ def test_shipped_model_config_has_no_devel_partition():
     # The same model and optimiser as the speaker-independent run whose scores the card reports.
     assert config.model == reference.model
     assert config.training == reference.training
+
+
+def test_evaluate_scores_the_last_model_and_refuses_explicit_postprocessing(train_only_data, tmp_path):
+    from emorec.config import EvaluationConfig
+    from emorec.errors import EmorecError
+    from emorec.evaluation import evaluate_run
+
+    config = config_without_devel()
+    config.evaluation = EvaluationConfig(postprocess=True, plot_recordings=0)
+    run_dir = tmp_path / "run"
+    train_model(config, train_only_data, run_dir, verbose=0)
+    notes = []
+    scores = evaluate_run(run_dir, train_only_data, "train", echo=notes.append)
+    assert scores["model"].endswith("last.keras") and scores["ccc_postprocessed"] is None
+    assert any("no development partition" in note for note in notes)
+    assert np.isfinite(scores["ccc"]["mean"])
+    with pytest.raises(EmorecError, match="post-processing is fitted on a development partition"):
+        evaluate_run(run_dir, train_only_data, "train", postprocess=True, echo=None)
