@@ -13,21 +13,25 @@ Feature folders written by `add_semantic_features`:
   little-endian, row-major `[num_frames, dim]`), `word_mask` bytes (float32 `[num_frames]`, 1 where
   a word covers the frame);
 - `semantic.json`: `{"schema_version", "source", "boundaries", "dim", "artefacts_dir",
-  "segmenter", "partitions": {p: {"shards": [...], "recordings": n, "frames": f, "word_frames": w}},
-  "complete": true}`.
+  "segmenter", "sample_rate_hz", "converted_dir", "partitions": {p: {"shards": [...],
+  "shard_recordings": [n per shard], "recordings": n, "frames": f, "word_frames": w}},
+  "complete": true}`, written last and atomically; while a run is in progress it says
+  `"complete": false`, and a shard is named `<name>.partial` until it is whole.
 Join them to the recordings by `name` (`read_semantic_features` or `parse_semantic_example`).
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
 
-from emorec.constants import FRAME_RATE_HZ, MANIFEST_FILENAME, SAMPLE_RATE_HZ, SCHEMA_VERSION
+from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
+from emorec.data.manifest import read_manifest, shard_paths
 from emorec.data.schema import Recording, example_to_recording
 from emorec.errors import ConfigError, DatasetError, InputFileError, PathLike
 from emorec.semantic.alignment import LinearMap
@@ -118,34 +122,15 @@ def text_frame_features(words: Sequence[str], starts_s: Sequence[float], ends_s:
 # ---------------------------------------------------------------- converted dataset folders
 
 
-def _manifest(converted_dir: Path) -> dict:
-    path = converted_dir / MANIFEST_FILENAME
-    if not path.is_file():
-        raise DatasetError(f"{converted_dir}: no {MANIFEST_FILENAME}; not a converted dataset folder")
-    try:
-        from emorec.data.manifest import read_manifest  # the converter's validating reader
-    except ImportError:
-        read_manifest = None
-    if read_manifest is not None:
-        return read_manifest(converted_dir)
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DatasetError(f"{path}: not valid JSON ({error})") from error
-
-
-def partition_shards(converted_dir: PathLike, partitions: Optional[Sequence[str]] = None) -> Dict[str, List[Path]]:
-    """Shard paths per partition, from the manifest (all partitions when `partitions` is None)."""
+def partition_shards(converted_dir: PathLike, partitions: Optional[Sequence[str]] = None,
+                     manifest: Optional[dict] = None) -> Dict[str, List[Path]]:
+    """Shard paths per partition, from the validated manifest (all partitions when `partitions` is
+    None), each checked to exist. Raises DatasetError (no/incomplete manifest, unknown partition,
+    missing shard)."""
     converted_dir = Path(converted_dir)
-    manifest = _manifest(converted_dir)
-    available = manifest.get("partitions", {})
-    names = list(available) if partitions is None else list(partitions)
-    out = {}
-    for name in names:
-        if name not in available:
-            raise DatasetError(f"{converted_dir}: partition {name!r} not in the manifest (has {sorted(available)})")
-        out[name] = [converted_dir / shard for shard in available[name]["shards"]]
-    return out
+    manifest = manifest if manifest is not None else read_manifest(converted_dir)
+    names = list(manifest["partitions"]) if partitions is None else list(partitions)
+    return {name: shard_paths(converted_dir, name, manifest) for name in names}
 
 
 def iter_recordings(converted_dir: PathLike, partitions: Optional[Sequence[str]] = None,
@@ -153,8 +138,6 @@ def iter_recordings(converted_dir: PathLike, partitions: Optional[Sequence[str]]
     """(shard path, Recording) for every recording of the given partitions, in shard order."""
     for _, shards in partition_shards(converted_dir, partitions).items():
         for shard in shards:
-            if not shard.is_file():
-                raise DatasetError(f"{shard}: shard listed in the manifest is missing")
             for serialized in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
                 yield shard, example_to_recording(serialized)
 
@@ -201,6 +184,8 @@ def read_semantic_features(folder: PathLike, partitions: Optional[Sequence[str]]
     if not meta_path.is_file():
         raise DatasetError(f"{folder}: no {FEATURES_METADATA}; not a semantic features folder")
     meta = json.loads(meta_path.read_text())
+    if meta.get("complete") is not True:
+        raise DatasetError(f"{meta_path}: the semantic features were not completely written; rerun the command")
     out: Dict[str, np.ndarray] = {}
     for name, info in meta["partitions"].items():
         if partitions is not None and name not in partitions:
@@ -283,6 +268,50 @@ def recording_features(recording: Recording, source: str, boundaries: str, artef
     return features, word_mask.astype(np.float32)
 
 
+def _load_metadata(folder: Path) -> Optional[dict]:
+    """`semantic.json` as stored (complete or not), or None when absent or unreadable."""
+    try:
+        meta = json.loads((folder / FEATURES_METADATA).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _write_metadata(folder: Path, meta: dict) -> Path:
+    """Write `semantic.json` atomically (temp file in the same folder, then rename), so a reader
+    sees the old file or the new one, never half of one."""
+    path = folder / FEATURES_METADATA
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(temp, "w", encoding="utf-8") as handle:
+        json.dump(meta, handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+    return path
+
+
+def _reusable_partitions(previous: Optional[dict], output: Path, setting: dict, manifest: dict,
+                         rewritten: Sequence[str]) -> Dict[str, dict]:
+    """The partitions of an earlier run worth keeping beside the ones being rewritten: same
+    source, boundaries, artefacts and segmenter, every shard present, and the same shard names as
+    the converted data has now. (The dim is checked once the new vectors are known.)"""
+    if not previous or not isinstance(previous.get("partitions"), dict):
+        return {}
+    if any(previous.get(key) != value for key, value in setting.items()):
+        return {}
+    kept = {}
+    for name, info in previous["partitions"].items():
+        if name in rewritten or name not in manifest["partitions"]:
+            continue
+        shards = info.get("shards") if isinstance(info, dict) else None
+        if not shards or list(shards) != [Path(s).name for s in manifest["partitions"][name]["shards"]]:
+            continue
+        if all((output / shard).is_file() for shard in shards):
+            kept[name] = info
+    return kept
+
+
 def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str, artefacts_dir: PathLike,
                           partitions: Optional[Sequence[str]] = None, output_dir: Optional[PathLike] = None,
                           segmenter_config: Optional[SegmenterConfig] = None) -> Path:
@@ -290,33 +319,72 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
 
     Output: `output_dir` (default `<converted>/semantic/<source>-<boundaries>/`), laid out as the
     module docstring describes. Returns the output folder.
+
+    Crash safety: before any shard is touched, `semantic.json` is rewritten with `complete: false`
+    and without the partitions being rewritten; each shard is written as `<name>.partial` and
+    renamed when whole; the final `semantic.json` (`complete: true`) is written last, atomically.
+    A run that fails therefore never leaves a complete-looking folder with a short shard (the
+    training pipeline zips audio and feature shards, which would silently drop recordings).
+    Writing only some `partitions` keeps the other partitions of an earlier run of the same
+    setting (same source, boundaries, artefacts, segmenter and dim, shards present).
     """
+    from tfrecords_tools.writer import ShardWriter
+
     check_setting(source, boundaries)
     converted_dir = Path(converted_dir)
     artefacts = artefacts_dir if isinstance(artefacts_dir, SemanticArtefacts) else SemanticArtefacts(artefacts_dir)
     output = Path(output_dir) if output_dir else converted_dir / "semantic" / f"{source}-{boundaries}"
-    output.mkdir(parents=True, exist_ok=True)
     segmenter_config = segmenter_config or SegmenterConfig()
-    meta = {"schema_version": SCHEMA_VERSION, "source": source, "boundaries": boundaries, "dim": None,
-            "artefacts_dir": str(artefacts.folder), "converted_dir": str(converted_dir),
-            "segmenter": segmenter_config.to_dict() if boundaries == "segmenter" else None,
-            "sample_rate_hz": SAMPLE_RATE_HZ, "partitions": {}, "complete": False}
-    for partition, shards in partition_shards(converted_dir, partitions).items():
-        info = {"shards": [], "recordings": 0, "frames": 0, "word_frames": 0}
+    manifest = read_manifest(converted_dir)
+    to_write = partition_shards(converted_dir, partitions, manifest)  # fails before the output is touched
+    output.mkdir(parents=True, exist_ok=True)
+
+    setting = {"schema_version": SCHEMA_VERSION, "source": source, "boundaries": boundaries,
+               "artefacts_dir": str(Path(artefacts.folder).resolve()),
+               "segmenter": segmenter_config.to_dict() if boundaries == "segmenter" else None,
+               "sample_rate_hz": SAMPLE_RATE_HZ}
+    previous = _load_metadata(output)
+    kept = _reusable_partitions(previous, output, setting, manifest, list(to_write))
+    previous_dim = previous.get("dim") if previous and kept else None
+    meta = {**setting, "dim": previous_dim, "converted_dir": str(converted_dir), "partitions": dict(kept),
+            "complete": False}
+    # First invalidate: from here until the end, the folder is visibly unfinished, and a rerun can
+    # still keep the untouched partitions listed here.
+    _write_metadata(output, meta)
+
+    written: Dict[str, dict] = {}
+    dim: Optional[int] = None
+    for partition, shards in to_write.items():
+        info = {"shards": [], "shard_recordings": [], "recordings": 0, "frames": 0, "word_frames": 0}
         for shard in shards:
-            with tf.io.TFRecordWriter(str(output / shard.name)) as writer:
+            writer = ShardWriter(output / shard.name)
+            try:
                 for serialized in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
                     rec = example_to_recording(serialized)
                     features, word_mask = recording_features(rec, source, boundaries, artefacts, segmenter_config)
                     writer.write(features_example(rec.name, features, word_mask).SerializeToString())
-                    meta["dim"] = int(features.shape[1])
-                    info["recordings"] += 1
+                    dim = int(features.shape[1])
                     info["frames"] += int(features.shape[0])
                     info["word_frames"] += int(word_mask.sum())
+            except BaseException:
+                writer.abort()
+                raise
+            writer.close()
             info["shards"].append(shard.name)
-        meta["partitions"][partition] = info
+            info["shard_recordings"].append(writer.count)
+            info["recordings"] += writer.count
+        written[partition] = info
         logger.info("%s: %d recordings, %d of %d frames with a word", partition, info["recordings"],
                     info["word_frames"], info["frames"])
+
+    if dim is not None and previous_dim is not None and dim != previous_dim:
+        logger.warning("%s: dropping partitions %s written with %d-dim vectors (now %d)", output,
+                       sorted(kept), previous_dim, dim)
+        kept = {}
+    # Partitions in the converted manifest's order, the new entries replacing old ones.
+    merged = {**kept, **written}
+    meta["partitions"] = {name: merged[name] for name in manifest["partitions"] if name in merged}
+    meta["dim"] = dim if dim is not None else previous_dim
     meta["complete"] = True
-    (output / FEATURES_METADATA).write_text(json.dumps(meta, indent=2))
+    _write_metadata(output, meta)
     return output

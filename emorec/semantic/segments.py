@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
 from emorec.constants import SAMPLE_RATE_HZ
 from emorec.errors import InputFileError, PathLike
-from emorec.text import normalise_word, tokenize
+from emorec.text import normalise_word
 
 
 @dataclass
@@ -42,10 +42,15 @@ def cut_segments(audio: np.ndarray, times_s: Sequence[Tuple[float, float]],
     return out
 
 
-def _word_token(word: str) -> Optional[str]:
-    """One timing-file word as the shared tokenizer sees it (None if it has no word characters)."""
-    tokens = tokenize(word)
-    return "".join(tokens) if tokens else None
+def _timed_tokens(rows: Sequence[Tuple[float, float, str]]) -> Tuple[List[str], List[Tuple[float, float]]]:
+    """Word-level rows `(start_s, end_s, text)` -> (tokens, times_s), tokenised exactly as the
+    converter does (`tfrecords_tools.words.words_from_timings`): a row with several tokens ("New
+    York") shares its span among them, one with none (punctuation) is dropped. So Speech2Vec's
+    vocabulary is the converted data's and Word2Vec's."""
+    from tfrecords_tools.words import words_from_timings
+
+    words = words_from_timings(rows)
+    return [w.token for w in words], [(w.start_s, w.end_s) for w in words]
 
 
 def _load_audio(path: Path) -> np.ndarray:
@@ -68,18 +73,15 @@ def timit_utterances(folder: PathLike) -> List[Utterance]:
         if not wav.is_file():
             raise InputFileError(wrd, f"has no audio file {wav.name} next to it")
         native_hz = probe_audio(wav).sample_rate_hz
-        words, times = [], []
+        rows = []
         for line_number, line in enumerate(wrd.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
             parts = line.split()
             if not parts:
                 continue
             if len(parts) < 3:
                 raise InputFileError(wrd, f"line {line_number}: expected 'start end word', got {line!r}")
-            token = _word_token(" ".join(parts[2:]))
-            if token is None:
-                continue
-            words.append(token)
-            times.append((int(parts[0]) / native_hz, int(parts[1]) / native_hz))
+            rows.append((int(parts[0]) / native_hz, int(parts[1]) / native_hz, " ".join(parts[2:])))
+        words, times = _timed_tokens(rows)
         audio = _load_audio(wav)
         speaker = wrd.parent.name.split("-")[-1]
         utterances.append(Utterance(f"{wrd.parent.name}/{wrd.stem}", speaker, words, cut_segments(audio, times), times))
@@ -110,12 +112,7 @@ def word_timing_utterances(folder: PathLike, timings_file: str = "word_timings.c
         if not wav.is_file():
             raise InputFileError(csv_path, f"audio file {file_name} not found under {folder}")
         audio = _load_audio(wav)
-        words, times = [], []
-        for word, start_s, end_s in rows[file_name]:
-            token = _word_token(word)
-            if token is not None:
-                words.append(token)
-                times.append((start_s, end_s))
+        words, times = _timed_tokens([(start_s, end_s, word) for word, start_s, end_s in rows[file_name]])
         utterances.append(Utterance(Path(file_name).stem, file_name[:speaker_chars], words,
                                     cut_segments(audio, times), times))
     return utterances

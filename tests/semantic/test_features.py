@@ -174,3 +174,75 @@ def test_impossible_settings_fail_before_writing(tmp_path, artefacts):
     with pytest.raises(ConfigError, match="source"):
         add_semantic_features(tmp_path, "bert", "given", folder)
     assert not (tmp_path / "semantic").exists()
+
+
+def shard_counts(folder):
+    return {p.name: sum(1 for _ in tf.data.TFRecordDataset(str(p))) for p in sorted(folder.glob("*.tfrecord"))}
+
+
+def test_failure_mid_write_leaves_nothing_that_looks_complete(tmp_path, artefacts, monkeypatch):
+    import emorec.semantic.features as features_module
+
+    folder, *_ = artefacts
+    recordings = {"train": [make_recording("a", "train", SPANS, WORDS, 30, 1),
+                            make_recording("b", "train", SPANS[:1], WORDS[:1], 12, 2)],
+                  "test": [make_recording("c", "test", SPANS[1:], WORDS[1:], 25, 3)]}
+    write_converted(tmp_path, recordings)
+    source_counts = {f"{p}-00000-of-00001.tfrecord": len(r) for p, r in recordings.items()}
+    real = features_module.recording_features
+    calls = []
+
+    def fail_on_second(rec, *args, **kwargs):
+        calls.append(rec.name)
+        if len(calls) == 2:
+            raise RuntimeError("encoder crashed")
+        return real(rec, *args, **kwargs)
+
+    out = tmp_path / "semantic" / "word2vec-given"
+    # A first run that fails: no metadata claiming completeness, no shard under its final name.
+    monkeypatch.setattr(features_module, "recording_features", fail_on_second)
+    with pytest.raises(RuntimeError, match="encoder crashed"):
+        add_semantic_features(tmp_path, "word2vec", "given", folder)
+    assert json.loads((out / "semantic.json").read_text())["complete"] is False
+    assert shard_counts(out) == {} and not list(out.glob("*.partial"))
+    with pytest.raises(Exception, match="not completely written"):
+        read_semantic_features(out)
+
+    # A complete run, then a failing rerun: the old metadata stops claiming completeness at once,
+    # and every shard under a final name is whole (the old one kept, the new one never published).
+    monkeypatch.setattr(features_module, "recording_features", real)
+    add_semantic_features(tmp_path, "word2vec", "given", folder)
+    assert json.loads((out / "semantic.json").read_text())["complete"] is True
+    assert shard_counts(out) == source_counts
+    calls.clear()
+    monkeypatch.setattr(features_module, "recording_features", fail_on_second)
+    with pytest.raises(RuntimeError, match="encoder crashed"):
+        add_semantic_features(tmp_path, "word2vec", "given", folder)
+    assert json.loads((out / "semantic.json").read_text())["complete"] is False
+    assert shard_counts(out) == source_counts and not list(out.glob("*.partial"))
+
+
+def test_writing_one_partition_keeps_the_others(tmp_path, artefacts):
+    folder, *_ = artefacts
+    recordings = {"train": [make_recording("a", "train", SPANS, WORDS, 30, 1),
+                            make_recording("b", "train", SPANS[:1], WORDS[:1], 12, 2)],
+                  "test": [make_recording("c", "test", SPANS[1:], WORDS[1:], 25, 3)]}
+    write_converted(tmp_path, recordings)
+    out = add_semantic_features(tmp_path, "word2vec", "given", folder, partitions=["train"])
+    assert list(json.loads((out / "semantic.json").read_text())["partitions"]) == ["train"]
+    add_semantic_features(tmp_path, "word2vec", "given", folder, partitions=["test"])
+    meta = json.loads((out / "semantic.json").read_text())
+    assert meta["complete"] is True and meta["dim"] == DIM
+    assert {p: (i["shards"], i["shard_recordings"], i["recordings"]) for p, i in meta["partitions"].items()} == {
+        "train": (["train-00000-of-00001.tfrecord"], [2], 2), "test": (["test-00000-of-00001.tfrecord"], [1], 1)}
+    assert sorted(read_semantic_features(out)) == ["a", "b", "c"]
+
+    # Another setting into the same folder must not keep partitions made with different vectors.
+    add_semantic_features(tmp_path, "speech2vec", "given", folder, partitions=["test"], output_dir=out)
+    meta = json.loads((out / "semantic.json").read_text())
+    assert meta["source"] == "speech2vec" and list(meta["partitions"]) == ["test"]
+    # A shard that disappeared is not listed again either.
+    add_semantic_features(tmp_path, "speech2vec", "given", folder, partitions=["train"], output_dir=out)
+    (out / "train-00000-of-00001.tfrecord").unlink()
+    add_semantic_features(tmp_path, "speech2vec", "given", folder, partitions=["test"], output_dir=out)
+    assert list(json.loads((out / "semantic.json").read_text())["partitions"]) == ["test"]

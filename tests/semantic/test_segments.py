@@ -17,11 +17,16 @@ def test_word_timings_folder_is_read_resampled_and_tokenised(tmp_path):
     signal[4000:8000] = 1000  # a block of known position: 0.25 s to 0.5 s
     wavfile.write(tmp_path / "wav" / "03a01Fa.wav", rate_hz, signal)
     (tmp_path / "word_timings.csv").write_text(
-        "file,word,start_s,end_s\n03a01Fa.wav,Der,0.25,0.5\n03a01Fa.wav,Eisschrank.,0.5,0.9\n")
+        "file,word,start_s,end_s\n03a01Fa.wav,Der,0.25,0.5\n03a01Fa.wav,Eisschrank.,0.5,0.9\n"
+        "03a01Fa.wav,\"New York,\",0.9,1.0\n03a01Fa.wav,--,1.0,1.0\n")
     [utterance] = load_utterances(tmp_path)
     assert utterance.name == "03a01Fa" and utterance.speaker == "03"
-    assert utterance.words == ["der", "eisschrank"]
-    first, second = utterance.segments
+    # As the converter tokenises: "New York" is two tokens sharing its span by length (3:4),
+    # punctuation alone is no word.
+    assert utterance.words == ["der", "eisschrank", "new", "york"]
+    expected_s = [(0.25, 0.5), (0.5, 0.9), (0.9, 0.9 + 0.1 * 3 / 7), (0.9 + 0.1 * 3 / 7, 1.0)]
+    np.testing.assert_allclose(np.array(utterance.times_s), np.array(expected_s), atol=1e-12)
+    first, second = utterance.segments[:2]
     assert len(first) == round(0.5 * SAMPLE_RATE_HZ) - round(0.25 * SAMPLE_RATE_HZ)
     assert len(second) == round(0.9 * SAMPLE_RATE_HZ) - round(0.5 * SAMPLE_RATE_HZ)
     # The block fills the first word and none of the second (resampling ripple aside).
