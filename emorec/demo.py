@@ -14,7 +14,6 @@ a CSV listing them) and goes through `tfrecords_tools.convert_dataset` like any 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -149,12 +148,11 @@ def run_demo(workdir: PathLike = "emorec-demo", *, config: Optional[ExperimentCo
              epochs: Optional[int] = None, verbose="auto", echo=print) -> Dict[str, Dict[str, float]]:
     """Generate, convert, train and evaluate in `workdir`; returns `{partition: {dim: ccc, "mean": ..}}`."""
     from emorec.evaluation.evaluate import evaluate_run
-    from emorec.training.train import train_model
+    from emorec.training.train import resolve_config, train_model
 
     workdir = Path(workdir)
     config = config or demo_config()
-    if epochs is not None:
-        config = dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=epochs))
+    config = resolve_config(config, epochs=epochs)
     started = time.monotonic()
     recordings = list(synthetic_recordings(seed=config.training.seed))
     source_dir, data_dir, run_dir = workdir / "source", workdir / "data", workdir / "run"

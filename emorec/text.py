@@ -59,7 +59,3 @@ def tokenize(text: str) -> List[str]:
         position = match.end()
     tokens.extend(normalise_word(w) for w in _WORD.findall(text[position:]))
     return tokens
-
-
-def is_tag_token(token: str) -> bool:
-    return token.startswith("<") and token.endswith(">")

@@ -1,7 +1,7 @@
 """The one interface every dataset layout implements, and the helpers they share.
 
 A layout is a module with:
-- `LABEL_NAMES` or `label_names(source, options)`: the label dimensions it writes;
+- `LABEL_NAMES` or `label_names(items)` (from the listed items): the label dimensions it writes;
 - `list_items(source, options) -> List[SourceItem]`: what to convert, cheap (no decoding);
 - `build(item, context) -> BuiltItem`: decode and align one item into a `Recording`.
 Items are independent, so `build` runs in parallel over items.

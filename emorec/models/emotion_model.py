@@ -83,11 +83,6 @@ def temporal_head(features, label_names: Sequence[str], config: ModelConfig) -> 
     return outputs
 
 
-def concatenate_features(features: List[keras.KerasTensor]) -> keras.KerasTensor:
-    """Concatenation along channels (the paper's early-fusion baseline) as a plain `FuseFn`."""
-    return features[0] if len(features) == 1 else layers.Concatenate(axis=-1, name="fusion_concat")(features)
-
-
 def semantic_branch_on(config: ModelConfig, semantic_dim: Optional[int] = None) -> bool:
     """Whether a model built from `config` has the semantic input."""
     return semantic_dim is not None or config.semantic.source != "none"

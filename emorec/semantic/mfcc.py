@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict, dataclass
-from typing import List, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -85,7 +85,3 @@ def pad_sequences(sequences: Sequence[np.ndarray], max_frames: int) -> Tuple[np.
         batch[i, :length] = seq[:length]
         lengths[i] = max(length, 1)
     return batch, lengths
-
-
-def mfcc_many(waveforms: Sequence[np.ndarray], config: MfccConfig = MfccConfig()) -> List[np.ndarray]:
-    return [mfcc(w, config) for w in waveforms]

@@ -13,7 +13,6 @@ holds a different config is an error rather than a silently mixed table.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -114,7 +113,7 @@ def run_ablation(
     out: also write the table there. `<runs_root>/ablation.json` keeps the numbers of every row.
     """
     from emorec.evaluation.evaluate import evaluate_run
-    from emorec.training.train import CONFIG_FILENAME, train_model
+    from emorec.training.train import CONFIG_FILENAME, resolve_config, train_model
 
     if not config_paths:
         raise EmorecError("run_ablation needs at least one config")
@@ -123,8 +122,7 @@ def run_ablation(
     for path in config_paths:
         path = Path(path)
         config = apply_overrides(load_config(path), overrides, f"{path} (overrides)")
-        if epochs is not None:
-            config = dataclasses.replace(config, training=dataclasses.replace(config.training, epochs=int(epochs)))
+        config = resolve_config(config, epochs=epochs)
         configs.append((path, config))
     stems = [p.stem for p, _ in configs]
     if len(set(stems)) != len(stems):
