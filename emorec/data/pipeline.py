@@ -41,7 +41,7 @@ from emorec.errors import ConfigError, DatasetError, PathLike
 AUTOTUNE = tf.data.AUTOTUNE
 
 #: Per-frame fields cut into windows along with the audio.
-FRAME_FIELDS = ("audio", "labels", "label_mask")
+FRAME_FIELDS = ("audio", "labels")
 
 #: Name of the semantic frame features in parsed recordings and in the model's inputs.
 SEMANTIC_INPUT = "semantic"
@@ -216,8 +216,6 @@ def window_recording(
         windows[name] = tf.signal.frame(tf.pad(value, paddings), sequence_frames, hop_frames, axis=0)
     valid = tf.pad(recording["label_mask"], [[0, pad]])
     windows["mask"] = tf.signal.frame(valid, sequence_frames, hop_frames, axis=0)
-    windows["name"] = tf.fill([num_windows], recording["name"])
-    windows["start_frame"] = tf.range(num_windows) * hop_frames
     return tf.data.Dataset.from_tensor_slices(windows)
 
 
@@ -292,7 +290,8 @@ def make_dataset(
     # Labels of dimensions not asked for are dropped after windowing (columns picked by index).
     indices = [all_names.index(n) for n in label_names]
     if indices != list(range(len(all_names))):
-        dataset = dataset.map(lambda w: {**w, "labels": tf.gather(w["labels"], indices, axis=-1)})
+        dataset = dataset.map(lambda w: {**w, "labels": tf.gather(w["labels"], indices, axis=-1)},
+                              num_parallel_calls=AUTOTUNE, deterministic=True)
     if training:
         dataset = dataset.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
