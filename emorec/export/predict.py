@@ -285,8 +285,14 @@ def predict_files(
     model = _as_model(model)
     timings = read_word_timings(words_csv) if words_csv is not None else None
     report = PredictReport()
+    written_by_stem: Dict[str, str] = {}
     for path in paths:
         try:
+            stem = Path(path).stem
+            if out_dir is not None and written_by_stem.setdefault(stem, str(path)) != str(path):
+                # outputs are named by stem: a second file of that name would overwrite the first's
+                raise InputFileError(path, f"same file name as {written_by_stem[stem]}: its {stem}.csv would be "
+                                           "overwritten; predict it in a separate call or rename it")
             words = words_for_file(timings, path) if timings is not None and model.semantic is not None else None
             report.tables[str(path)] = predict_file(path, model, out_dir, plot, chunk_s, words)
         except EmorecError as error:

@@ -138,3 +138,17 @@ def test_real_speech_44k_stereo_and_16k_mono(tmp_path, emodb_dir, loaded):
         assert np.std(y) > 1e-3
         assert np.corrcoef(x, y)[0, 1] > 0.99
         assert np.max(np.abs(x - y)) < 0.1 * (np.max(y) - np.min(y))
+
+
+def test_two_files_with_one_name_do_not_overwrite_each_other(tmp_path, exported):
+    from emorec.export.predict import predict_files
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = tmp_path / "a" / "talk.wav", tmp_path / "b" / "talk.wav"
+    write_wav(first, speech_like(0.5, 16_000), 16_000)
+    write_wav(second, speech_like(0.9, 16_000), 16_000)
+    report = predict_files([first, second], exported.parent, out_dir=tmp_path / "out")
+    assert list(report.tables) == [str(first)]
+    assert "same file name as" in report.errors[str(second)] and str(first) in report.errors[str(second)]
+    assert len(read_avec_predictions(tmp_path / "out" / "talk.csv", LABEL_NAMES)) == 5  # the first file's
