@@ -16,7 +16,6 @@ Output: one CSV per file in the AVEC label layout (`;`-separated, no header,
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -28,6 +27,7 @@ import tensorflow as tf
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
 from emorec.errors import EmorecError, InputFileError, PathLike
 from emorec.evaluation.report import write_avec_predictions
+from tfrecords_tools.labels import frame_times_s, num_frames_for
 from emorec.export.saved_model import (
     DEFAULT_SIGNATURE,
     STREAM_SIGNATURE,
@@ -92,7 +92,7 @@ class ExportedModel:
         with a semantic branch (see `word_boundaries`).
         """
         waveform = np.asarray(waveform, dtype=np.float32).reshape(-1)
-        num_frames = math.ceil(waveform.shape[0] / FRAME_LENGTH_SAMPLES)
+        num_frames = num_frames_for(waveform.shape[0])
         words = self.word_boundaries(waveform, words)
         if words is not None:
             starts = np.array([[start for start, _ in words]], np.float32).reshape(1, -1)
@@ -121,7 +121,7 @@ class ExportedModel:
                     pieces[name].append(result[name].numpy()[0, :frames])
             outputs = {name: np.concatenate(parts) if parts else np.zeros(0, np.float32)
                        for name, parts in pieces.items()}
-        outputs["frame_times_s"] = np.arange(num_frames, dtype=np.float64) / (SAMPLE_RATE_HZ / FRAME_LENGTH_SAMPLES)
+        outputs["frame_times_s"] = frame_times_s(num_frames)
         return outputs
 
 

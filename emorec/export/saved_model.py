@@ -304,18 +304,11 @@ class ServingModule(tf.Module):
 # Loading what to export.
 
 
-#: Written by `emorec train` into every run folder (see emorec.training.train).
-RUN_INFO_FILENAME = "run.json"
-
-
 def _run_info(run_dir: Path) -> dict:
-    path = run_dir / RUN_INFO_FILENAME
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputFileError(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+    """run.json of a run folder, or {} for a folder that only holds a .keras model."""
+    from emorec.training.train import RUN_INFO_FILENAME, load_run_info
+
+    return load_run_info(run_dir) if (Path(run_dir) / RUN_INFO_FILENAME).is_file() else {}
 
 
 def find_run_model(run_dir: PathLike) -> Path:
@@ -336,10 +329,8 @@ def find_run_model(run_dir: PathLike) -> Path:
 
 def load_run_model(run_dir: PathLike) -> keras.Model:
     """Load the best Keras model of a run folder, with emorec's custom layers registered."""
-    try:  # registers emorec's serialisable layers
-        import emorec.models  # noqa: F401
-    except ImportError:
-        pass
+    import emorec.models  # noqa: F401  (registers emorec's serialisable layers)
+
     path = find_run_model(run_dir)
     try:
         return keras.models.load_model(path, compile=False)
@@ -362,6 +353,8 @@ def run_semantic_front_end(run_dir: PathLike):
         return None
     features_dir = info.get("semantic_features")
     if not features_dir:
+        from emorec.training.train import RUN_INFO_FILENAME
+
         raise InputFileError(Path(run_dir) / RUN_INFO_FILENAME,
                              "has semantic_dim but no semantic_features folder: cannot export the semantic branch")
     from emorec.export.semantic_graph import front_end_from_features_dir

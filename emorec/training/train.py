@@ -235,5 +235,8 @@ def load_run_info(run_dir: PathLike) -> dict:
     path = Path(run_dir) / RUN_INFO_FILENAME
     if not path.is_file():
         raise InputFileError(path, "not a run folder written by `emorec train` (run.json missing)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputFileError(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
 
