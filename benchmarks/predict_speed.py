@@ -65,7 +65,7 @@ def main() -> None:
         if result.returncode != 0:
             sys.exit(f"emorec predict failed: {result.stderr.strip()[-500:]}")
 
-        from tfrecords_tools.audio import load_audio
+        from emorec.data.audio import load_audio
 
         model = ExportedModel(model_dir)
         waveform = load_audio(wav)

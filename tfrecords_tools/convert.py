@@ -28,16 +28,17 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
+from emorec.data.audio import probe_audio
 from emorec.data.manifest import load_manifest_unchecked, manifest_path, write_manifest
 from emorec.data.schema import recording_to_example
+from emorec.data.shards import PARTIAL_SUFFIX, ShardWriter, shard_name
 from emorec.errors import DatasetError, EmorecError, InputFileError, PathLike
 from tfrecords_tools import emodb, manifest_layout, sewa
-from tfrecords_tools.audio import probe_audio
 from tfrecords_tools.labels import LABEL_LENGTH_POLICIES
 from tfrecords_tools.report import ConversionReport
 from tfrecords_tools.sources import BuildContext, SourceItem
 from tfrecords_tools.words import WORD_TIMING_MODES, require_pocketsphinx
-from tfrecords_tools.writer import PARTIAL_SUFFIX, PartitionStats, ShardWriter, plan_shards, shard_name
+from tfrecords_tools.writer import PartitionStats, plan_shards
 
 LAYOUTS = {"sewa": sewa, "emodb": emodb, "manifest": manifest_layout}
 ON_ERROR = ("fail", "skip")

@@ -31,11 +31,12 @@ import yaml
 import emorec
 
 from emorec.constants import FRAME_LENGTH_SAMPLES
+from emorec.data.audio import load_audio
+from emorec.data.frames import num_frames_for, pad_to_frames
+from emorec.data.words import Word, words_from_timings
 from emorec.errors import ConfigError, DatasetError, InputFileError
-from tfrecords_tools.audio import load_audio
-from tfrecords_tools.labels import constant_labels, num_frames_for, pad_to_frames
+from tfrecords_tools.labels import constant_labels
 from tfrecords_tools.sources import BuildContext, BuiltItem, SourceItem, make_recording, parse_number, read_text
-from tfrecords_tools.words import Word, words_from_timings
 
 LABEL_NAMES = ("arousal", "valence", "dominance")
 #: Shipped inside the emorec package (package_data), so it is found in any install.

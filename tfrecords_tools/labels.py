@@ -1,7 +1,7 @@
 """Labels onto the frame grid, and the explicit policy for tracks that do not match the audio.
 
-Frame i covers samples [i * FRAME_LENGTH_SAMPLES, (i + 1) * FRAME_LENGTH_SAMPLES) and carries the
-label at time i / FRAME_RATE_HZ seconds. A label track sampled at those times is copied; any other
+Frame i carries the label at time i / FRAME_RATE_HZ seconds (the grid is `emorec.data.frames`).
+A label track sampled at those times is copied; any other
 time grid is linearly interpolated onto it.
 
 Length policy, when the track ends before the audio does (its last time < the last frame's time):
@@ -14,35 +14,18 @@ A track that starts after time 0 is treated the same way at its start.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence, Tuple
 
 import numpy as np
 
-from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ
+from emorec.constants import FRAME_RATE_HZ
+from emorec.data.frames import frame_times_s
 from emorec.errors import InputFileError, PathLike
 
 LABEL_LENGTH_POLICIES = ("mask", "pad_edge", "error")
 
 #: Times closer than this to a frame time count as on the grid (label files round to ms).
 _GRID_TOLERANCE_S = 1e-3
-
-
-def num_frames_for(num_samples: int, frame_length_samples: int = FRAME_LENGTH_SAMPLES) -> int:
-    """F = ceil(num_samples / frame_length): the last partial frame is kept (zero-padded)."""
-    return int(math.ceil(num_samples / frame_length_samples))
-
-
-def pad_to_frames(audio: np.ndarray, frame_length_samples: int = FRAME_LENGTH_SAMPLES) -> np.ndarray:
-    """Zero-pad `[samples]` to `[num_frames * frame_length]`."""
-    frames = num_frames_for(audio.shape[0], frame_length_samples)
-    padded = np.zeros(frames * frame_length_samples, dtype=np.float32)
-    padded[: audio.shape[0]] = audio
-    return padded
-
-
-def frame_times_s(num_frames: int, frame_rate_hz: float = FRAME_RATE_HZ) -> np.ndarray:
-    return np.arange(num_frames, dtype=np.float64) / frame_rate_hz
 
 
 def align_labels(

@@ -22,11 +22,13 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from emorec.constants import SEWA_DIMENSIONS
+from emorec.data.audio import load_audio
+from emorec.data.frames import num_frames_for, pad_to_frames
+from emorec.data.words import proportional_words, words_from_timings
 from emorec.errors import DatasetError, InputFileError
-from tfrecords_tools.audio import load_audio
-from tfrecords_tools.labels import align_labels, num_frames_for, pad_to_frames
+from tfrecords_tools.labels import align_labels
 from tfrecords_tools.sources import BuildContext, BuiltItem, SourceItem, make_recording, parse_number, read_text
-from tfrecords_tools.words import pocketsphinx_words, proportional_words, words_from_timings
+from tfrecords_tools.words import pocketsphinx_words
 
 LABEL_NAMES = tuple(SEWA_DIMENSIONS)
 OPTIONS: Dict[str, Any] = {}

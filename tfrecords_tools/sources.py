@@ -17,8 +17,8 @@ import numpy as np
 
 from emorec.constants import SAMPLE_RATE_HZ
 from emorec.data.schema import Recording
+from emorec.data.words import Word
 from emorec.errors import InputFileError, PathLike
-from tfrecords_tools.words import Word
 
 
 @dataclass

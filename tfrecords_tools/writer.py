@@ -1,50 +1,14 @@
-"""Sharded, atomic TFRecord writing and the per-partition statistics that go into the manifest.
-
-A shard is written to `<final name>.partial` and renamed to its final name only when it is
-complete, so a file named `<partition>-NNNNN-of-MMMMM.tfrecord` is never partial.
-"""
+"""Shard planning and the per-partition statistics that go into the manifest (the shards
+themselves are written by `emorec.data.shards.ShardWriter`)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy as np
-import tensorflow as tf
 
 from emorec.data.schema import Recording
-
-PARTIAL_SUFFIX = ".partial"
-
-
-def shard_name(partition: str, index: int, count: int) -> str:
-    return f"{partition}-{index:05d}-of-{count:05d}.tfrecord"
-
-
-class ShardWriter:
-    """Write serialised examples to one shard; `close()` publishes it, `abort()` deletes it."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
-        self._writer: Optional[tf.io.TFRecordWriter] = tf.io.TFRecordWriter(str(self.partial))
-        self.count = 0
-
-    def write(self, serialized: bytes) -> None:
-        self._writer.write(serialized)
-        self.count += 1
-
-    def close(self) -> Path:
-        self._writer.close()
-        self._writer = None
-        os.replace(self.partial, self.path)
-        return self.path
-
-    def abort(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        self.partial.unlink(missing_ok=True)
+from emorec.data.shards import ShardWriter, shard_name
 
 
 class PartitionStats:

@@ -1,7 +1,7 @@
 """Prediction on audio files and numpy arrays with an exported SavedModel.
 
 The client side does what the graph deliberately does not (so that the graph stays core-TF only):
-decoding, mixing down to mono and resampling to 22 050 Hz, all through `tfrecords_tools.audio`,
+decoding, mixing down to mono and resampling to 22 050 Hz, all through `emorec.data.audio`,
 the same code the converter uses for training data. Long recordings go through the
 `serving_stream` signature in chunks of whole 0.1 s frames, each chunk starting from the LSTM
 state the previous one ended with, so no frame and no state is lost at chunk borders.
@@ -25,9 +25,9 @@ import pandas as pd
 import tensorflow as tf
 
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
+from emorec.data.frames import frame_times_s, num_frames_for
 from emorec.errors import EmorecError, InputFileError, PathLike
 from emorec.evaluation.report import write_avec_predictions
-from tfrecords_tools.labels import frame_times_s, num_frames_for
 from emorec.export.saved_model import (
     DEFAULT_SIGNATURE,
     STREAM_SIGNATURE,
@@ -131,7 +131,7 @@ def _as_model(model: Union[ExportedModel, PathLike]) -> ExportedModel:
 
 def prepare_waveform(waveform: np.ndarray, sample_rate_hz: int, source: PathLike = "<array>") -> np.ndarray:
     """Mix down `[samples]` / `[samples, channels]` and resample to 22 050 Hz, float32 in [-1, 1]."""
-    from tfrecords_tools.audio import resample, to_mono
+    from emorec.data.audio import resample, to_mono
 
     waveform = np.asarray(waveform)
     if waveform.ndim not in (1, 2):
@@ -247,7 +247,7 @@ def predict_file(
     words: (start_s, end_s) per word, for a semantic model trained on given boundaries.
     Raises InputFileError for a missing, empty, zero-length or undecodable file.
     """
-    from tfrecords_tools.audio import load_audio
+    from emorec.data.audio import load_audio
 
     model = _as_model(model)
     path = Path(path)

@@ -33,6 +33,7 @@ import tensorflow as tf
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
 from emorec.data.manifest import read_manifest, shard_paths
 from emorec.data.schema import Recording, example_to_recording
+from emorec.data.shards import ShardWriter
 from emorec.errors import ConfigError, DatasetError, InputFileError, PathLike
 from emorec.semantic.alignment import LinearMap
 from emorec.semantic.segmenter import SegmenterConfig, segment_words
@@ -328,8 +329,6 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
     Writing only some `partitions` keeps the other partitions of an earlier run of the same
     setting (same source, boundaries, artefacts, segmenter and dim, shards present).
     """
-    from tfrecords_tools.writer import ShardWriter
-
     check_setting(source, boundaries)
     converted_dir = Path(converted_dir)
     artefacts = artefacts_dir if isinstance(artefacts_dir, SemanticArtefacts) else SemanticArtefacts(artefacts_dir)

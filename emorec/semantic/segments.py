@@ -15,6 +15,8 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from emorec.constants import SAMPLE_RATE_HZ
+from emorec.data.audio import load_audio, probe_audio
+from emorec.data.words import words_from_timings
 from emorec.errors import InputFileError, PathLike
 from emorec.text import normalise_word
 
@@ -44,25 +46,19 @@ def cut_segments(audio: np.ndarray, times_s: Sequence[Tuple[float, float]],
 
 def _timed_tokens(rows: Sequence[Tuple[float, float, str]]) -> Tuple[List[str], List[Tuple[float, float]]]:
     """Word-level rows `(start_s, end_s, text)` -> (tokens, times_s), tokenised exactly as the
-    converter does (`tfrecords_tools.words.words_from_timings`): a row with several tokens ("New
+    converter does (`emorec.data.words.words_from_timings`): a row with several tokens ("New
     York") shares its span among them, one with none (punctuation) is dropped. So Speech2Vec's
     vocabulary is the converted data's and Word2Vec's."""
-    from tfrecords_tools.words import words_from_timings
-
     words = words_from_timings(rows)
     return [w.token for w in words], [(w.start_s, w.end_s) for w in words]
 
 
 def _load_audio(path: Path) -> np.ndarray:
-    from tfrecords_tools.audio import load_audio
-
     return load_audio(path, SAMPLE_RATE_HZ)
 
 
 def timit_utterances(folder: PathLike) -> List[Utterance]:
     """Every `<speaker-folder>/<id>.wav` with a `.wrd` file under `folder` (sorted)."""
-    from tfrecords_tools.audio import probe_audio
-
     folder = Path(folder)
     wrd_files = sorted(folder.rglob("*.wrd"))
     if not wrd_files:

@@ -223,7 +223,7 @@ def test_segmenter_run_exports_and_predicts(tmp_path, semantic_model):
 def test_given_boundaries_predict_needs_words(tmp_path, semantic_export, semantic_model, front_end):
     from emorec.errors import EmorecError
     from emorec.export.predict import predict_array, predict_files
-    from tfrecords_tools.audio import load_audio
+    from emorec.data.audio import load_audio
 
     waveform = speech_like(1.3, SAMPLE_RATE_HZ, seed=7)
     with pytest.raises(EmorecError, match="word boundaries"):
@@ -260,7 +260,7 @@ def test_cli_export_and_predict_with_words(tmp_path, semantic_model):
     from emorec.evaluation.report import read_avec_predictions
     from emorec.semantic.alignment import LinearMap
     from emorec.semantic.speech2vec import SpeechEncoder
-    from tfrecords_tools.audio import load_audio
+    from emorec.data.audio import load_audio
 
     run_dir = _run_dir(tmp_path, semantic_model, "aligned_speech2vec", "given",
                        encoder=tiny_encoder(3), linear_map=tiny_linear_map(3))

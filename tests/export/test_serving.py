@@ -19,7 +19,7 @@ from .conftest import LABEL_NAMES, speech_like
 
 
 def test_saved_model_cli_run_matches_predict(tmp_path, exported, loaded):
-    from tfrecords_tools.audio import load_audio
+    from emorec.data.audio import load_audio
 
     wav = tmp_path / "speech.wav"
     wavfile.write(wav, 16_000, (speech_like(2.34, 16_000, seed=4) * 32767).astype(np.int16))

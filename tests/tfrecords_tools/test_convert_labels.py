@@ -4,8 +4,9 @@ import pytest
 
 from emorec.constants import FRAME_LENGTH_SAMPLES
 from emorec.errors import InputFileError
-from tfrecords_tools.labels import align_labels, num_frames_for, pad_to_frames
-from tfrecords_tools.words import Word, proportional_words, split_span, words_from_timings
+from emorec.data.frames import num_frames_for, pad_to_frames
+from tfrecords_tools.labels import align_labels
+from emorec.data.words import Word, proportional_words, split_span, words_from_timings
 
 
 def test_frame_count_and_padding():

@@ -1,9 +1,9 @@
 """Audio in: decode with tensorflow-io, mix to mono, resample, float32 in [-1, 1].
 
-This is the one place where audio files are read and resampled, for the converter and for
-`emorec predict` alike.
+This is the one place where audio files are read and resampled, for the converter, `emorec
+predict` and the semantic branch alike.
 
-Resampler choice (measured, see tests/tfrecords_tools/test_convert_audio.py): soxr at "HQ"
+Resampler choice (measured, see tests/data/test_audio.py): soxr at "HQ"
 quality. tfio.audio.resample took 151 ms (44.1 kHz) and 691 ms (48 kHz) for 60 s of audio and
 delays its output by ~32 samples; soxr HQ takes 5-9 ms for the same and reaches 133/77 dB SNR on
 a sine with no delay (soxr compensates its filter delay), so frames stay aligned with labels.

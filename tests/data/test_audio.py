@@ -7,7 +7,7 @@ import pytest
 import scipy.io.wavfile as wavfile
 
 from emorec.errors import InputFileError
-from tfrecords_tools.audio import load_audio, probe_audio, resample
+from emorec.data.audio import load_audio, probe_audio, resample
 
 
 def sine(rate_hz, duration_s, freq_hz, amplitude=0.5, phase=0.0):
@@ -39,7 +39,7 @@ def test_resample_matches_the_analytic_sine_without_delay(from_hz):
 
 
 def test_soxr_beats_tfio_resample_in_quality_delay_and_speed():
-    """The measurement behind the choice in tfrecords_tools/audio.py."""
+    """The measurement behind the choice in emorec/data/audio.py."""
     import tensorflow as tf
     import tensorflow_io as tfio
 

@@ -1,0 +1,44 @@
+"""Atomic TFRecord shards: the shard names of converted folders and feature folders, and the writer.
+
+A shard is written to `<final name>.partial` and renamed to its final name only when it is
+complete, so a file named `<partition>-NNNNN-of-MMMMM.tfrecord` is never partial.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import tensorflow as tf
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def shard_name(partition: str, index: int, count: int) -> str:
+    return f"{partition}-{index:05d}-of-{count:05d}.tfrecord"
+
+
+class ShardWriter:
+    """Write serialised examples to one shard; `close()` publishes it, `abort()` deletes it."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.partial = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
+        self._writer: Optional[tf.io.TFRecordWriter] = tf.io.TFRecordWriter(str(self.partial))
+        self.count = 0
+
+    def write(self, serialized: bytes) -> None:
+        self._writer.write(serialized)
+        self.count += 1
+
+    def close(self) -> Path:
+        self._writer.close()
+        self._writer = None
+        os.replace(self.partial, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.partial.unlink(missing_ok=True)
