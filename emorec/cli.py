@@ -286,7 +286,8 @@ def semantic_features(converted, source, boundaries, artefacts_dir, partitions, 
     """Write frame-level semantic features (zeros where no word) for every recording of CONVERTED."""
     import json
 
-    from emorec.semantic.features import FEATURES_METADATA, add_semantic_features
+    from emorec.data.semantic_features import FEATURES_METADATA
+    from emorec.semantic.features import add_semantic_features
 
     out = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir)
     meta = json.loads((Path(out) / FEATURES_METADATA).read_text())

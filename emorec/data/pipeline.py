@@ -26,17 +26,17 @@ memory - fine for EmoDB's 5 MB, not for large corpora - and still needs a name-t
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 import tensorflow as tf
 
-from emorec.config import DataConfig, SemanticConfig
+from emorec.config import DataConfig
 from emorec.constants import MANIFEST_FILENAME
 from emorec.data.manifest import read_manifest, shard_paths
 from emorec.data.schema import parse_recording
-from emorec.errors import ConfigError, DatasetError, PathLike
+from emorec.data.semantic_features import features_dim, parse_semantic_example, semantic_partition_files
+from emorec.errors import DatasetError, PathLike
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -45,8 +45,6 @@ FRAME_FIELDS = ("audio", "labels")
 
 #: Name of the semantic frame features in parsed recordings and in the model's inputs.
 SEMANTIC_INPUT = "semantic"
-#: Metadata file of a semantic features folder (written by `emorec.semantic.features`).
-SEMANTIC_METADATA = "semantic.json"
 
 #: Maps a parsed recording (dict of tensors) to extra per-frame features `{name: [frames, ...]}`;
 #: they are windowed like the audio and appear under their names in `inputs`.
@@ -91,8 +89,6 @@ def read_recordings(
 
     if len(semantic_files) != len(files) or semantic_dim is None:
         raise ValueError("read_recordings needs one semantic shard per recording shard and semantic_dim")
-    from emorec.semantic.features import parse_semantic_example
-
     dataset = tf.data.Dataset.from_tensor_slices((list(files), list(semantic_files)))
     if shuffle_files:  # pairs are shuffled together
         dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -119,80 +115,6 @@ def read_recordings(
         return {**recording, SEMANTIC_INPUT: features}
 
     return dataset.map(parse_pair, num_parallel_calls=AUTOTUNE, deterministic=True)
-
-
-def semantic_features_dir(data_dir: PathLike, semantic: SemanticConfig) -> Path:
-    """Where `emorec semantic features` writes a setting's features by default:
-    `<data_dir>/semantic/<source>-<boundaries>/`."""
-    return Path(data_dir) / "semantic" / f"{semantic.source}-{semantic.boundaries}"
-
-
-def resolve_semantic_features(
-    data_dir: PathLike,
-    semantic: SemanticConfig,
-    *,
-    features_dir: Optional[PathLike] = None,
-    config_source: str = "<config>",
-) -> Optional[Tuple[Path, int]]:
-    """The semantic features folder and its vector size for a model config, or None when the
-    semantic branch is off (`semantic.source == "none"`).
-
-    features_dir defaults to `semantic_features_dir(data_dir, semantic)`. The folder must be a
-    complete features folder of the same source and boundaries as the config, with
-    `semantic.dim`-wide vectors: a `DatasetError` (missing or incomplete folder, with the command
-    that writes it) or a `ConfigError` on `model.semantic.*` (mismatch) otherwise.
-    """
-    if semantic.source == "none":
-        return None
-    folder = Path(features_dir) if features_dir is not None else semantic_features_dir(data_dir, semantic)
-    meta_path = folder / SEMANTIC_METADATA
-    if not meta_path.is_file():
-        raise DatasetError(
-            f"{folder}: no semantic features ({SEMANTIC_METADATA} missing); write them with "
-            f"`emorec semantic features {data_dir} --source {semantic.source} --boundaries {semantic.boundaries} "
-            f"--artefacts {semantic.artefacts_dir or 'ARTEFACTS'}`"
-        )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise DatasetError(f"{meta_path}: not valid JSON ({error})") from None
-    if not meta.get("complete", False):
-        raise DatasetError(f"{meta_path}: the semantic features were not completely written; rerun the command")
-    for key in ("source", "boundaries"):
-        if meta.get(key) != getattr(semantic, key):
-            raise ConfigError(config_source, f"model.semantic.{key}",
-                              f"{getattr(semantic, key)!r}, but the features in {folder} are {meta.get(key)!r}")
-    if meta.get("dim") != semantic.dim:
-        raise ConfigError(config_source, "model.semantic.dim",
-                          f"{semantic.dim}, but the features in {folder} have {meta.get('dim')} dimensions")
-    return folder, int(meta["dim"])
-
-
-def semantic_partition_files(semantic_dir: PathLike, partition: str, files: Sequence[str]) -> List[str]:
-    """The semantic feature shards matching the recording shards `files` of `partition`.
-
-    Each must exist and be listed under the same partition in the folder's metadata, with the same
-    file name as its recording shard; a `DatasetError` naming the file otherwise.
-    """
-    semantic_dir = Path(semantic_dir)
-    meta_path = semantic_dir / SEMANTIC_METADATA
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    listed = meta.get("partitions", {}).get(partition, {}).get("shards")
-    if not listed:
-        raise DatasetError(f"{meta_path}: no semantic features for partition {partition!r}")
-    wanted = [Path(f).name for f in files]
-    if list(listed) != wanted:
-        raise DatasetError(f"{meta_path}: partition {partition!r} has feature shards {listed}, but the data has "
-                           f"{wanted}; rewrite the features for this converted folder")
-    out = [str(semantic_dir / name) for name in wanted]
-    missing = [f for f in out if not Path(f).is_file()]
-    if missing:
-        raise DatasetError(f"{missing[0]}: semantic feature shard listed in {SEMANTIC_METADATA} is missing")
-    return out
-
-
-def _semantic_dim(semantic_dir: PathLike) -> int:
-    return int(json.loads((Path(semantic_dir) / SEMANTIC_METADATA).read_text(encoding="utf-8"))["dim"])
 
 
 def window_recording(
@@ -250,7 +172,8 @@ def make_dataset(
     label_names: defaults to the manifest's; all dimensions are always parsed.
     frame_features: optional extra per-frame inputs, windowed like audio.
     repeat: repeat forever (for `steps_per_epoch`).
-    semantic_dir: a semantic features folder for this data (see `resolve_semantic_features`); adds
+    semantic_dir: a semantic features folder for this data (see
+    `emorec.data.semantic_features.resolve_semantic_features`); adds
     `inputs["semantic"]` `[batch, sequence_frames, dim]`, zero on padded frames.
     """
     manifest = read_manifest(data_dir)
@@ -265,7 +188,7 @@ def make_dataset(
     semantic_files = semantic_dim = None
     if semantic_dir is not None:
         semantic_files = semantic_partition_files(semantic_dir, partition, files)
-        semantic_dim = _semantic_dim(semantic_dir)
+        semantic_dim = features_dim(semantic_dir)
         fields.append(SEMANTIC_INPUT)
         input_names.append(SEMANTIC_INPUT)
     dataset = read_recordings(
@@ -329,7 +252,7 @@ def recordings_for_prediction(
     if semantic_dir is not None:
         dataset = read_recordings(files, len(manifest["label_names"]),
                                   semantic_files=semantic_partition_files(semantic_dir, partition, files),
-                                  semantic_dim=_semantic_dim(semantic_dir))
+                                  semantic_dim=features_dim(semantic_dir))
         keep += (SEMANTIC_INPUT,)
     else:
         dataset = read_recordings(files, len(manifest["label_names"]))

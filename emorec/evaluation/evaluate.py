@@ -18,7 +18,8 @@ import keras
 import numpy as np
 
 from emorec.config import ExperimentConfig, load_config
-from emorec.data.pipeline import SEMANTIC_INPUT, recordings_for_prediction, resolve_semantic_features
+from emorec.data.pipeline import SEMANTIC_INPUT, recordings_for_prediction
+from emorec.data.semantic_features import resolve_semantic_features
 from emorec.errors import EmorecError, InputFileError, PathLike
 from emorec.evaluation.ccc import ccc_per_dimension
 from emorec.evaluation.postprocess import Postprocessor

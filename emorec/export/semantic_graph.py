@@ -151,7 +151,8 @@ def front_end_from_features_dir(features_dir: PathLike, run_dir: Optional[PathLi
     """The front end of a run from its semantic features folder (`semantic.json`: source,
     boundaries, artefacts folder, segmenter settings). Raises `ExportError` for word2vec."""
     from emorec.export.saved_model import ExportError
-    from emorec.semantic.features import FEATURES_METADATA, SemanticArtefacts
+    from emorec.data.semantic_features import FEATURES_METADATA
+    from emorec.semantic.features import SemanticArtefacts
 
     features_dir = Path(features_dir)
     meta_path = features_dir / FEATURES_METADATA

@@ -5,7 +5,8 @@
 - `alignment`: adversarial + iterative Procrustes/CSLS alignment (`align`, `procrustes`,
   `csls_translate`, `precision_at_k`, `LinearMap`).
 - `segmenter`: transcript-free energy-based pseudo-word boundaries (`segment_words`).
-- `features`: frame-level features (`semantic_frame_features`, `text_frame_features`) and the
-  converted-folder writer/reader (`add_semantic_features`, `read_semantic_features`).
+- `features`: frame-level features (`semantic_frame_features`, `text_frame_features`) and
+  `add_semantic_features`, which writes them for a converted folder (the folder's layout and
+  reader live in `emorec.data.semantic_features`).
 - `evaluation`, `run`: the checks with chance levels, and the CLI's workflows.
 """

@@ -6,44 +6,32 @@ most (ties: the earlier word); a frame no word overlaps is all zeros. One functi
 given ones (word timings / forced alignment stored in the converted data) or the transcript-free
 `segmenter`.
 
-Feature folders written by `add_semantic_features`:
-`<converted>/semantic/<source>-<boundaries>/` holds
-- `<partition>-NNNNN-of-MMMMM.tfrecord`, one per source shard (same name), one tf.train.Example per
-  recording: `name` bytes, `num_frames` int64, `dim` int64, `features` bytes (float32
-  little-endian, row-major `[num_frames, dim]`), `word_mask` bytes (float32 `[num_frames]`, 1 where
-  a word covers the frame);
-- `semantic.json`: `{"schema_version", "source", "boundaries", "dim", "artefacts_dir",
-  "segmenter", "sample_rate_hz", "converted_dir", "partitions": {p: {"shards": [...],
-  "shard_recordings": [n per shard], "recordings": n, "frames": f, "word_frames": w}},
-  "complete": true}`, written last and atomically; while a run is in progress it says
-  `"complete": false`, and a shard is named `<name>.partial` until it is whole.
-Join them to the recordings by `name` (`read_semantic_features` or `parse_semantic_example`).
+`add_semantic_features` writes them for a converted folder, in the layout that
+`emorec.data.semantic_features` defines and reads.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
 
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
-from emorec.data.manifest import read_manifest, shard_paths
+from emorec.data.manifest import read_manifest
+from emorec.data.recordings import partition_shards
 from emorec.data.schema import Recording, example_to_recording
+from emorec.data.semantic_features import (BOUNDARIES, SOURCES, features_example, load_metadata_unchecked,
+                                           reusable_partitions, semantic_features_dir, write_metadata)
 from emorec.data.shards import ShardWriter
-from emorec.errors import ConfigError, DatasetError, InputFileError, PathLike
+from emorec.errors import ConfigError, InputFileError, PathLike
 from emorec.semantic.alignment import LinearMap
 from emorec.semantic.segmenter import SegmenterConfig, segment_words
 from emorec.semantic.segments import cut_segments
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("word2vec", "speech2vec", "aligned_speech2vec")
-BOUNDARIES = ("given", "segmenter")
-FEATURES_METADATA = "semantic.json"
 MIN_OVERLAP_S = 1e-6
 
 # Artefact folder layout (SemanticConfig.artefacts_dir).
@@ -120,87 +108,6 @@ def text_frame_features(words: Sequence[str], starts_s: Sequence[float], ends_s:
     return spread_to_frames(vectors, starts_s, ends_s, num_frames)
 
 
-# ---------------------------------------------------------------- converted dataset folders
-
-
-def partition_shards(converted_dir: PathLike, partitions: Optional[Sequence[str]] = None,
-                     manifest: Optional[dict] = None) -> Dict[str, List[Path]]:
-    """Shard paths per partition, from the validated manifest (all partitions when `partitions` is
-    None), each checked to exist. Raises DatasetError (no/incomplete manifest, unknown partition,
-    missing shard)."""
-    converted_dir = Path(converted_dir)
-    manifest = manifest if manifest is not None else read_manifest(converted_dir)
-    names = list(manifest["partitions"]) if partitions is None else list(partitions)
-    return {name: shard_paths(converted_dir, name, manifest) for name in names}
-
-
-def iter_recordings(converted_dir: PathLike, partitions: Optional[Sequence[str]] = None,
-                    ) -> Iterator[Tuple[Path, Recording]]:
-    """(shard path, Recording) for every recording of the given partitions, in shard order."""
-    for _, shards in partition_shards(converted_dir, partitions).items():
-        for shard in shards:
-            for serialized in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
-                yield shard, example_to_recording(serialized)
-
-
-def features_example(name: str, features: np.ndarray, word_mask: np.ndarray) -> tf.train.Example:
-    def raw(array):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(array, "<f4").tobytes()]))
-
-    feature = {
-        "name": tf.train.Feature(bytes_list=tf.train.BytesList(value=[name.encode()])),
-        "num_frames": tf.train.Feature(int64_list=tf.train.Int64List(value=[features.shape[0]])),
-        "dim": tf.train.Feature(int64_list=tf.train.Int64List(value=[features.shape[1]])),
-        "features": raw(features),
-        "word_mask": raw(word_mask),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature))
-
-
-FEATURES_SPEC = {
-    "name": tf.io.FixedLenFeature([], tf.string),
-    "num_frames": tf.io.FixedLenFeature([], tf.int64),
-    "dim": tf.io.FixedLenFeature([], tf.int64),
-    "features": tf.io.FixedLenFeature([], tf.string),
-    "word_mask": tf.io.FixedLenFeature([], tf.string),
-}
-
-
-def parse_semantic_example(serialized: tf.Tensor, dim: int) -> Dict[str, tf.Tensor]:
-    """Graph-safe parse: `name`, `features [frames, dim]`, `word_mask [frames]`."""
-    parsed = tf.io.parse_single_example(serialized, FEATURES_SPEC)
-    frames = tf.cast(parsed["num_frames"], tf.int32)
-    return {
-        "name": parsed["name"],
-        "features": tf.reshape(tf.io.decode_raw(parsed["features"], tf.float32), [frames, dim]),
-        "word_mask": tf.reshape(tf.io.decode_raw(parsed["word_mask"], tf.float32), [frames]),
-    }
-
-
-def read_semantic_features(folder: PathLike, partitions: Optional[Sequence[str]] = None) -> Dict[str, np.ndarray]:
-    """`{recording name: features [frames, dim]}` from a features folder written by
-    `add_semantic_features`."""
-    folder = Path(folder)
-    meta_path = folder / FEATURES_METADATA
-    if not meta_path.is_file():
-        raise DatasetError(f"{folder}: no {FEATURES_METADATA}; not a semantic features folder")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("complete") is not True:
-        raise DatasetError(f"{meta_path}: the semantic features were not completely written; rerun the command")
-    out: Dict[str, np.ndarray] = {}
-    for name, info in meta["partitions"].items():
-        if partitions is not None and name not in partitions:
-            continue
-        for shard in info["shards"]:
-            for serialized in tf.data.TFRecordDataset(str(folder / shard)).as_numpy_iterator():
-                example = tf.train.Example.FromString(serialized)
-                f = example.features.feature
-                frames, dim = f["num_frames"].int64_list.value[0], f["dim"].int64_list.value[0]
-                out[f["name"].bytes_list.value[0].decode()] = np.frombuffer(
-                    f["features"].bytes_list.value[0], "<f4").reshape(frames, dim).copy()
-    return out
-
-
 class SemanticArtefacts:
     """The trained pieces in an artefacts folder: `word2vec.kv`, `speech2vec/`, `alignment.npy`.
     Each is loaded on first use."""
@@ -269,50 +176,6 @@ def recording_features(recording: Recording, source: str, boundaries: str, artef
     return features, word_mask.astype(np.float32)
 
 
-def _load_metadata(folder: Path) -> Optional[dict]:
-    """`semantic.json` as stored (complete or not), or None when absent or unreadable."""
-    try:
-        meta = json.loads((folder / FEATURES_METADATA).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return meta if isinstance(meta, dict) else None
-
-
-def _write_metadata(folder: Path, meta: dict) -> Path:
-    """Write `semantic.json` atomically (temp file in the same folder, then rename), so a reader
-    sees the old file or the new one, never half of one."""
-    path = folder / FEATURES_METADATA
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(temp, "w", encoding="utf-8") as handle:
-        json.dump(meta, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-    return path
-
-
-def _reusable_partitions(previous: Optional[dict], output: Path, setting: dict, manifest: dict,
-                         rewritten: Sequence[str]) -> Dict[str, dict]:
-    """The partitions of an earlier run worth keeping beside the ones being rewritten: same
-    source, boundaries, artefacts and segmenter, every shard present, and the same shard names as
-    the converted data has now. (The dim is checked once the new vectors are known.)"""
-    if not previous or not isinstance(previous.get("partitions"), dict):
-        return {}
-    if any(previous.get(key) != value for key, value in setting.items()):
-        return {}
-    kept = {}
-    for name, info in previous["partitions"].items():
-        if name in rewritten or name not in manifest["partitions"]:
-            continue
-        shards = info.get("shards") if isinstance(info, dict) else None
-        if not shards or list(shards) != [Path(s).name for s in manifest["partitions"][name]["shards"]]:
-            continue
-        if all((output / shard).is_file() for shard in shards):
-            kept[name] = info
-    return kept
-
-
 def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str, artefacts_dir: PathLike,
                           partitions: Optional[Sequence[str]] = None, output_dir: Optional[PathLike] = None,
                           segmenter_config: Optional[SegmenterConfig] = None) -> Path:
@@ -332,7 +195,7 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
     check_setting(source, boundaries)
     converted_dir = Path(converted_dir)
     artefacts = artefacts_dir if isinstance(artefacts_dir, SemanticArtefacts) else SemanticArtefacts(artefacts_dir)
-    output = Path(output_dir) if output_dir else converted_dir / "semantic" / f"{source}-{boundaries}"
+    output = Path(output_dir) if output_dir else semantic_features_dir(converted_dir, source, boundaries)
     segmenter_config = segmenter_config or SegmenterConfig()
     manifest = read_manifest(converted_dir)
     to_write = partition_shards(converted_dir, partitions, manifest)  # fails before the output is touched
@@ -342,14 +205,14 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
                "artefacts_dir": str(Path(artefacts.folder).resolve()),
                "segmenter": segmenter_config.to_dict() if boundaries == "segmenter" else None,
                "sample_rate_hz": SAMPLE_RATE_HZ}
-    previous = _load_metadata(output)
-    kept = _reusable_partitions(previous, output, setting, manifest, list(to_write))
+    previous = load_metadata_unchecked(output)
+    kept = reusable_partitions(previous, output, setting, manifest, list(to_write))
     previous_dim = previous.get("dim") if previous and kept else None
     meta = {**setting, "dim": previous_dim, "converted_dir": str(converted_dir), "partitions": dict(kept),
             "complete": False}
     # First invalidate: from here until the end, the folder is visibly unfinished, and a rerun can
     # still keep the untouched partitions listed here.
-    _write_metadata(output, meta)
+    write_metadata(output, meta)
 
     written: Dict[str, dict] = {}
     dim: Optional[int] = None
@@ -385,5 +248,5 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
     meta["partitions"] = {name: merged[name] for name in manifest["partitions"] if name in merged}
     meta["dim"] = dim if dim is not None else previous_dim
     meta["complete"] = True
-    _write_metadata(output, meta)
+    write_metadata(output, meta)
     return output

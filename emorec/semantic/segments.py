@@ -116,7 +116,7 @@ def word_timing_utterances(folder: PathLike, timings_file: str = "word_timings.c
 
 def dataset_utterances(converted_dir: PathLike, partitions: Sequence[str] = ("train",)) -> List[Utterance]:
     """Utterances from the word fields of a converted dataset's recordings."""
-    from emorec.semantic.features import iter_recordings
+    from emorec.data.recordings import iter_recordings
 
     utterances = []
     for _, rec in iter_recordings(converted_dir, partitions):

@@ -88,7 +88,7 @@ class FolderCorpus:
 
 def dataset_transcripts(converted_dir: PathLike, partitions: Sequence[str] = ("train",)) -> List[List[str]]:
     """The word lists of every recording in the given partitions of a converted dataset folder."""
-    from emorec.semantic.features import iter_recordings
+    from emorec.data.recordings import iter_recordings
 
     return [list(rec.words) for _, rec in iter_recordings(converted_dir, partitions) if rec.words]
 

@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import yaml
 
 from emorec.config import ExperimentConfig, config_from_dict, config_to_dict, load_config
-from emorec.data.pipeline import resolve_semantic_features
+from emorec.data.semantic_features import resolve_semantic_features
 from emorec.errors import ConfigError, EmorecError, PathLike
 
 #: Display names of the semantic sources (the row labels of the paper's Table 2).

@@ -26,7 +26,8 @@ import tensorflow as tf
 
 from emorec.config import ExperimentConfig, save_config
 from emorec.data.manifest import read_manifest
-from emorec.data.pipeline import make_dataset, partition_files, resolve_semantic_features
+from emorec.data.pipeline import make_dataset, partition_files
+from emorec.data.semantic_features import resolve_semantic_features
 from emorec.errors import EmorecError, PathLike
 from emorec.models.emotion_model import build_model
 from emorec.training.callbacks import BestModelCheckpoint, MeanCCC

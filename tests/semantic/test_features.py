@@ -10,9 +10,10 @@ import tensorflow as tf
 
 from emorec.constants import FRAME_LENGTH_SAMPLES, MANIFEST_FILENAME, SAMPLE_RATE_HZ
 from emorec.data.schema import Recording, recording_to_example
+from emorec.data.semantic_features import parse_semantic_example, read_semantic_features
 from emorec.semantic.features import (
     ALIGNMENT_FILENAME, SPEECH2VEC_DIRNAME, WORD2VEC_FILENAME, add_semantic_features, frame_word_index,
-    parse_semantic_example, read_semantic_features, semantic_frame_features, text_frame_features)
+    semantic_frame_features, text_frame_features)
 from emorec.semantic.segmenter import segment_words
 from emorec.semantic.segments import Utterance
 from emorec.semantic.speech2vec import Speech2VecConfig, save_speech2vec, train_speech2vec

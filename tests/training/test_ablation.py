@@ -13,10 +13,11 @@ from click.testing import CliRunner
 from emorec.cli import cli
 from emorec.config import (CNNConfig, DataConfig, ExperimentConfig, FusionConfig, ModelConfig, SemanticConfig,
                            TrainingConfig, config_to_dict)
-from emorec.data.pipeline import make_dataset, recordings_for_prediction, resolve_semantic_features
+from emorec.data.pipeline import make_dataset, recordings_for_prediction
+from emorec.data.semantic_features import read_semantic_features, resolve_semantic_features
 from emorec.demo import synthetic_recordings, write_tfrecords
 from emorec.errors import ConfigError, DatasetError, EmorecError
-from emorec.semantic.features import add_semantic_features, read_semantic_features
+from emorec.semantic.features import add_semantic_features
 from emorec.semantic.word2vec import save_keyed_vectors, train_word2vec
 from emorec.training.ablation import apply_overrides, run_ablation
 
