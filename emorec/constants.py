@@ -15,6 +15,12 @@ FRAME_LENGTH_SAMPLES = SAMPLE_RATE_HZ // FRAME_RATE_HZ
 #: Duration of one frame in seconds.
 FRAME_DURATION_S = 1.0 / FRAME_RATE_HZ
 
+#: The model's input keys: framed audio `[batch, frames, FRAME_LENGTH_SAMPLES]` and, for models
+#: with a semantic branch, the semantic frame features `[batch, frames, dim]`. The pipeline, the
+#: models, evaluation and the export all name the inputs with these.
+AUDIO_INPUT = "audio"
+SEMANTIC_INPUT = "semantic"
+
 #: Bump whenever the TFRecord schema changes in a way readers must know about.
 SCHEMA_VERSION = 1
 

@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import tensorflow as tf
 
 from emorec.config import DataConfig
-from emorec.constants import MANIFEST_FILENAME
+from emorec.constants import AUDIO_INPUT, MANIFEST_FILENAME, SEMANTIC_INPUT
 from emorec.data.manifest import read_manifest, shard_paths
 from emorec.data.schema import parse_recording
 from emorec.data.semantic_features import features_dim, parse_semantic_example, semantic_partition_files
@@ -42,9 +42,6 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 #: Per-frame fields cut into windows along with the audio.
 FRAME_FIELDS = ("audio", "labels")
-
-#: Name of the semantic frame features in parsed recordings and in the model's inputs.
-SEMANTIC_INPUT = "semantic"
 
 #: Maps a parsed recording (dict of tensors) to extra per-frame features `{name: [frames, ...]}`;
 #: they are windowed like the audio and appear under their names in `inputs`.
@@ -142,7 +139,7 @@ def window_recording(
 
 
 def to_model_example(
-    window: Dict[str, tf.Tensor], label_names: Sequence[str], input_names: Sequence[str] = ("audio",)
+    window: Dict[str, tf.Tensor], label_names: Sequence[str], input_names: Sequence[str] = (AUDIO_INPUT,)
 ):
     """`(inputs, targets)` for `model.fit`: targets per dimension `[..., frames, 2]` (label, mask)."""
     inputs = {name: window[name] for name in input_names}
@@ -184,7 +181,7 @@ def make_dataset(
         raise DatasetError(f"{Path(data_dir) / MANIFEST_FILENAME}: no label dimension {unknown[0]!r} (has {all_names})")
     files = partition_files(data_dir, partition, manifest)
     fields = list(FRAME_FIELDS)
-    input_names = ["audio"]
+    input_names = [AUDIO_INPUT]
     semantic_files = semantic_dim = None
     if semantic_dir is not None:
         semantic_files = semantic_partition_files(semantic_dir, partition, files)

@@ -18,7 +18,8 @@ import keras
 import numpy as np
 
 from emorec.config import ExperimentConfig, load_config
-from emorec.data.pipeline import SEMANTIC_INPUT, recordings_for_prediction
+from emorec.constants import AUDIO_INPUT, SEMANTIC_INPUT
+from emorec.data.pipeline import recordings_for_prediction
 from emorec.data.semantic_features import resolve_semantic_features
 from emorec.errors import EmorecError, InputFileError, PathLike
 from emorec.evaluation.ccc import ccc_per_dimension
@@ -48,7 +49,7 @@ def predict_partition(model: keras.Model, data_dir: PathLike, partition: str, la
     results = []
     for batch in recordings_for_prediction(data_dir, partition, batch_recordings=batch_recordings,
                                            semantic_dir=semantic_dir):
-        inputs = {"audio": batch["audio"]}
+        inputs = {AUDIO_INPUT: batch["audio"]}
         if SEMANTIC_INPUT in batch:
             inputs[SEMANTIC_INPUT] = batch[SEMANTIC_INPUT]
         outputs = model(inputs, training=False)

@@ -12,6 +12,7 @@ from typing import Optional, Sequence, Union
 
 import keras
 
+from emorec.constants import SEMANTIC_INPUT
 from emorec.errors import PathLike
 from emorec.export.saved_model import (
     SERVE_INPUTS,
@@ -49,7 +50,7 @@ def export_onnx(
     if out_path.suffix.lower() != ".onnx":
         out_path = out_path / "model.onnx"
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(model.input, dict) and "semantic" in model.input:
+    if isinstance(model.input, dict) and SEMANTIC_INPUT in model.input:
         # The in-graph Speech2Vec front end (STFT, per-word gathers) is not taken to ONNX yet.
         raise ExportError(f"{model.name}: ONNX export covers audio-only models; a model with a semantic branch "
                           "exports as a SavedModel (emorec export --format saved_model)")

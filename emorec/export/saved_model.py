@@ -41,13 +41,10 @@ from typing import Dict, List, Optional, Sequence, Set, Union
 import tensorflow as tf
 import keras
 
-from emorec.constants import FRAME_DURATION_S, FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ
+from emorec.constants import (AUDIO_INPUT, FRAME_DURATION_S, FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ,
+                              SEMANTIC_INPUT)
 from emorec.errors import EmorecError, InputFileError, PathLike
 
-#: Name of the model's waveform input (see `emorec.models.build_model`).
-MODEL_INPUT_NAME = "audio"
-#: Name of the semantic-feature input of models with a semantic branch.
-SEMANTIC_INPUT_NAME = "semantic"
 #: Signature names.
 DEFAULT_SIGNATURE = "serving_default"
 STREAM_SIGNATURE = "serving_stream"
@@ -170,7 +167,7 @@ def split_at_lstm(model: keras.Model):
 def model_inputs(model: keras.Model, frames: tf.Tensor):
     """`frames` in the structure the model was built with: {"audio": frames} or the bare tensor."""
     if isinstance(model.input, dict):
-        return {MODEL_INPUT_NAME: frames}
+        return {AUDIO_INPUT: frames}
     return frames
 
 
@@ -222,15 +219,15 @@ class ServingModule(tf.Module):
 
     def __init__(self, model: keras.Model, label_names: Sequence[str], semantic=None):
         super().__init__(name="emorec_serving")
-        extra_inputs = sorted(set(model.input) - {MODEL_INPUT_NAME}) if isinstance(model.input, dict) else []
-        if [name for name in extra_inputs if name != SEMANTIC_INPUT_NAME]:
-            raise ExportError(f"model {model.name!r} has inputs {extra_inputs} besides {MODEL_INPUT_NAME!r}; "
-                              f"only {MODEL_INPUT_NAME!r} and {SEMANTIC_INPUT_NAME!r} can be served")
-        if SEMANTIC_INPUT_NAME in extra_inputs:
+        extra_inputs = sorted(set(model.input) - {AUDIO_INPUT}) if isinstance(model.input, dict) else []
+        if [name for name in extra_inputs if name != SEMANTIC_INPUT]:
+            raise ExportError(f"model {model.name!r} has inputs {extra_inputs} besides {AUDIO_INPUT!r}; "
+                              f"only {AUDIO_INPUT!r} and {SEMANTIC_INPUT!r} can be served")
+        if SEMANTIC_INPUT in extra_inputs:
             if semantic is None:
                 raise ExportError(f"model {model.name!r} has a semantic branch: export it from its run folder, "
                                   "or pass semantic=SemanticFrontEnd(encoder, linear_map, ...)")
-            model_dim = int(model.input[SEMANTIC_INPUT_NAME].shape[-1])
+            model_dim = int(model.input[SEMANTIC_INPUT].shape[-1])
             if semantic.dim != model_dim:
                 raise ExportError(f"model {model.name!r} takes {model_dim}-dimensional semantic features, but "
                                   f"the {semantic.source} encoder/alignment gives {semantic.dim}")
@@ -282,7 +279,7 @@ class ServingModule(tf.Module):
         # Frames past a row's own count get zeros, as its audio frames do.
         semantic = semantic * tf.cast(frame_mask, semantic.dtype)[:, :, None]
         outputs = _per_dimension(
-            self.keras.model({MODEL_INPUT_NAME: frames, SEMANTIC_INPUT_NAME: semantic}, training=False),
+            self.keras.model({AUDIO_INPUT: frames, SEMANTIC_INPUT: semantic}, training=False),
             self.label_names)
         outputs.update(frame_times_s=_frame_times_s(frame_mask), frame_mask=frame_mask,
                        num_frames=num_frames)

@@ -34,7 +34,7 @@ import keras
 from keras import layers, ops
 
 from emorec.config import ModelConfig
-from emorec.constants import FRAME_LENGTH_SAMPLES
+from emorec.constants import AUDIO_INPUT, FRAME_LENGTH_SAMPLES, SEMANTIC_INPUT
 from emorec.models.fusion import fusion_from_config
 from emorec.models.paralinguistic import paralinguistic_features
 
@@ -106,14 +106,14 @@ def build_model(
     """
     if not label_names:
         raise ValueError("build_model needs at least one label dimension")
-    inputs = {"audio": keras.Input((None, FRAME_LENGTH_SAMPLES), name="audio", dtype="float32")}
+    inputs = {AUDIO_INPUT: keras.Input((None, FRAME_LENGTH_SAMPLES), name=AUDIO_INPUT, dtype="float32")}
     features = []  # [x_s, x_p]: the order the fusion layers take
     if semantic_branch_on(config, semantic_dim):
         dim = int(semantic_dim if semantic_dim is not None else config.semantic.dim)
-        inputs["semantic"] = keras.Input((None, dim), name="semantic", dtype="float32")
-        features.append(inputs["semantic"])
+        inputs[SEMANTIC_INPUT] = keras.Input((None, dim), name=SEMANTIC_INPUT, dtype="float32")
+        features.append(inputs[SEMANTIC_INPUT])
     if config.paralinguistic:
-        features.append(paralinguistic_features(inputs["audio"], config.cnn))
+        features.append(paralinguistic_features(inputs[AUDIO_INPUT], config.cnn))
     if not features:
         raise ValueError("the model has no features: enable model.paralinguistic or model.semantic.source")
     if len(features) == 1:
