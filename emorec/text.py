@@ -59,3 +59,10 @@ def tokenize(text: str) -> List[str]:
         position = match.end()
     tokens.extend(normalise_word(w) for w in _WORD.findall(text[position:]))
     return tokens
+
+
+def layer_safe_name(name: str) -> str:
+    """A name usable in Keras layer and metric names: every character outside ASCII letters,
+    digits and underscore becomes `_`. ASCII only (not `\\W`, which keeps umlauts): layer names
+    end up in graph name scopes (tf.function, SavedModel), which accept ASCII only."""
+    return re.sub(r"[^0-9A-Za-z_]", "_", name)

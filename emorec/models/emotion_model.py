@@ -27,7 +27,6 @@ Seams: `paralinguistic_features` (emorec.models.paralinguistic) gives the audio 
 """
 from __future__ import annotations
 
-import re
 from typing import Callable, Dict, List, Optional, Sequence
 
 import keras
@@ -37,6 +36,7 @@ from emorec.config import ModelConfig
 from emorec.constants import AUDIO_INPUT, FRAME_LENGTH_SAMPLES, SEMANTIC_INPUT
 from emorec.models.fusion import fusion_from_config
 from emorec.models.paralinguistic import paralinguistic_features
+from emorec.text import layer_safe_name
 
 #: Combines [x_s, x_p] (semantic `[batch, frames, d_s]`, paralinguistic `[batch, frames, d_p]`
 #: symbolic tensors, in that order) into one `[batch, frames, C]`.
@@ -52,11 +52,6 @@ class SqueezeLastAxis(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1])
-
-
-def layer_safe_name(name: str) -> str:
-    """A dimension name usable as a Keras layer name (letters, digits, underscore)."""
-    return re.sub(r"\W", "_", name)
 
 
 def temporal_head(features, label_names: Sequence[str], config: ModelConfig) -> Dict[str, keras.KerasTensor]:

@@ -13,7 +13,6 @@ padded or masked frames cannot leak into real ones):
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import keras
@@ -21,6 +20,7 @@ from keras import ops
 
 from emorec.config import FusionConfig
 from emorec.errors import ConfigError
+from emorec.text import layer_safe_name
 
 #: Orders in which the head attention folds the affect dimensions (equation 7).
 #: "paper": Attention(Attention(a, l), v) as printed in the paper;
@@ -166,10 +166,6 @@ class PairAttention(keras.layers.Layer):
         return config
 
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_]", "_", name)
-
-
 @keras.saving.register_keras_serializable(package="emorec")
 class DisentangledAttentionFusion(keras.layers.Layer):
     """Disentangled attention fusion, equations 4 to 7 of the paper.
@@ -246,7 +242,7 @@ class DisentangledAttentionFusion(keras.layers.Layer):
                 activation=self.head_activation,
                 use_bias=self.use_bias,
                 dtype=self.dtype_policy,
-                name=f"head_{i}_{_safe_name(dim)}",
+                name=f"head_{i}_{layer_safe_name(dim)}",
             )
             for i, dim in enumerate(self.dimension_names)
         ]

@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 import keras
 import numpy as np
 
-from emorec.models.emotion_model import layer_safe_name
+from emorec.text import layer_safe_name
 
 
 def ccc_log_key(dimension: str, validation: bool = True) -> str:
