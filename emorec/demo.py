@@ -148,6 +148,7 @@ def run_demo(workdir: PathLike = "emorec-demo", *, config: Optional[ExperimentCo
              epochs: Optional[int] = None, verbose="auto", echo=print) -> Dict[str, Dict[str, float]]:
     """Generate, convert, train and evaluate in `workdir`; returns `{partition: {dim: ccc, "mean": ..}}`."""
     from emorec.evaluation.evaluate import evaluate_run
+    from emorec.training.run_folder import RUN_INFO_FILENAME
     from emorec.training.train import resolve_config, train_model
 
     workdir = Path(workdir)
@@ -160,7 +161,7 @@ def run_demo(workdir: PathLike = "emorec-demo", *, config: Optional[ExperimentCo
     write_manifest_source(recordings, source_dir)
     convert(source_dir, data_dir)
     echo(f"[2/4] converted to {data_dir} with the manifest layout")
-    if (run_dir / "run.json").is_file():
+    if (run_dir / RUN_INFO_FILENAME).is_file():
         shutil.rmtree(run_dir)  # a previous demo's run: the demo always trains afresh
     echo(f"[3/4] training into {run_dir}")
     train_model(config, data_dir, run_dir, verbose=verbose)

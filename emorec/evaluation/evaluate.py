@@ -25,19 +25,9 @@ from emorec.errors import EmorecError, InputFileError, PathLike
 from emorec.evaluation.ccc import ccc_per_dimension
 from emorec.evaluation.postprocess import Postprocessor
 from emorec.evaluation.report import format_table, plot_recording, write_avec_predictions
-from emorec.training import losses as _losses, metrics as _metrics  # noqa: F401 (register custom objects)
-from emorec.models import emotion_model as _models  # noqa: F401
-from emorec.training.train import BEST_MODEL_FILENAME, CONFIG_FILENAME, load_run_info
+from emorec.training.run_folder import CONFIG_FILENAME, find_run_model, load_run_info, load_run_model
 
 POSTPROCESS_FILENAME = "postprocess.json"
-
-
-def load_run_model(run_dir: PathLike, model_file: str = BEST_MODEL_FILENAME) -> keras.Model:
-    """The saved model of a run (default: the best on development), for inference."""
-    path = Path(run_dir) / model_file
-    if not path.is_file():
-        raise InputFileError(path, "model file missing; did `emorec train` finish an epoch?")
-    return keras.saving.load_model(path, compile=False)
 
 
 def predict_partition(model: keras.Model, data_dir: PathLike, partition: str, label_names: List[str],
@@ -118,7 +108,7 @@ def evaluate_run(
             echo("no post-processing: this run has no development partition to fit it on")
         postprocess = False
     postprocess = evaluation.postprocess if postprocess is None else postprocess
-    model_file = model_file or info.get("best_model", BEST_MODEL_FILENAME)
+    model_path = find_run_model(run_dir, model_file)
     variance = variance or evaluation.variance
     output_dir = Path(output_dir) if output_dir is not None else run_dir / "evaluation" / partition
     model = load_run_model(run_dir, model_file)
@@ -153,7 +143,7 @@ def evaluate_run(
         "frames": int(sum(float(r["mask"].sum()) for r in results)),
         "ccc": scores,
         "ccc_postprocessed": processed_scores,
-        "model": str(run_dir / model_file),
+        "model": str(model_path),
         "semantic_features": None if semantic_dir is None else str(semantic_dir),
         "output_dir": str(output_dir),
     }

@@ -19,10 +19,9 @@ from emorec.export.saved_model import (
     ExportError,
     ServingModule,
     infer_label_names,
-    load_run_model,
     portable_recurrent_layers,
-    run_label_names,
 )
+from emorec.training.run_folder import load_run_model, run_label_names
 
 #: ONNX opset: 17 is read by onnxruntime >= 1.14 and covers every op of the serving graph.
 DEFAULT_OPSET = 17

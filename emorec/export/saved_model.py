@@ -44,6 +44,7 @@ import keras
 from emorec.constants import (AUDIO_INPUT, FRAME_DURATION_S, FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ,
                               SEMANTIC_INPUT)
 from emorec.errors import EmorecError, InputFileError, PathLike
+from emorec.training.run_folder import RUN_INFO_FILENAME, load_run_model, run_info_or_empty, run_label_names
 
 #: Signature names.
 DEFAULT_SIGNATURE = "serving_default"
@@ -301,57 +302,14 @@ class ServingModule(tf.Module):
 # Loading what to export.
 
 
-def _run_info(run_dir: Path) -> dict:
-    """run.json of a run folder, or {} for a folder that only holds a .keras model."""
-    from emorec.training.train import RUN_INFO_FILENAME, load_run_info
-
-    return load_run_info(run_dir) if (Path(run_dir) / RUN_INFO_FILENAME).is_file() else {}
-
-
-def find_run_model(run_dir: PathLike) -> Path:
-    """The model file of a run folder: run.json's `best_model`, else the newest `*best*.keras`,
-    else the newest `.keras` anywhere below."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise InputFileError(run_dir, "run folder not found")
-    best_model = _run_info(run_dir).get("best_model")
-    if best_model and (run_dir / best_model).is_file():
-        return run_dir / best_model
-    candidates = sorted(run_dir.rglob("*.keras"))
-    if not candidates:
-        raise InputFileError(run_dir, "no .keras model in this run folder (did training finish?)")
-    best = [path for path in candidates if "best" in path.name]
-    return max(best or candidates, key=lambda path: path.stat().st_mtime)
-
-
-def load_run_model(run_dir: PathLike) -> keras.Model:
-    """Load the best Keras model of a run folder, with emorec's custom layers registered."""
-    import emorec.models  # noqa: F401  (registers emorec's serialisable layers)
-
-    path = find_run_model(run_dir)
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as error:  # noqa: BLE001 - report which file failed and why, in one line
-        first_line = (str(error).strip().splitlines() or [""])[0][:200]
-        raise InputFileError(path, f"cannot load Keras model ({type(error).__name__}: {first_line})") from None
-
-
-def run_label_names(run_dir: PathLike) -> Optional[List[str]]:
-    """run.json's label names (the dimension order of the training data), or None."""
-    names = _run_info(Path(run_dir)).get("label_names")
-    return list(names) if names else None
-
-
 def run_semantic_front_end(run_dir: PathLike):
     """The `SemanticFrontEnd` of a run with a semantic branch (from run.json's
     `semantic_features` folder), or None for an audio-only run."""
-    info = _run_info(Path(run_dir))
+    info = run_info_or_empty(run_dir)
     if not info.get("semantic_dim"):
         return None
     features_dir = info.get("semantic_features")
     if not features_dir:
-        from emorec.training.train import RUN_INFO_FILENAME
-
         raise InputFileError(Path(run_dir) / RUN_INFO_FILENAME,
                              "has semantic_dim but no semantic_features folder: cannot export the semantic branch")
     from emorec.export.semantic_graph import front_end_from_features_dir

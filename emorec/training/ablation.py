@@ -87,12 +87,6 @@ def describe_model(config: ExperimentConfig) -> Dict[str, str]:
     return {"semantic": semantic, "paralinguistic": "yes" if model.paralinguistic else "-", "fusion": fusion}
 
 
-def _finished(run_dir: Path) -> bool:
-    from emorec.training.train import LAST_MODEL_FILENAME
-
-    return (run_dir / LAST_MODEL_FILENAME).is_file() and not (run_dir / "backup").is_dir()
-
-
 def run_ablation(
     config_paths: Sequence[PathLike],
     data_dir: PathLike,
@@ -113,7 +107,8 @@ def run_ablation(
     out: also write the table there. `<runs_root>/ablation.json` keeps the numbers of every row.
     """
     from emorec.evaluation.evaluate import evaluate_run
-    from emorec.training.train import CONFIG_FILENAME, resolve_config, train_model
+    from emorec.training.run_folder import CONFIG_FILENAME, run_finished
+    from emorec.training.train import resolve_config, train_model
 
     if not config_paths:
         raise EmorecError("run_ablation needs at least one config")
@@ -134,7 +129,7 @@ def run_ablation(
     for path, config in configs:
         run_dir = runs_root / path.stem
         started = time.perf_counter()
-        if _finished(run_dir):
+        if run_finished(run_dir):
             previous = load_config(run_dir / CONFIG_FILENAME)
             if config_to_dict(previous) != config_to_dict(config):
                 raise EmorecError(f"{run_dir}: holds a finished run of another config than {path} (with these "

@@ -1,17 +1,7 @@
 """`train_model`: one training run from a config and a converted data folder into a run folder.
 
-The run folder holds everything evaluation and export need:
-
-    config.yaml     the resolved config (command-line overrides applied)
-    run.json        label names, the data folder and manifest used, model file names, precision,
-                    the semantic features folder and its vector size (semantic models)
-    best.keras      the model with the best development mean CCC (+ best.json: its value, epoch);
-                    not written without a devel set (data.devel_partition: null), where run.json
-                    names last.keras as the run's model
-    last.keras      the model after the last finished epoch
-    history.csv     one row per epoch (CSVLogger, appended across resumes)
-    logs/           TensorBoard
-    backup/         BackupAndRestore state while a run is unfinished; a rerun resumes from it
+The run folder holds everything evaluation and export need; its layout is in
+`emorec.training.run_folder`.
 """
 from __future__ import annotations
 
@@ -33,13 +23,9 @@ from emorec.models.emotion_model import build_model
 from emorec.training.callbacks import BestModelCheckpoint, MeanCCC
 from emorec.training.losses import ConcordanceLoss
 from emorec.training.metrics import ConcordanceCorrelation
+from emorec.training.run_folder import (BACKUP_DIRNAME, BEST_MODEL_FILENAME, CONFIG_FILENAME, HISTORY_FILENAME,
+                                        LAST_MODEL_FILENAME, LOGS_DIRNAME, run_finished, write_run_info)
 from emorec.training.strategy import is_chief, make_strategy
-
-RUN_INFO_FILENAME = "run.json"
-CONFIG_FILENAME = "config.yaml"
-BEST_MODEL_FILENAME = "best.keras"
-LAST_MODEL_FILENAME = "last.keras"
-HISTORY_FILENAME = "history.csv"
 
 
 def resolve_config(
@@ -117,7 +103,7 @@ def train_model(
                                          config_source=f"config {config.name!r}")
     semantic_dir, semantic_dim = (None, None) if semantic is None else (semantic[0].resolve(), semantic[1])
 
-    if (run_dir / LAST_MODEL_FILENAME).is_file() and not (run_dir / "backup").is_dir():
+    if run_finished(run_dir):
         raise EmorecError(f"{run_dir}: holds a finished run (last.keras, no backup to resume from); "
                           "choose another --run-dir or delete this one")
     keras.utils.set_random_seed(training.seed)
@@ -140,7 +126,7 @@ def train_model(
             "semantic_dim": semantic_dim,
             "semantic_features": None if semantic_dir is None else str(semantic_dir),
         }
-        (run_dir / RUN_INFO_FILENAME).write_text(json.dumps(info, indent=2), encoding="utf-8")
+        write_run_info(run_dir, info)
 
     repeat = training.steps_per_epoch is not None
     train_data = make_dataset(data_dir, config.data.train_partition, config.data, training=True,
@@ -158,11 +144,11 @@ def train_model(
             _patch_keras_for_multiworker(model, strategy)
         run_callbacks: List[keras.callbacks.Callback] = [
             MeanCCC(label_names),  # first: the callbacks below read val_mean_ccc
-            keras.callbacks.BackupAndRestore(str(write_dir / "backup")),
+            keras.callbacks.BackupAndRestore(str(write_dir / BACKUP_DIRNAME)),
             BestModelCheckpoint(write_dir / BEST_MODEL_FILENAME, monitor="val_mean_ccc", enabled=validate),
             keras.callbacks.ModelCheckpoint(str(write_dir / LAST_MODEL_FILENAME)),
             keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILENAME), append=True),
-            keras.callbacks.TensorBoard(str(write_dir / "logs"), profile_batch=0),
+            keras.callbacks.TensorBoard(str(write_dir / LOGS_DIRNAME), profile_batch=0),
         ]
         if training.early_stopping_patience is not None and validate:
             run_callbacks.append(keras.callbacks.EarlyStopping(
@@ -227,17 +213,3 @@ def _task_index() -> int:
     import os
 
     return int(json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0))
-
-
-def load_run_info(run_dir: PathLike) -> dict:
-    """`run.json` of a run folder; a `DatasetError`-style `InputFileError` when it is missing."""
-    from emorec.errors import InputFileError
-
-    path = Path(run_dir) / RUN_INFO_FILENAME
-    if not path.is_file():
-        raise InputFileError(path, "not a run folder written by `emorec train` (run.json missing)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputFileError(path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
-

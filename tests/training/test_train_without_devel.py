@@ -10,7 +10,7 @@ import pytest
 from emorec.config import CNNConfig, DataConfig, ExperimentConfig, ModelConfig, TrainingConfig, load_config
 from emorec.demo import synthetic_recordings, write_tfrecords
 from emorec.errors import DatasetError
-from emorec.export.saved_model import find_run_model
+from emorec.training.run_folder import find_run_model
 from emorec.training import train_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
