@@ -32,3 +32,7 @@ class ConfigError(EmorecError):
 
 class DatasetError(EmorecError):
     """A converted dataset folder is missing, incomplete or of another schema version."""
+
+
+class ExportError(EmorecError):
+    """A model or run folder cannot be exported, or an exported folder cannot be used."""

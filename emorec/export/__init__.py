@@ -8,5 +8,9 @@
 - `serving.rest_request(...)` / `serving.predict_request(...)`: TF Serving REST / gRPC requests
 - `onnx.export_onnx(model_or_run_dir, out_path) -> Path`
 
+Inside: `graph_ops` (framing in the graph, the split at the LSTM), `serving_module` (the
+signatures), `semantic_graph` (Speech2Vec features in the graph), `saved_model` (versions on disk,
+the core-ops check, reading an export back).
+
 Submodules are imported on use: TensorFlow and tf2onnx load slowly.
 """

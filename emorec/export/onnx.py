@@ -13,14 +13,9 @@ from typing import Optional, Sequence, Union
 import keras
 
 from emorec.constants import SEMANTIC_INPUT
-from emorec.errors import PathLike
-from emorec.export.saved_model import (
-    SERVE_INPUTS,
-    ExportError,
-    ServingModule,
-    infer_label_names,
-    portable_recurrent_layers,
-)
+from emorec.errors import ExportError, PathLike
+from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers
+from emorec.export.serving_module import SERVE_INPUTS, ServingModule
 from emorec.training.run_folder import load_run_model, run_label_names
 
 #: ONNX opset: 17 is read by onnxruntime >= 1.14 and covers every op of the serving graph.

@@ -28,12 +28,8 @@ from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
 from emorec.data.frames import frame_times_s, num_frames_for
 from emorec.errors import EmorecError, InputFileError, PathLike
 from emorec.evaluation.report import write_avec_predictions
-from emorec.export.saved_model import (
-    DEFAULT_SIGNATURE,
-    STREAM_SIGNATURE,
-    read_metadata,
-    resolve_version_dir,
-)
+from emorec.export.saved_model import read_metadata, resolve_version_dir
+from emorec.export.serving_module import DEFAULT_SIGNATURE, STREAM_SIGNATURE
 
 #: Audio per `serving_stream` call. 30 s = 300 frames keeps the CNN's activations of the Table 1
 #: model near 130 MB while the per-call overhead stays negligible.

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ
-from emorec.errors import InputFileError, PathLike
+from emorec.errors import ExportError, InputFileError, PathLike
 
 #: Sources an export can compute from audio.
 AUDIO_SOURCES = ("speech2vec", "aligned_speech2vec")
@@ -150,7 +150,6 @@ def _normalise_rows(matrix):
 def front_end_from_features_dir(features_dir: PathLike, run_dir: Optional[PathLike] = None) -> SemanticFrontEnd:
     """The front end of a run from its semantic features folder (`semantic.json`: source,
     boundaries, artefacts folder, segmenter settings). Raises `ExportError` for word2vec."""
-    from emorec.export.saved_model import ExportError
     from emorec.data.semantic_features import FEATURES_METADATA
     from emorec.semantic.features import SemanticArtefacts
 

@@ -19,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from emorec.errors import InputFileError, PathLike
-from emorec.export.saved_model import DEFAULT_SIGNATURE, resolve_version_dir
+from emorec.export.saved_model import resolve_version_dir
+from emorec.export.serving_module import DEFAULT_SIGNATURE
 
 
 def signature_inputs(model_dir: PathLike, signature_name: str = DEFAULT_SIGNATURE) -> Dict[str, tf.TensorSpec]:

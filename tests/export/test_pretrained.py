@@ -17,7 +17,8 @@ from emorec.cli import cli
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
 from emorec.evaluation.report import read_avec_predictions
 from emorec.export.predict import default_model_dir
-from emorec.export.saved_model import DEFAULT_SIGNATURE, resolve_version_dir
+from emorec.export.saved_model import resolve_version_dir
+from emorec.export.serving_module import DEFAULT_SIGNATURE
 
 from .conftest import speech_like
 

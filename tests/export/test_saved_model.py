@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from emorec.constants import FRAME_LENGTH_SAMPLES
+from emorec.errors import ExportError
 from emorec.export.saved_model import (
-    ExportError,
     export_saved_model,
     list_graph_ops,
     non_core_ops,
@@ -139,7 +139,7 @@ def test_model_without_lstm_exports_without_stream_signature(tmp_path):
 
 
 def test_export_traces_lstm_without_cudnn_and_restores_the_setting(keras_model):
-    from emorec.export.saved_model import portable_recurrent_layers
+    from emorec.export.graph_ops import portable_recurrent_layers
 
     lstm = keras_model.get_layer("lstm")
     before = lstm.use_cudnn

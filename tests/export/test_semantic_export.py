@@ -141,7 +141,8 @@ def test_semantic_export_core_ops_and_metadata(semantic_export):
 
 
 def test_semantic_model_without_front_end_is_refused(tmp_path, semantic_model):
-    from emorec.export.saved_model import ExportError, export_saved_model
+    from emorec.errors import ExportError
+    from emorec.export.saved_model import export_saved_model
 
     with pytest.raises(ExportError, match="semantic branch"):
         export_saved_model(semantic_model, tmp_path / "x", check_ops=False)
@@ -169,7 +170,8 @@ def _run_dir(tmp_path, model, source, boundaries, encoder=None, linear_map=None)
 
 
 def test_word2vec_run_is_refused(tmp_path, semantic_model):
-    from emorec.export.saved_model import ExportError, export_saved_model
+    from emorec.errors import ExportError
+    from emorec.export.saved_model import export_saved_model
 
     run_dir = _run_dir(tmp_path, semantic_model, "word2vec", "given")
     with pytest.raises(ExportError, match="word2vec features are read from a transcript"):
@@ -186,7 +188,7 @@ def test_segmenter_run_exports_and_predicts(tmp_path, semantic_model):
 
     run_dir = _run_dir(tmp_path, semantic_model, "speech2vec", "segmenter", encoder=tiny_encoder(1))
     # speech2vec (no alignment) gives the encoder's dim: the tiny model wants DIM -> refused clearly.
-    from emorec.export.saved_model import ExportError
+    from emorec.errors import ExportError
 
     with pytest.raises(ExportError, match="semantic features"):
         export_saved_model(run_dir, tmp_path / "out", check_ops=False)
@@ -285,7 +287,7 @@ def test_cli_export_and_predict_with_words(tmp_path, semantic_model):
 
 
 def test_onnx_refuses_semantic_model_clearly(tmp_path, semantic_model):
-    from emorec.export.saved_model import ExportError
+    from emorec.errors import ExportError
 
     pytest.importorskip("tf2onnx")
     from emorec.export.onnx import export_onnx
@@ -295,7 +297,7 @@ def test_onnx_refuses_semantic_model_clearly(tmp_path, semantic_model):
 
 
 def test_encoder_grus_are_traced_without_cudnn(front_end):
-    from emorec.export.saved_model import portable_recurrent_layers
+    from emorec.export.graph_ops import portable_recurrent_layers
 
     grus = [layer for layer in front_end.encoder.model._flatten_layers(recursive=True) if hasattr(layer, "use_cudnn")]
     assert len(grus) == 2  # forward and backward GRU of the Bidirectional inside SegmentEncoder

@@ -1,0 +1,148 @@
+"""The graph around an emorec model for serving: framing raw waveforms, naming the outputs per
+affect dimension, splitting the model at its LSTM for streaming, tracing without cuDNN.
+
+Everything here is core TensorFlow, so the SavedModel that holds it loads in stock
+`tensorflow/serving`.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Dict, List, Sequence
+
+import keras
+import tensorflow as tf
+
+from emorec.constants import AUDIO_INPUT, FRAME_DURATION_S, FRAME_LENGTH_SAMPLES
+from emorec.errors import ExportError
+
+
+# --------------------------------------------------------------------------------------------
+# In-graph framing shared by both signatures.
+
+
+def frame_waveform(waveform: tf.Tensor, length: tf.Tensor):
+    """Cut a padded batch of waveforms into 0.1 s frames.
+
+    waveform: float32 `[batch, samples]`; length: int `[batch]` real samples per row.
+    Returns (frames float32 `[batch, max_frames, 2205]`, frame_mask bool `[batch, max_frames]`,
+    num_frames int32 `[batch]`), where num_frames = ceil(length / 2205): a trailing partial frame
+    is kept and zero-padded, as the converter does for the TFRecords.
+    """
+    waveform = tf.convert_to_tensor(waveform, tf.float32)
+    length = tf.minimum(tf.cast(length, tf.int32), tf.shape(waveform)[1])
+    length = tf.maximum(length, 0)
+    num_frames = (length + FRAME_LENGTH_SAMPLES - 1) // FRAME_LENGTH_SAMPLES
+    max_frames = tf.reduce_max(tf.concat([num_frames, [0]], axis=0))
+    padded_samples = max_frames * FRAME_LENGTH_SAMPLES
+    extra = tf.maximum(padded_samples - tf.shape(waveform)[1], 0)
+    waveform = tf.pad(waveform, [[0, 0], [0, extra]])[:, :padded_samples]
+    # Zero what lies past each row's length, so a row padded inside a batch gives the same numbers
+    # as the same recording served alone.
+    sample_mask = tf.sequence_mask(length, padded_samples, dtype=tf.float32)
+    waveform = waveform * sample_mask
+    frames = tf.reshape(waveform, [tf.shape(waveform)[0], max_frames, FRAME_LENGTH_SAMPLES])
+    frame_mask = tf.sequence_mask(num_frames, max_frames)
+    return frames, frame_mask, num_frames
+
+
+def frame_times_tensor(frame_mask: tf.Tensor) -> tf.Tensor:
+    """`[batch, frames]` start time of each frame (frame i carries the label at i * 0.1 s)."""
+    frame_index = tf.cast(tf.range(tf.shape(frame_mask)[1]), tf.float32)
+    return tf.broadcast_to(frame_index * FRAME_DURATION_S, tf.shape(frame_mask))
+
+
+def per_dimension(outputs, label_names: Sequence[str]) -> Dict[str, tf.Tensor]:
+    """Model outputs (dict, list or one `[batch, frames, D]` tensor) -> {dim: `[batch, frames]`}."""
+
+    def squeeze(tensor):
+        tensor = tf.convert_to_tensor(tensor)
+        if tensor.shape.rank == 3:
+            tensor = tensor[:, :, 0]
+        return tf.cast(tensor, tf.float32)
+
+    if isinstance(outputs, dict):
+        return {name: squeeze(outputs[name]) for name in label_names}
+    if isinstance(outputs, (list, tuple)):
+        if len(outputs) == 1 and len(label_names) > 1:
+            outputs = outputs[0]
+        else:
+            return {name: squeeze(value) for name, value in zip(label_names, outputs)}
+    outputs = tf.convert_to_tensor(outputs)
+    return {name: tf.cast(outputs[:, :, i], tf.float32) for i, name in enumerate(label_names)}
+
+
+def infer_label_names(model: keras.Model) -> List[str]:
+    """Affect dimension names from a model whose outputs are named after them."""
+    outputs = model.output
+    if isinstance(outputs, dict):
+        return list(outputs.keys())
+    names = list(getattr(model, "output_names", None) or [])
+    if isinstance(outputs, (list, tuple)) and len(names) == len(outputs):
+        return names
+    raise ExportError(
+        f"cannot tell the affect dimension names of model {model.name!r}: pass label_names"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The streaming split: per-frame encoder -> LSTM (state carried between chunks) -> head.
+
+
+def split_at_lstm(model: keras.Model):
+    """(encoder, lstm layer, head) of a functional model with exactly one LSTM layer, or None.
+
+    encoder maps the model input to the LSTM input `[batch, frames, features]`; head maps the
+    LSTM output sequence to the model outputs. None when the model cannot be split that way
+    (no LSTM, several, a bidirectional/backwards one, or tensors that bypass the LSTM); such a
+    model is exported without the streaming signature and long files are predicted in one call.
+    """
+    lstms = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.LSTM)]
+    if len(lstms) != 1:
+        return None
+    lstm = lstms[0]
+    if lstm.go_backwards or not lstm.return_sequences or lstm.stateful:
+        return None
+    try:
+        encoder = keras.Model(model.input, lstm.input, name=f"{model.name}_encoder")
+        head = keras.Model(lstm.output if not isinstance(lstm.output, (list, tuple)) else lstm.output[0],
+                           model.output, name=f"{model.name}_head")  # keeps the dict of named outputs
+    except Exception:  # noqa: BLE001 - any graph the functional API cannot cut here
+        return None
+    return encoder, lstm, head
+
+
+def model_inputs(model: keras.Model, frames: tf.Tensor):
+    """`frames` in the structure the model was built with: {"audio": frames} or the bare tensor."""
+    if isinstance(model.input, dict):
+        return {AUDIO_INPUT: frames}
+    return frames
+
+
+def all_layers(model: keras.Model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
+@contextlib.contextmanager
+def portable_recurrent_layers(model: keras.Model):
+    """Trace the model's LSTM/GRU layers without cuDNN, restoring the setting afterwards.
+
+    Keras picks the cuDNN kernel at trace time when a GPU is visible; a graph traced that way
+    holds CudnnRNN ops that CPU-only TF Serving cannot run. Keras 3.6's cuDNN path also applies
+    the input-dropout mask whatever `training` says, so it would give random predictions.
+    """
+    # Every nested layer, also those held by custom layers and wrappers (the Speech2Vec encoder's
+    # GRUs sit inside a Bidirectional inside a custom layer).
+    flatten = getattr(model, "_flatten_layers", None)
+    nested = list(flatten(include_self=False, recursive=True)) if flatten else list(all_layers(model))
+    layers = [layer for layer in nested if hasattr(layer, "use_cudnn")]
+    saved = [layer.use_cudnn for layer in layers]
+    try:
+        for layer in layers:
+            layer.use_cudnn = False
+        yield
+    finally:
+        for layer, value in zip(layers, saved):
+            layer.use_cudnn = value
