@@ -31,14 +31,14 @@ _LAZY = {
     "make_dataset": "emorec.data.pipeline",
     "build_model": "emorec.models",
     "train_model": "emorec.training",  # train
-    "run_ablation": "emorec.training.ablation",  # ablation
+    "run_ablation": "emorec.experiments.ablation",  # ablation
     "evaluate_run": "emorec.evaluation",  # evaluate
     "ccc": "emorec.evaluation",
     "export_saved_model": "emorec.export.saved_model",  # export
     "export_onnx": "emorec.export.onnx",  # export --format onnx
     "predict_file": "emorec.export.predict",  # predict
     "predict_array": "emorec.export.predict",
-    "run_demo": "emorec.demo",  # demo
+    "run_demo": "emorec.experiments.demo",  # demo
 }
 
 __all__ = ["ExperimentConfig", "load_config", "ConfigError", "DatasetError", "EmorecError",

@@ -75,7 +75,7 @@ def info(directory) -> None:
     click.echo(format_info(read_manifest(directory), directory))
 
 
-# --- train / evaluate / demo (emorec.training, emorec.evaluation, emorec.demo) -------------------------
+# --- train / evaluate / demo (emorec.training, emorec.evaluation, emorec.experiments.demo) -------------
 @cli.command(context_settings=CONTEXT)
 @click.option("--config", "config_path", type=click.Path(path_type=str), required=True, help="Experiment YAML.")
 @click.option("--data", "data_dir", type=click.Path(path_type=str), required=True, help="Converted folder.")
@@ -124,7 +124,7 @@ def evaluate(run_dir, data_dir, partition, output_dir, postprocess, variance, no
 @click.option("--epochs", type=int, default=None, help="Epochs [default: configs/demo.yaml's].")
 def demo(workdir, epochs) -> None:
     """Generate a small learnable dataset, convert, train, evaluate, and print the CCC table."""
-    from emorec.demo import run_demo
+    from emorec.experiments.demo import run_demo
 
     run_demo(workdir, epochs=epochs, echo=click.echo)
 
@@ -297,7 +297,7 @@ def semantic_features(converted, source, boundaries, artefacts_dir, partitions, 
     click.echo(f"wrote {out}")
 
 
-# --- ablation: the paper's tables (emorec.training.ablation) ----------------------------------------
+# --- ablation: the paper's tables (emorec.experiments.ablation) -------------------------------------
 @cli.command(context_settings=CONTEXT)
 @click.option("--configs", "first_config", required=True, type=click.Path(path_type=str),
               help="Experiment YAMLs, e.g. --configs configs/paper/table3_*.yaml (a quoted glob is expanded too).")
@@ -315,7 +315,7 @@ def ablation(first_config, more_configs, data_dir, runs_root, epochs, overrides,
     """Train each config on DATA and print one markdown table: CCC per dimension and mean, a row each."""
     import glob
 
-    from emorec.training.ablation import run_ablation
+    from emorec.experiments.ablation import run_ablation
 
     paths = []
     for pattern in (first_config, *more_configs):

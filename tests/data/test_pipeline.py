@@ -6,7 +6,7 @@ from emorec.config import DataConfig
 from emorec.constants import FRAME_LENGTH_SAMPLES
 from emorec.data.pipeline import count_windows, make_dataset, recordings_for_prediction
 from emorec.data.schema import Recording
-from emorec.demo import write_tfrecords
+from emorec.experiments.demo import write_tfrecords
 from emorec.errors import DatasetError
 
 
@@ -84,7 +84,7 @@ def test_demo_source_converts_like_the_direct_writer(tmp_path):
     import tensorflow as tf
 
     from emorec.data.schema import example_to_recording
-    from emorec.demo import synthetic_recordings, write_manifest_source
+    from emorec.experiments.demo import synthetic_recordings, write_manifest_source
 
     recordings = list(synthetic_recordings(recordings={"train": 2, "devel": 1}, duration_s=(1.0, 1.5), seed=4))
     write_manifest_source(recordings, tmp_path / "source")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from emorec.cli import cli
 from emorec.data.schema import example_to_recording
-from emorec.demo import synthetic_recordings, write_tfrecords
+from emorec.experiments.demo import synthetic_recordings, write_tfrecords
 from emorec.errors import InputFileError
 from emorec.evaluation.ccc import ccc
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from emorec.config import CNNConfig, DataConfig, ExperimentConfig, ModelConfig, TrainingConfig, load_config
-from emorec.demo import synthetic_recordings, write_tfrecords
+from emorec.experiments.demo import synthetic_recordings, write_tfrecords
 from emorec.errors import EmorecError
 from emorec.training import train_model
 from emorec.training.callbacks import StopAfterEpochs

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from emorec.config import CNNConfig, DataConfig, ExperimentConfig, ModelConfig, TrainingConfig, load_config
-from emorec.demo import synthetic_recordings, write_tfrecords
+from emorec.experiments.demo import synthetic_recordings, write_tfrecords
 from emorec.errors import DatasetError
 from emorec.training.run_folder import find_run_model
 from emorec.training import train_model

@@ -125,7 +125,7 @@ def write_manifest_source(recordings, source_dir: PathLike) -> Path:
 
 def demo_config() -> ExperimentConfig:
     """The demo's experiment: `configs/demo.yaml` when present, else the same values built in."""
-    path = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+    path = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
     if path.is_file():
         return load_config(path)
     return ExperimentConfig(

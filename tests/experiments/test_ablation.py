@@ -15,11 +15,11 @@ from emorec.config import (CNNConfig, DataConfig, ExperimentConfig, FusionConfig
                            TrainingConfig, config_to_dict)
 from emorec.data.pipeline import make_dataset, recordings_for_prediction
 from emorec.data.semantic_features import read_semantic_features, resolve_semantic_features
-from emorec.demo import synthetic_recordings, write_tfrecords
+from emorec.experiments.demo import synthetic_recordings, write_tfrecords
 from emorec.errors import ConfigError, DatasetError, EmorecError
 from emorec.semantic.features import add_semantic_features
 from emorec.semantic.word2vec import save_keyed_vectors, train_word2vec
-from emorec.training.ablation import apply_overrides, run_ablation
+from emorec.experiments.ablation import apply_overrides, run_ablation
 
 VOCABULARY = ["heute", "morgen", "ja", "nein", "haus", "tisch"]
 SEMANTIC_DIM = 8
