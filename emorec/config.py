@@ -15,6 +15,10 @@ import yaml
 
 from emorec.errors import ConfigError, PathLike
 
+#: Files shipped inside the package (package_data), e.g. the EmoDB label map. A path constant
+#: here lets the converter find them without importing the `emorec` package's top level.
+RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
+
 
 @dataclass
 class DataConfig:

@@ -28,8 +28,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 import yaml
 
-import emorec
-
+from emorec.config import RESOURCES_DIR
 from emorec.constants import FRAME_LENGTH_SAMPLES
 from emorec.data.audio import load_audio
 from emorec.data.frames import num_frames_for, pad_to_frames
@@ -40,7 +39,7 @@ from tfrecords_tools.sources import BuildContext, BuiltItem, SourceItem, make_re
 
 LABEL_NAMES = ("arousal", "valence", "dominance")
 #: Shipped inside the emorec package (package_data), so it is found in any install.
-DEFAULT_LABEL_MAP = Path(emorec.__file__).resolve().parent / "resources" / "emodb_label_map.yaml"
+DEFAULT_LABEL_MAP = RESOURCES_DIR / "emodb_label_map.yaml"
 DEFAULT_SPEAKERS = {
     "train": ["03", "08", "09", "10", "12", "13"],
     "devel": ["11", "14"],
