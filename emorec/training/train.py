@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -26,6 +27,11 @@ from emorec.training.metrics import ConcordanceCorrelation
 from emorec.training.run_folder import (BACKUP_DIRNAME, BEST_MODEL_FILENAME, CONFIG_FILENAME, HISTORY_FILENAME,
                                         LAST_MODEL_FILENAME, LOGS_DIRNAME, run_finished, write_run_info)
 from emorec.training.strategy import is_chief, make_strategy
+
+#: Keras releases [first, end) that `_patch_keras_for_multiworker` was written against (setup.py
+#: pins the same range). The patch replaces private Keras functions, so another release needs a
+#: fresh look (tests/training/test_keras_patch.py fails when those functions change).
+KERAS_PATCH_VERSIONS = ((3, 4), (3, 7))
 
 
 def resolve_config(
@@ -171,6 +177,12 @@ def train_model(
     return read_history(write_dir)
 
 
+def keras_patch_applies(version: Optional[str] = None) -> bool:
+    """Whether `version` (default: the installed Keras) is one the multi-worker patch was written for."""
+    major_minor = tuple(int(part) for part in (version or keras.__version__).split(".")[:2])
+    return KERAS_PATCH_VERSIONS[0] <= major_minor < KERAS_PATCH_VERSIONS[1]
+
+
 def _patch_keras_for_multiworker(model: keras.Model, strategy: tf.distribute.Strategy) -> None:
     """Work around two Keras 3.6 bugs under MultiWorkerMirroredStrategy (its TF trainer was only
     tested with MirroredStrategy):
@@ -180,7 +192,14 @@ def _patch_keras_for_multiworker(model: keras.Model, strategy: tf.distribute.Str
        dict"); the batch only serves for shapes, so take each leaf's first local replica;
     2. the per-step logs (scalars) are reduced with `strategy.reduce("MEAN", v, axis=0)`, which
        fails on a scalar ("Invalid reduction dimension 0"); reduce scalars with axis=None.
+
+    Other Keras releases are left unpatched (with a warning): their private functions may differ.
     """
+    if not keras_patch_applies():
+        first, end = KERAS_PATCH_VERSIONS
+        warnings.warn(f"Keras {keras.__version__}: emorec's MultiWorkerMirroredStrategy workaround was written for "
+                      f"Keras {first[0]}.{first[1]} to <{end[0]}.{end[1]} and is not applied")
+        return
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
     def maybe_symbolic_build(iterator=None, data_batch=None):
