@@ -16,7 +16,7 @@ import pandas as pd
 import tensorflow as tf
 
 from emorec.config import ExperimentConfig, save_config
-from emorec.data.manifest import read_manifest
+from emorec.data.manifest import manifest_path, read_manifest
 from emorec.data.pipeline import make_dataset, partition_files
 from emorec.data.semantic_features import resolve_semantic_features
 from emorec.errors import EmorecError, PathLike
@@ -124,7 +124,7 @@ def train_model(
         info = {
             "label_names": label_names,
             "data_dir": str(data_dir),
-            "manifest": str(data_dir / "manifest.json"),
+            "manifest": str(manifest_path(data_dir)),
             # Without a devel set nothing is selected: the run's model (for export) is the last.
             "best_model": BEST_MODEL_FILENAME if validate else LAST_MODEL_FILENAME,
             "last_model": LAST_MODEL_FILENAME,
