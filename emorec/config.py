@@ -202,7 +202,7 @@ def config_from_dict(data: Dict[str, Any], source: str = "<dict>", cls: type = E
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(source, "<root>", f"expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(source, None, f"expected a mapping at the top level, got {type(data).__name__}")
     return _from_dict(cls, data, source)
 
 
@@ -210,11 +210,11 @@ def load_config(path: PathLike, cls: type = ExperimentConfig) -> Any:
     """Load a YAML config file into `cls` (default `ExperimentConfig`)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(path, "<file>", "config file not found")
+        raise ConfigError(path, None, "config file not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise ConfigError(path, "<file>", f"not valid YAML ({str(error).splitlines()[0]})") from None
+        raise ConfigError(path, None, f"not valid YAML ({str(error).splitlines()[0]})") from None
     return config_from_dict(data, str(path), cls)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 PathLike = Union[str, Path]
 
@@ -21,13 +21,17 @@ class InputFileError(EmorecError):
 
 
 class ConfigError(EmorecError):
-    """A config file has an unknown key, a wrong type or a bad value."""
+    """A config file has an unknown key, a wrong type or a bad value.
 
-    def __init__(self, source: PathLike, key: str, problem: str):
+    key: the dotted key (`training.epochs`), or None for a problem of the whole file (not found,
+    not YAML), where the message is just `<source>: <problem>`.
+    """
+
+    def __init__(self, source: PathLike, key: Optional[str], problem: str):
         self.source = str(source)
         self.key = key
         self.problem = problem
-        super().__init__(f"{self.source}: {key}: {problem}")
+        super().__init__(f"{self.source}: {key}: {problem}" if key else f"{self.source}: {problem}")
 
 
 class DatasetError(EmorecError):

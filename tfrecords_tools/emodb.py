@@ -76,7 +76,7 @@ def load_label_map(path: Path) -> Dict[str, List[float]]:
     try:
         data = yaml.safe_load(read_text(path, "label map"))
     except yaml.YAMLError as error:
-        raise ConfigError(path, "<file>", f"not valid YAML ({str(error).splitlines()[0]})") from None
+        raise ConfigError(path, None, f"not valid YAML ({str(error).splitlines()[0]})") from None
     if not isinstance(data, dict) or not isinstance(data.get("categories"), dict):
         raise ConfigError(path, "categories", "missing: a mapping of category -> {arousal, valence, dominance}")
     rescale = data.get("rescale", "none")
