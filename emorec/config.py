@@ -1,11 +1,14 @@
 """Experiment configs: YAML files loaded into typed, validated dataclasses.
 
-An unknown key, a wrong type or a value outside its allowed set is a `ConfigError` naming the
-file and the dotted key. Every hyper-parameter lives here; code reads it from the config object.
+An unknown key, a wrong type, a value outside its allowed set or range, or a non-finite number is
+a `ConfigError` naming the file and the dotted key. Ranges are declared next to the fields
+(`_bounds`) and checked whenever a config object is made, so configs built in Python are checked
+too. Every hyper-parameter lives here; code reads it from the config object.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +23,69 @@ from emorec.errors import ConfigError, PathLike
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
 
 
+def _bounds(*, at_least: Optional[float] = None, above: Optional[float] = None,
+            below: Optional[float] = None) -> Dict[str, Any]:
+    """Field metadata: the allowed range of a number, or of every number in a tuple.
+
+    None in an Optional field is always allowed (it means "not set"). Checked by `_Checked`.
+    """
+    return {"bounds": (at_least, above, below)}
+
+
+#: The common ranges: a count of at least one, and a dropout rate (Keras refuses rate 1).
+_AT_LEAST_ONE = _bounds(at_least=1)
+_NOT_NEGATIVE = _bounds(at_least=0)
+_DROPOUT = _bounds(at_least=0, below=1)
+
+
+def _range_problem(value: float, bounds: Tuple[Optional[float], ...]) -> Optional[str]:
+    at_least, above, below = bounds
+    parts = []
+    if at_least is not None:
+        parts.append(f">= {at_least:g}")
+    if above is not None:
+        parts.append(f"> {above:g}")
+    if below is not None:
+        parts.append(f"< {below:g}")
+    if ((at_least is not None and value < at_least) or (above is not None and value <= above)
+            or (below is not None and value >= below)):
+        return f"must be {' and '.join(parts)}, got {value!r}"
+    return None
+
+
+class _Checked:
+    """Base of every config dataclass: each number finite and within its field's `_bounds`.
+
+    In `__post_init__` so that a config made from YAML, in Python or by `dataclasses.replace`
+    (the command-line overrides) is checked the same way. The error names the class and field;
+    `_from_dict` turns that into the file and the dotted key.
+    """
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            items = list(enumerate(value)) if isinstance(value, (tuple, list)) else [(None, value)]
+            for index, item in items:
+                if isinstance(item, bool) or not isinstance(item, (int, float)):
+                    continue
+                key = spec.name if index is None else f"{spec.name}[{index}]"
+                # NaN passes every comparison, so it is refused first: a NaN learning rate trains
+                # NaN weights with exit status 0 (issue 13).
+                if not math.isfinite(item):
+                    raise ConfigError(type(self).__name__, key, f"must be a finite number, got {item!r}")
+                problem = _range_problem(item, spec.metadata.get("bounds", (None, None, None)))
+                if problem:
+                    raise ConfigError(type(self).__name__, key, problem)
+
+
 @dataclass
-class DataConfig:
+class DataConfig(_Checked):
     #: Frames per training sequence (100 frames = 10 s at 10 Hz, the paper's setting).
-    sequence_frames: int = 100
+    sequence_frames: int = field(default=100, metadata=_AT_LEAST_ONE)
     #: Hop between consecutive training windows, in frames (equal to sequence_frames: no overlap).
-    hop_frames: int = 100
-    batch_size: int = 25
-    shuffle_buffer: int = 1000
+    hop_frames: int = field(default=100, metadata=_AT_LEAST_ONE)
+    batch_size: int = field(default=25, metadata=_AT_LEAST_ONE)
+    shuffle_buffer: int = field(default=1000, metadata=_AT_LEAST_ONE)
     #: Partition names used for training, model selection and final testing.
     train_partition: str = "train"
     #: None trains without a development set: a fixed number of epochs, no model selection, and
@@ -35,16 +93,16 @@ class DataConfig:
     devel_partition: Optional[str] = "devel"
     test_partition: str = "test"
     #: TFRecord shards read in parallel by the interleave.
-    interleave_cycle_length: int = 4
+    interleave_cycle_length: int = field(default=4, metadata=_AT_LEAST_ONE)
 
 
 @dataclass
-class CNNConfig:
+class CNNConfig(_Checked):
     #: Table 1 of the paper: (filters, kernel) of the three conv layers and the pool sizes after them.
-    filters: Tuple[int, int, int] = (50, 125, 125)
-    kernel_sizes: Tuple[int, int, int] = (8, 6, 6)
-    pool_sizes: Tuple[int, int, int] = (10, 5, 5)
-    dropout: float = 0.5
+    filters: Tuple[int, int, int] = field(default=(50, 125, 125), metadata=_AT_LEAST_ONE)
+    kernel_sizes: Tuple[int, int, int] = field(default=(8, 6, 6), metadata=_AT_LEAST_ONE)
+    pool_sizes: Tuple[int, int, int] = field(default=(10, 5, 5), metadata=_AT_LEAST_ONE)
+    dropout: float = field(default=0.5, metadata=_DROPOUT)
     #: Conv padding inside a frame; "same" keeps 2205 samples -> 220 -> 44 -> 8 steps after the pools.
     padding: Literal["same", "valid"] = "same"
     #: How the steps left inside one 0.1 s frame after the last pool become one vector per frame.
@@ -52,72 +110,74 @@ class CNNConfig:
 
 
 @dataclass
-class SemanticConfig:
+class SemanticConfig(_Checked):
     #: Where frame-level semantic features come from; "none" switches the branch off.
     source: Literal["none", "word2vec", "speech2vec", "aligned_speech2vec"] = "none"
     #: Where word boundaries come from for speech-based features.
     boundaries: Literal["given", "segmenter"] = "given"
     #: Folder of trained semantic artefacts (KeyedVectors, Speech2Vec encoder, alignment matrix).
     artefacts_dir: Optional[str] = None
-    dim: int = 100
+    dim: int = field(default=100, metadata=_AT_LEAST_ONE)
 
 
 @dataclass
-class FusionConfig:
+class FusionConfig(_Checked):
     kind: Literal["concat", "attention"] = "concat"
     #: d_u of equations 4-7.
-    projection_units: int = 1024
+    projection_units: int = field(default=1024, metadata=_AT_LEAST_ONE)
     #: Order of dimensions folded by the head attention: "paper" = Attention(Attention(a, l), v),
     #: "authors_code" = Attention(Attention(a, v), l), or a list of the data's dimension names.
     head_order: Union[Literal["paper", "authors_code"], List[str]] = "paper"
     #: Activation of the per-dimension heads: linear in the paper, ReLU in the authors' code.
     head_activation: Literal["linear", "relu"] = "linear"
     #: Width of each head; None means projection_units (the paper). The authors' code used 512.
-    head_units: Optional[int] = None
+    head_units: Optional[int] = field(default=None, metadata=_AT_LEAST_ONE)
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(_Checked):
     paralinguistic: bool = True
     cnn: CNNConfig = field(default_factory=CNNConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
-    lstm_units: int = 256
-    lstm_dropout: float = 0.5
+    lstm_units: int = field(default=256, metadata=_AT_LEAST_ONE)
+    lstm_dropout: float = field(default=0.5, metadata=_DROPOUT)
 
 
 @dataclass
-class TrainingConfig:
-    epochs: int = 50
-    learning_rate: float = 1e-4
-    clip_norm: float = 5.0
-    seed: int = 42
+class TrainingConfig(_Checked):
+    epochs: int = field(default=50, metadata=_AT_LEAST_ONE)
+    learning_rate: float = field(default=1e-4, metadata=_bounds(above=0))
+    #: Global gradient-norm clip; Keras takes 0 as "clip everything to zero", never useful.
+    clip_norm: float = field(default=5.0, metadata=_bounds(above=0))
+    #: Seeds Python, NumPy and TensorFlow; NumPy takes 0 to 2**32 - 1.
+    seed: int = field(default=42, metadata=_bounds(at_least=0, below=2**32))
     strategy: Literal["auto", "default", "mirrored", "multiworker"] = "auto"
     precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
     #: Steps per epoch; None runs each epoch over the whole training set once.
-    steps_per_epoch: Optional[int] = None
+    steps_per_epoch: Optional[int] = field(default=None, metadata=_AT_LEAST_ONE)
     #: Passes over the development set per epoch for model selection (None: whole devel set).
-    validation_steps: Optional[int] = None
+    validation_steps: Optional[int] = field(default=None, metadata=_AT_LEAST_ONE)
     #: Epochs without a better development mean CCC before stopping; None trains all epochs.
-    early_stopping_patience: Optional[int] = None
+    early_stopping_patience: Optional[int] = field(default=None, metadata=_NOT_NEGATIVE)
 
 
 @dataclass
-class EvaluationConfig:
+class EvaluationConfig(_Checked):
     #: Variance convention of CCC: "population" (ddof=0, AVEC's own scripts) or "sample" (ddof=1).
     variance: Literal["population", "sample"] = "population"
     postprocess: bool = False
-    plot_recordings: int = 3
+    plot_recordings: int = field(default=3, metadata=_NOT_NEGATIVE)
     #: Label delays tried by the post-processing, in frames (0.1 s each).
-    max_delay_frames: int = 30
+    max_delay_frames: int = field(default=30, metadata=_NOT_NEGATIVE)
     #: Median filter lengths tried by the post-processing, in frames (odd).
-    median_windows: Tuple[int, ...] = (3, 5, 9, 15, 25)
+    median_windows: Tuple[int, ...] = field(default=(3, 5, 9, 15, 25), metadata=_AT_LEAST_ONE)
     #: Recordings predicted together in one batch (whole recordings, padded at the end).
-    batch_recordings: int = 8
+    batch_recordings: int = field(default=8, metadata=_AT_LEAST_ONE)
 
 
 @dataclass
-class ExperimentConfig:
+class ExperimentConfig(_Checked):
     name: str = "experiment"
     description: str = ""
     data: DataConfig = field(default_factory=DataConfig)
@@ -194,7 +254,11 @@ def _from_dict(cls: type, data: Dict[str, Any], source: str, prefix: str = "") -
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else name
         kwargs[name] = _coerce(value, hints[name], source, key)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as error:  # a range check of `_Checked`: name the file and the dotted key
+        key = f"{prefix}.{error.key}" if prefix else error.key
+        raise ConfigError(source, key, error.problem) from None
 
 
 def config_from_dict(data: Dict[str, Any], source: str = "<dict>", cls: type = ExperimentConfig) -> Any:

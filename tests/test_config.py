@@ -1,9 +1,11 @@
-"""Config loading: every key and type checked, errors name the file and the key."""
+"""Config loading: every key, type and range checked, errors name the file and the key."""
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from emorec.config import ExperimentConfig, config_from_dict, load_config, save_config
+from emorec.config import (CNNConfig, DataConfig, ExperimentConfig, TrainingConfig, config_from_dict, load_config,
+                           save_config)
 from emorec.errors import ConfigError
 
 
@@ -68,3 +70,49 @@ def test_save_and_load_round_trip(tmp_path):
     config = config_from_dict({"name": "x", "training": {"seed": 7}, "model": {"cnn": {"filters": [4, 5, 6]}}})
     save_config(config, tmp_path / "resolved.yaml")
     assert load_config(tmp_path / "resolved.yaml") == config
+
+
+@pytest.mark.parametrize(
+    "text, key, problem",
+    [
+        ("data:\n  batch_size: -4\n", "data.batch_size", "must be >= 1, got -4"),
+        ("data:\n  sequence_frames: 0\n", "data.sequence_frames", "must be >= 1"),
+        ("data:\n  hop_frames: 0\n", "data.hop_frames", "must be >= 1"),
+        ("model:\n  cnn:\n    dropout: 1.5\n", "model.cnn.dropout", "must be >= 0 and < 1, got 1.5"),
+        ("model:\n  lstm_dropout: 1.0\n", "model.lstm_dropout", "< 1"),
+        ("model:\n  lstm_units: 0\n", "model.lstm_units", ">= 1"),
+        ("model:\n  cnn:\n    filters: [8, 0, 8]\n", "model.cnn.filters[1]", ">= 1"),
+        ("model:\n  fusion:\n    head_units: 0\n", "model.fusion.head_units", ">= 1"),
+        ("training:\n  epochs: -1\n", "training.epochs", "must be >= 1, got -1"),
+        ("training:\n  learning_rate: 0\n", "training.learning_rate", "must be > 0"),
+        ("training:\n  learning_rate: .nan\n", "training.learning_rate", "must be a finite number, got nan"),
+        ("training:\n  clip_norm: .inf\n", "training.clip_norm", "must be a finite number, got inf"),
+        ("training:\n  clip_norm: 0.0\n", "training.clip_norm", "must be > 0"),
+        ("training:\n  early_stopping_patience: -1\n", "training.early_stopping_patience", ">= 0"),
+        ("training:\n  steps_per_epoch: 0\n", "training.steps_per_epoch", ">= 1"),
+        ("evaluation:\n  median_windows: [3, -5]\n", "evaluation.median_windows[1]", ">= 1"),
+    ],
+)
+def test_values_out_of_range_name_file_and_dotted_key(tmp_path, text, key, problem):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: {key}: ")
+    assert problem in info.value.problem
+
+
+def test_range_edges_and_unset_optionals_are_accepted(tmp_path):
+    config = load_config(write(tmp_path, "model:\n  cnn:\n    dropout: 0\n  lstm_dropout: 0.99\n"
+                                         "training:\n  early_stopping_patience: 0\n  steps_per_epoch: null\n"))
+    assert config.model.cnn.dropout == 0 and config.training.early_stopping_patience == 0
+    assert config.training.steps_per_epoch is None
+
+
+def test_configs_built_in_python_are_checked_too():
+    with pytest.raises(ConfigError, match=r"^DataConfig: batch_size: must be >= 1, got 0$"):
+        DataConfig(batch_size=0)
+    with pytest.raises(ConfigError, match=r"^CNNConfig: dropout: "):
+        CNNConfig(dropout=-0.1)
+    # dataclasses.replace is how the command-line flags (--epochs) reach a config.
+    with pytest.raises(ConfigError, match=r"^TrainingConfig: learning_rate: must be a finite number"):
+        dataclasses.replace(TrainingConfig(), learning_rate=float("nan"))
