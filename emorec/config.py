@@ -8,6 +8,7 @@ too. Every hyper-parameter lives here; code reads it from the config object.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import typing
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from emorec.errors import ConfigError, PathLike
 #: Files shipped inside the package (package_data), e.g. the EmoDB label map. A path constant
 #: here lets the converter find them without importing the `emorec` package's top level.
 RESOURCES_DIR = Path(__file__).resolve().parent / "resources"
+
+logger = logging.getLogger(__name__)
 
 
 def _bounds(*, at_least: Optional[float] = None, above: Optional[float] = None,
@@ -271,7 +274,11 @@ def config_from_dict(data: Dict[str, Any], source: str = "<dict>", cls: type = E
 
 
 def load_config(path: PathLike, cls: type = ExperimentConfig) -> Any:
-    """Load a YAML config file into `cls` (default `ExperimentConfig`)."""
+    """Load a YAML config file into `cls` (default `ExperimentConfig`).
+
+    An empty file (blank or `{}`) loads as all defaults, with a logged warning: it is more often
+    the wrong file or a failed edit than a deliberate choice of every default.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(path, None, "config file not found")
@@ -279,6 +286,8 @@ def load_config(path: PathLike, cls: type = ExperimentConfig) -> Any:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(path, None, f"not valid YAML ({str(error).splitlines()[0]})") from None
+    if data is None or data == {}:
+        logger.warning("%s: the config file is empty, so every value is the default", path)
     return config_from_dict(data, str(path), cls)
 
 

@@ -1,5 +1,6 @@
 """Config loading: every key, type and range checked, errors name the file and the key."""
 import dataclasses
+import logging
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,19 @@ def test_configs_built_in_python_are_checked_too():
     # dataclasses.replace is how the command-line flags (--epochs) reach a config.
     with pytest.raises(ConfigError, match=r"^TrainingConfig: learning_rate: must be a finite number"):
         dataclasses.replace(TrainingConfig(), learning_rate=float("nan"))
+
+
+@pytest.mark.parametrize("text", ["", "\n# only a comment\n", "{}\n"])
+def test_empty_file_loads_defaults_with_one_warning(tmp_path, caplog, text):
+    path = write(tmp_path, text)
+    with caplog.at_level(logging.WARNING, logger="emorec.config"):
+        config = load_config(path)
+    assert config == ExperimentConfig()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"{path}: the config file is empty, so every value is the default"]
+
+
+def test_a_non_empty_file_loads_without_a_warning(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="emorec.config"):
+        load_config(write(tmp_path, "name: x\n"))
+    assert not caplog.records
