@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional, Tuple, Union
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -189,6 +190,11 @@ class ExperimentConfig(_Checked):
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
 
+#: A number in exponent form without a dot ("5e-4"): YAML 1.2 reads it as a float, but PyYAML
+#: follows YAML 1.1 and returns the string, which would make `learning_rate: 5e-4` a type error.
+_EXPONENT_WITHOUT_DOT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -230,6 +236,8 @@ def _coerce(value: Any, tp: Any, source: str, key: str) -> Any:
             raise ConfigError(source, key, f"expected a mapping, got {type(value).__name__}")
         return dict(value)
     if tp is float:
+        if isinstance(value, str) and _EXPONENT_WITHOUT_DOT.fullmatch(value.strip()):
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(source, key, f"expected a number, got {value!r}")
         return float(value)
@@ -289,6 +297,36 @@ def load_config(path: PathLike, cls: type = ExperimentConfig) -> Any:
     if data is None or data == {}:
         logger.warning("%s: the config file is empty, so every value is the default", path)
     return config_from_dict(data, str(path), cls)
+
+
+def apply_overrides(config: Any, overrides: Sequence[str], source: str = "--set") -> Any:
+    """A copy of `config` with dotted `KEY=VALUE` overrides, e.g. `training.learning_rate=5e-4`.
+
+    The one parser of the command line's `--set` (train, ablation, demo). Each value is read as a
+    YAML scalar or flow value (`8`, `5e-4`, `true`, `segmenter`, `[a, b]`, `null`) and the result
+    is validated like a config file: an unknown key, a wrong type or a value out of range is a
+    `ConfigError` naming `source` and the dotted key. Later overrides of the same key win.
+    """
+    data = config_to_dict(config)
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(source, override, "expected KEY=VALUE, e.g. training.learning_rate=5e-4")
+        node = data
+        parts = key.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            if not isinstance(node.get(part), dict):
+                section = ".".join(parts[:depth + 1])
+                raise ConfigError(source, key, f"{section!r} is not a config section")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(source, key, f"unknown key (allowed: {', '.join(sorted(node))})")
+        try:
+            node[parts[-1]] = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(source, key, f"not a YAML value ({str(error).splitlines()[0]})") from None
+    return config_from_dict(data, source, type(config))
 
 
 def config_to_dict(config: Any) -> Dict[str, Any]:

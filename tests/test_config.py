@@ -1,12 +1,13 @@
-"""Config loading: every key, type and range checked, errors name the file and the key."""
+"""Config loading: every key, type and range checked, errors name the file and the key; `--set`
+overrides go through the same checks."""
 import dataclasses
 import logging
 from pathlib import Path
 
 import pytest
 
-from emorec.config import (CNNConfig, DataConfig, ExperimentConfig, TrainingConfig, config_from_dict, load_config,
-                           save_config)
+from emorec.config import (CNNConfig, DataConfig, ExperimentConfig, TrainingConfig, apply_overrides, config_from_dict,
+                           load_config, save_config)
 from emorec.errors import ConfigError
 
 
@@ -119,6 +120,13 @@ def test_configs_built_in_python_are_checked_too():
         dataclasses.replace(TrainingConfig(), learning_rate=float("nan"))
 
 
+def test_exponent_without_a_dot_is_a_number_in_a_file_too(tmp_path):
+    # PyYAML (YAML 1.1) returns "5e-4" as a string; a float field takes it as the number it is.
+    assert load_config(write(tmp_path, "training:\n  learning_rate: 5e-4\n")).training.learning_rate == 5e-4
+    with pytest.raises(ConfigError, match="training.epochs: expected an integer"):
+        load_config(write(tmp_path, "training:\n  epochs: 1e3\n"))
+
+
 @pytest.mark.parametrize("text", ["", "\n# only a comment\n", "{}\n"])
 def test_empty_file_loads_defaults_with_one_warning(tmp_path, caplog, text):
     path = write(tmp_path, text)
@@ -133,3 +141,37 @@ def test_a_non_empty_file_loads_without_a_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="emorec.config"):
         load_config(write(tmp_path, "name: x\n"))
     assert not caplog.records
+
+
+def test_overrides_are_typed_and_reach_nested_sections():
+    config = apply_overrides(ExperimentConfig(), ["data.sequence_frames=300", "model.semantic.boundaries=segmenter",
+                                                  "training.learning_rate=5e-4", "model.cnn.filters=[4, 5, 6]",
+                                                  "data.devel_partition=null", "name=1e3", "training.epochs=3",
+                                                  "training.epochs=4"])
+    assert config.data.sequence_frames == 300 and config.model.semantic.boundaries == "segmenter"
+    assert config.training.learning_rate == 5e-4 and config.model.cnn.filters == (4, 5, 6)
+    assert config.data.devel_partition is None
+    assert config.name == "1e3"  # a string field keeps a numeric-looking string
+    assert config.training.epochs == 4  # the last override of a key wins
+    assert ExperimentConfig().data.sequence_frames == 100  # a copy: the input is left alone
+
+
+@pytest.mark.parametrize(
+    "override, key, problem",
+    [
+        ("training.epochz=3", "training.epochz", "unknown key (allowed: clip_norm, "),
+        ("trainin.epochs=3", "trainin.epochs", "'trainin' is not a config section"),
+        ("training.epochs.x=3", "training.epochs.x", "'training.epochs' is not a config section"),
+        ("training.epochs=three", "training.epochs", "expected an integer, got 'three'"),
+        ("model.semantic.boundaries=words", "model.semantic.boundaries", "'words' is not one of"),
+        ("training.learning_rate=.nan", "training.learning_rate", "must be a finite number"),
+        ("data.batch_size=0", "data.batch_size", "must be >= 1, got 0"),
+        ("name=[x", "name", "not a YAML value"),
+        ("training.epochs", "training.epochs", "expected KEY=VALUE"),
+    ],
+)
+def test_bad_overrides_name_the_source_and_the_key(override, key, problem):
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(ExperimentConfig(), [override], source="--set")
+    assert info.value.source == "--set" and info.value.key == key
+    assert problem in info.value.problem

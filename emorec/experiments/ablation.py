@@ -18,11 +18,9 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-import yaml
-
-from emorec.config import ExperimentConfig, config_from_dict, config_to_dict, load_config
+from emorec.config import ExperimentConfig, apply_overrides, config_to_dict, load_config
 from emorec.data.semantic_features import resolve_semantic_features
-from emorec.errors import ConfigError, EmorecError, PathLike
+from emorec.errors import EmorecError, PathLike
 
 #: Display names of the semantic sources (the row labels of the paper's Table 2).
 SOURCE_LABELS = {
@@ -33,41 +31,6 @@ SOURCE_LABELS = {
 }
 FUSION_LABELS = {"concat": "concatenation", "attention": "disentangled attention"}
 ABLATION_JSON = "ablation.json"
-
-
-def apply_overrides(config: ExperimentConfig, overrides: Sequence[str], source: str = "<override>") -> ExperimentConfig:
-    """A copy of `config` with dotted `key=value` overrides, e.g. `training.learning_rate=5e-4`.
-
-    Values are read as YAML (`8`, `5e-4`, `true`, `[a, b]`, `null`) and validated like a config
-    file: an unknown key or a wrong type is a `ConfigError` naming the key.
-    """
-    data = config_to_dict(config)
-    for override in overrides:
-        key, sep, text = override.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(source, override, "expected KEY=VALUE, e.g. training.learning_rate=5e-4")
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                raise ConfigError(source, key, f"{part!r} is not a config section")
-            node = node[part]
-        if parts[-1] not in node:
-            raise ConfigError(source, key, f"unknown key (allowed: {', '.join(sorted(node))})")
-        value = yaml.safe_load(text)
-        if isinstance(value, str) and _looks_numeric(value):
-            value = float(value)  # YAML 1.1 reads "5e-4" (no dot) as a string
-        node[parts[-1]] = value
-    return config_from_dict(data, source)
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def describe_model(config: ExperimentConfig) -> Dict[str, str]:
