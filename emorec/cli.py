@@ -76,6 +76,14 @@ def info(directory) -> None:
 
 
 # --- train / evaluate / demo (emorec.training, emorec.evaluation, emorec.experiments.demo) -------------
+def set_option(scope: str = "the config"):
+    """`--set KEY=VALUE`: the same override option on every verb that reads a config; the values
+    are parsed and validated by `emorec.config.apply_overrides`."""
+    return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                        help=f"Override a value of {scope}, e.g. --set data.sequence_frames=300 "
+                             "(dotted key, YAML value, checked like the file; repeatable).")
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--config", "config_path", type=click.Path(path_type=str), required=True, help="Experiment YAML.")
 @click.option("--data", "data_dir", type=click.Path(path_type=str), required=True, help="Converted folder.")
@@ -86,13 +94,16 @@ def info(directory) -> None:
 @click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default=None,
               help="Compute precision [default: the config's].")
 @click.option("--epochs", type=int, default=None, help="Epochs [default: the config's].")
-def train(config_path, data_dir, run_dir, strategy, precision, epochs) -> None:
+@set_option()
+def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides) -> None:
     """Train the model of an experiment config on a converted folder."""
-    from emorec.config import load_config
+    from emorec.config import apply_overrides, load_config
+
+    # Checked before TensorFlow is imported: a mistyped key fails in a second, and nothing is written.
+    config = apply_overrides(load_config(config_path), overrides)
     from emorec.training import train_model
 
-    history = train_model(load_config(config_path), data_dir, run_dir, strategy=strategy, precision=precision,
-                          epochs=epochs)
+    history = train_model(config, data_dir, run_dir, strategy=strategy, precision=precision, epochs=epochs)
     # NaN (or absent) in every epoch: trained without a development set (data.devel_partition: null).
     scores = [value for value in history.get("val_mean_ccc", []) if value == value]
     best = f"best development mean CCC {max(scores):.4f}" if scores else "no development score"
@@ -122,11 +133,13 @@ def evaluate(run_dir, data_dir, partition, output_dir, postprocess, variance, no
 @click.option("--workdir", type=click.Path(path_type=str), default="emorec-demo",
               help="Folder for the generated data, the converted data and the run.")
 @click.option("--epochs", type=int, default=None, help="Epochs [default: configs/demo.yaml's].")
-def demo(workdir, epochs) -> None:
+@set_option("configs/demo.yaml")
+def demo(workdir, epochs, overrides) -> None:
     """Generate a small learnable dataset, convert, train, evaluate, and print the CCC table."""
-    from emorec.experiments.demo import run_demo
+    from emorec.config import apply_overrides
+    from emorec.experiments.demo import demo_config, run_demo
 
-    run_demo(workdir, epochs=epochs, echo=click.echo)
+    run_demo(workdir, config=apply_overrides(demo_config(), overrides), epochs=epochs, echo=click.echo)
 
 
 # --- export / predict (emorec.export) -------------------------------------------------------------
@@ -306,8 +319,7 @@ def semantic_features(converted, source, boundaries, artefacts_dir, partitions, 
 @click.option("--runs", "runs_root", type=click.Path(path_type=str), required=True,
               help="Folder of run folders, one per config (named after the config file).")
 @click.option("--epochs", type=int, default=None, help="Epochs for every config [default: each config's].")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a config value in every config, e.g. --set training.learning_rate=5e-4 (repeatable).")
+@set_option("every config")
 @click.option("--partition", default="test", help="Partition the table scores.")
 @click.option("--postprocess", is_flag=True, help="Score post-processed predictions (fitted on devel), not raw ones.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=str), default=None, help="Also write the table here.")
