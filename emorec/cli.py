@@ -107,7 +107,8 @@ def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides
     # NaN (or absent) in every epoch: trained without a development set (data.devel_partition: null).
     scores = [value for value in history.get("val_mean_ccc", []) if value == value]
     best = f"best development mean CCC {max(scores):.4f}" if scores else "no development score"
-    click.echo(f"trained {len(history.get('epoch', []))} epochs; {best}; run in {run_dir}")
+    epochs_run = len(history.get("epoch", []))
+    click.echo(f"trained {epochs_run} epoch{'' if epochs_run == 1 else 's'}; {best}; run in {run_dir}")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -42,6 +42,7 @@ def test_train_set_reaches_the_trained_config(train_only_data, tmp_path):
                                       "--set", "data.sequence_frames=10", "--set", "model.semantic.boundaries=segmenter",
                                       "--set", "training.learning_rate=5e-3"])
     assert result.exit_code == 0, result.output
+    assert "trained 1 epoch;" in result.output  # singular for one epoch
     saved = load_config(run_dir / "config.yaml")
     assert saved.data.sequence_frames == 10 and saved.data.hop_frames == 15
     assert saved.model.semantic.boundaries == "segmenter"

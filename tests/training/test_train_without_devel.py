@@ -61,7 +61,7 @@ def test_cli_train_reports_no_development_score(train_only_data, tmp_path):
     result = CliRunner().invoke(cli, ["train", "--config", str(tmp_path / "config.yaml"), "--data",
                                       str(train_only_data), "--run-dir", str(tmp_path / "run"), "--epochs", "1"])
     assert result.exit_code == 0, result.output
-    assert "trained 1 epochs; no development score;" in result.output
+    assert "trained 1 epoch; no development score;" in result.output
 
 
 def test_a_named_devel_partition_is_still_required(train_only_data, tmp_path):
