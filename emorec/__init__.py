@@ -37,6 +37,7 @@ _LAZY = {
     "export_saved_model": "emorec.export.saved_model",  # export
     "export_onnx": "emorec.export.onnx",  # export --format onnx
     "predict_file": "emorec.export.predict",  # predict
+    "predict_files": "emorec.export.predict",  # predict (several files, errors collected)
     "predict_array": "emorec.export.predict",
     "run_demo": "emorec.experiments.demo",  # demo
 }

@@ -12,3 +12,10 @@ def test_unknown_name_is_an_attribute_error():
 
     with pytest.raises(AttributeError):
         emorec.not_a_function  # noqa: B018
+
+
+def test_workflow_entry_points_are_public():
+    # `emorec predict` runs predict_files; a Python user gets the same call (issue 14).
+    for name in ("convert_dataset", "train_model", "evaluate_run", "export_saved_model", "predict_file",
+                 "predict_files", "run_ablation", "run_demo"):
+        assert name in emorec.__all__, name
