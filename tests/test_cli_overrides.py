@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def train_only_data(tmp_path_factory):
     """3 generated recordings of 3 s, all in `train`."""
-    from emorec.demo import synthetic_recordings, write_tfrecords
+    from emorec.experiments.demo import synthetic_recordings, write_tfrecords
 
     recordings = list(synthetic_recordings(recordings={"train": 3}, duration_s=(3, 3), seed=5))
     return write_tfrecords(recordings, tmp_path_factory.mktemp("train_only"))
