@@ -19,7 +19,8 @@ from emorec.experiments.demo import synthetic_recordings, write_tfrecords
 from emorec.errors import ConfigError, DatasetError, EmorecError
 from emorec.semantic.features import add_semantic_features
 from emorec.semantic.word2vec import save_keyed_vectors, train_word2vec
-from emorec.experiments.ablation import apply_overrides, run_ablation
+from emorec.config import apply_overrides
+from emorec.experiments.ablation import run_ablation
 
 VOCABULARY = ["heute", "morgen", "ja", "nein", "haus", "tisch"]
 SEMANTIC_DIM = 8
