@@ -4,15 +4,21 @@ The ONNX graph is the `serving_default` function of the SavedModel export, conve
 inputs `waveform` float32 `[batch, samples]` at 22 050 Hz and `length` int32 `[batch]`, outputs
 one float32 `[batch, frames]` per affect dimension plus `frame_times_s`, `frame_mask` and
 `num_frames`. Needs the `onnx` extra (tf2onnx, onnx, onnxruntime).
+
+The file describes itself, so that a user of onnxruntime needs nothing from emorec to feed it:
+`metadata_props` hold the data contract (`sample_rate_hz`, `frame_length_samples`,
+`frame_rate_hz`), the `label_names` (a JSON list, in the model's dimension order) and the `emorec_version`; the
+dimensions are named `batch`, `samples` and `frames` instead of tf2onnx's `unk__NNN`.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import keras
 
-from emorec.constants import SEMANTIC_INPUT
+from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ, SEMANTIC_INPUT
 from emorec.errors import ExportError, PathLike
 from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers
 from emorec.export.serving_module import SERVE_INPUTS, ServingModule
@@ -20,6 +26,11 @@ from emorec.training.run_folder import load_run_model, run_label_names
 
 #: ONNX opset: 17 is read by onnxruntime >= 1.14 and covers every op of the serving graph.
 DEFAULT_OPSET = 17
+
+#: Names of the symbolic dimensions of the serving signature's inputs; every output is
+#: `[batch, frames]` except `num_frames`, `[batch]`.
+INPUT_DIMENSIONS = {"waveform": ("batch", "samples"), "length": ("batch",)}
+OUTPUT_DIMENSIONS_BY_RANK = {1: ("batch",), 2: ("batch", "frames")}
 
 
 def export_onnx(
@@ -51,9 +62,75 @@ def export_onnx(
     module = ServingModule(model, label_names)
     try:
         with portable_recurrent_layers(model):
-            tf2onnx.convert.from_function(module.serve, input_signature=SERVE_INPUTS, opset=opset,
-                                          output_path=str(out_path))
+            model_proto, _ = tf2onnx.convert.from_function(module.serve, input_signature=SERVE_INPUTS, opset=opset)
     except Exception as error:  # noqa: BLE001 - tf2onnx raises many types; report in one line
         raise ExportError(f"{model.name}: tf2onnx could not convert the model ({type(error).__name__}: "
                           f"{str(error).splitlines()[0] if str(error) else ''})") from None
+    name_dimensions(model_proto)
+    set_metadata(model_proto, onnx_metadata(label_names))
+    import onnx
+
+    onnx.save(model_proto, str(out_path))
     return out_path
+
+
+def onnx_metadata(label_names: Sequence[str]) -> Dict[str, str]:
+    """The `metadata_props` of an exported file: the data contract, label names, emorec version.
+
+    ONNX metadata values are strings; label_names is a JSON list so that names with commas survive.
+    """
+    return {
+        "sample_rate_hz": str(SAMPLE_RATE_HZ),
+        "frame_length_samples": str(FRAME_LENGTH_SAMPLES),
+        "frame_rate_hz": str(FRAME_RATE_HZ),
+        "label_names": json.dumps(list(label_names)),
+        "emorec_version": emorec_version(),
+    }
+
+
+def emorec_version() -> str:
+    """The installed distribution's version; the package's `__version__` in a checkout not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("emorec")
+    except metadata.PackageNotFoundError:
+        from emorec import __version__
+
+        return __version__
+
+
+def set_metadata(model_proto, metadata: Dict[str, str]) -> None:
+    """Replace (not append to) `metadata_props` keys of the same name, so a re-export stays unique."""
+    kept = [prop for prop in model_proto.metadata_props if prop.key not in metadata]
+    del model_proto.metadata_props[:]
+    model_proto.metadata_props.extend(kept)
+    for key, value in metadata.items():
+        model_proto.metadata_props.add(key=key, value=value)
+
+
+def name_dimensions(model_proto) -> None:
+    """Name the symbolic dimensions of inputs and outputs (`batch`, `samples`, `frames`).
+
+    tf2onnx gives every unknown dimension its own `unk__NNN`; the shared names also tell a
+    runtime that all outputs have the same batch and frame count. The same renaming is applied to
+    intermediate value_info so the graph stays consistent.
+    """
+    renamed: Dict[str, str] = {}
+    values = [(value, INPUT_DIMENSIONS.get(value.name)) for value in model_proto.graph.input]
+    values += [(value, OUTPUT_DIMENSIONS_BY_RANK.get(len(value.type.tensor_type.shape.dim)))
+               for value in model_proto.graph.output]
+    for value, names in values:
+        dims = value.type.tensor_type.shape.dim
+        if names is None or len(names) != len(dims):
+            continue
+        for dim, name in zip(dims, names):
+            if dim.HasField("dim_value"):
+                continue  # a fixed size stays a number
+            if dim.dim_param:
+                renamed[dim.dim_param] = name
+            dim.dim_param = name
+    for value in model_proto.graph.value_info:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in renamed:
+                dim.dim_param = renamed[dim.dim_param]

@@ -36,3 +36,45 @@ def test_onnxruntime_matches_predict(tmp_path, keras_model, loaded):
         for name in LABEL_NAMES:
             assert np.std(expected[name]) > 1e-4
             np.testing.assert_allclose(outputs[name][row, :frames], expected[name], atol=1e-5, rtol=0)
+
+
+def test_onnx_file_describes_itself(tmp_path, keras_model):
+    """A user with only onnxruntime reads the rates, label names and dimension names from the file."""
+    import json
+    from importlib import metadata
+
+    import onnx
+
+    from emorec import constants
+    from emorec.export.onnx import export_onnx
+
+    path = export_onnx(keras_model, tmp_path / "described.onnx")
+    model = onnx.load(str(path))
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    # Expected values come from the data contract and the installed distribution, not from onnx.py.
+    assert props["sample_rate_hz"] == str(constants.SAMPLE_RATE_HZ) == "22050"
+    assert props["frame_length_samples"] == str(constants.FRAME_LENGTH_SAMPLES) == "2205"
+    assert props["frame_rate_hz"] == str(constants.FRAME_RATE_HZ) == "10"
+    assert json.loads(props["label_names"]) == list(LABEL_NAMES)
+    assert props["emorec_version"] == metadata.version("emorec")
+    assert len(model.metadata_props) == len(props)  # no key written twice
+
+    def dims(values):
+        return {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
+
+    assert dims(model.graph.input) == {"waveform": ["batch", "samples"], "length": ["batch"]}
+    outputs = dims(model.graph.output)
+    assert outputs.pop("num_frames") == ["batch"]
+    assert outputs == {name: ["batch", "frames"] for name in [*LABEL_NAMES, "frame_times_s", "frame_mask"]}
+    onnx.checker.check_model(model)
+
+    # The renamed file still runs, and its outputs follow the named dimensions.
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_modelmeta().custom_metadata_map["frame_rate_hz"] == "10"
+    # Exactly 7 whole frames, so the expected count does not depend on how a partial frame is counted.
+    frames = 7
+    waveform = speech_like(1.0, constants.SAMPLE_RATE_HZ, seed=3)[None, : frames * constants.FRAME_LENGTH_SAMPLES]
+    names = [o.name for o in session.get_outputs()]
+    lengths = np.array([waveform.shape[1]], np.int32)
+    outputs = dict(zip(names, session.run(None, {"waveform": waveform, "length": lengths})))
+    assert outputs["arousal"].shape == (1, frames) and int(outputs["num_frames"][0]) == frames
