@@ -23,6 +23,17 @@ from emorec.errors import ConfigError, DatasetError, EmorecError, InputFileError
 
 __version__ = "0.1.0"
 
+
+def installed_version() -> str:
+    """The installed distribution's version (what a wheel says); `__version__` in a checkout that is
+    on the path but not installed. Written into exported and evaluation files to say what made them."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("emorec")
+    except metadata.PackageNotFoundError:
+        return __version__
+
 #: Public name -> module that defines it (the CLI verb in brackets).
 _LAZY = {
     "convert_dataset": "tfrecords_tools",  # convert

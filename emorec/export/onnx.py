@@ -18,6 +18,7 @@ from typing import Dict, Optional, Sequence, Union
 
 import keras
 
+from emorec import installed_version
 from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ, SEMANTIC_INPUT
 from emorec.errors import ExportError, PathLike
 from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers
@@ -84,20 +85,8 @@ def onnx_metadata(label_names: Sequence[str]) -> Dict[str, str]:
         "frame_length_samples": str(FRAME_LENGTH_SAMPLES),
         "frame_rate_hz": str(FRAME_RATE_HZ),
         "label_names": json.dumps(list(label_names)),
-        "emorec_version": emorec_version(),
+        "emorec_version": installed_version(),
     }
-
-
-def emorec_version() -> str:
-    """The installed distribution's version; the package's `__version__` in a checkout not installed."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("emorec")
-    except metadata.PackageNotFoundError:
-        from emorec import __version__
-
-        return __version__
 
 
 def set_metadata(model_proto, metadata: Dict[str, str]) -> None:
