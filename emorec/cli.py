@@ -116,18 +116,20 @@ def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides
 @click.option("--data", "data_dir", type=click.Path(path_type=str), required=True, help="Converted folder.")
 @click.option("--partition", default="test", help="Partition to score (devel, test, ...).")
 @click.option("--out", "output_dir", type=click.Path(path_type=str), default=None,
-              help="Output folder [default: RUN/evaluation/PARTITION].")
+              help="Output folder [default: RUN/evaluation/<data folder name>-PARTITION].")
+@click.option("--overwrite", is_flag=True, help="Replace an evaluation already in the output folder.")
 @click.option("--postprocess/--no-postprocess", default=None,
               help="Post-processing fitted on devel [default: the run config's evaluation.postprocess].")
 @click.option("--variance", type=click.Choice(["population", "sample"]), default=None,
               help="CCC variance convention [default: the run config's, population as AVEC].")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
-def evaluate(run_dir, data_dir, partition, output_dir, postprocess, variance, no_plots) -> None:
-    """Score a trained run: CCC per dimension pooled over a partition, AVEC predictions, plots."""
+def evaluate(run_dir, data_dir, partition, output_dir, overwrite, postprocess, variance, no_plots) -> None:
+    """Score a trained run: CCC per dimension pooled over a partition, raw and post-processed AVEC
+    predictions and plots."""
     from emorec.evaluation import evaluate_run
 
     evaluate_run(run_dir, data_dir, partition, output_dir=output_dir, plot=not no_plots, postprocess=postprocess,
-                 variance=variance, echo=click.echo)
+                 variance=variance, echo=click.echo, overwrite=overwrite)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -40,3 +40,13 @@ class DatasetError(EmorecError):
 
 class ExportError(EmorecError):
     """A model or run folder cannot be exported, or an exported folder cannot be used."""
+
+
+class OutputExistsError(EmorecError):
+    """An output (file or folder) already holds results that a call would replace; the message
+    says how to replace them on purpose (`--overwrite`) or where else to write."""
+
+    def __init__(self, path: PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

@@ -2,15 +2,24 @@
 
 Each recording is predicted whole; CCC is pooled over all recordings of the partition
 (concatenated), frames whose label mask is 0 excluded. Writes into the output folder
-(default `RUN/evaluation/<partition>/`):
+(default `RUN/evaluation/<data folder name>-<partition>/`, so that scoring another converted
+folder or partition never replaces an earlier evaluation; an existing one is refused unless
+`overwrite=True`):
 
-    predictions/<name>.csv   AVEC format (`name;time;<dims>` header, `'<name>';<s>;<values>` rows)
-    scores.json              CCC per dimension and mean, raw and (if enabled) post-processed
-    plots/<name>.png         gold and prediction over time for the first `plot_recordings`
+    predictions_raw/<name>.csv            the model's outputs as they are, AVEC format (no header,
+                                          `'<name>';<s>;<values>` rows)
+    predictions_postprocessed/<name>.csv  the same after post-processing (only when it is on)
+    scores.json                           `ccc_raw` and `ccc_postprocessed` (null when off), the
+                                          post-processing parameters, what was evaluated
+    plots/<name>.png                      gold and predictions over time, first `plot_recordings`
+
+Post-processed predictions are shifted and rescaled (see postprocess.py), so they are never
+written under a neutral name.
 """
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -21,13 +30,25 @@ from emorec.config import ExperimentConfig, load_config
 from emorec.constants import AUDIO_INPUT, SEMANTIC_INPUT
 from emorec.data.pipeline import recordings_for_prediction
 from emorec.data.semantic_features import resolve_semantic_features
-from emorec.errors import EmorecError, InputFileError, PathLike
+from emorec.errors import EmorecError, InputFileError, OutputExistsError, PathLike
 from emorec.evaluation.ccc import ccc_per_dimension
 from emorec.evaluation.postprocess import Postprocessor
 from emorec.evaluation.report import format_table, plot_recording, write_avec_predictions
 from emorec.training.run_folder import CONFIG_FILENAME, find_run_model, load_run_info, load_run_model
 
 POSTPROCESS_FILENAME = "postprocess.json"
+PREDICTIONS_RAW_DIRNAME = "predictions_raw"
+PREDICTIONS_POSTPROCESSED_DIRNAME = "predictions_postprocessed"
+PLOTS_DIRNAME = "plots"
+SCORES_FILENAME = "scores.json"
+#: Everything evaluate_run writes into its folder: what makes a folder "an existing evaluation",
+#: and all that `overwrite=True` removes (nothing else there is touched).
+EVALUATION_OUTPUTS = (PREDICTIONS_RAW_DIRNAME, PREDICTIONS_POSTPROCESSED_DIRNAME, PLOTS_DIRNAME, SCORES_FILENAME)
+
+
+def default_output_dir(run_dir: PathLike, data_dir: PathLike, partition: str) -> Path:
+    """`RUN/evaluation/<data folder name>-<partition>`: one folder per scored data set and partition."""
+    return Path(run_dir) / "evaluation" / f"{Path(data_dir).resolve().name}-{partition}"
 
 
 def predict_partition(model: keras.Model, data_dir: PathLike, partition: str, label_names: List[str],
@@ -81,8 +102,13 @@ def evaluate_run(
     model_file: Optional[str] = None,
     echo: Optional[Callable[[str], None]] = print,
     semantic_dir: Optional[PathLike] = None,
+    overwrite: bool = False,
 ) -> dict:
     """Evaluate the run in `run_dir` on `partition` of the converted folder `data_dir`.
+
+    output_dir defaults to `default_output_dir`; a folder that already holds an evaluation raises
+    `OutputExistsError` unless `overwrite` (which replaces only the files listed in
+    EVALUATION_OUTPUTS, once the new results are computed).
 
     model_file defaults to the run's model in run.json (the best on development; the last epoch for
     a run trained without a development partition). postprocess/variance default to the run
@@ -92,8 +118,9 @@ def evaluate_run(
     note and an explicit `postprocess=True` is an error. A semantic model reads `semantic_dir`, by default the run's own
     features folder when `data_dir` is the folder it trained on, else
     `<data_dir>/semantic/<source>-<boundaries>/` of the run config. Returns the content of `scores.json`:
-    `{"partition", "variance", "label_names", "recordings", "frames", "ccc": {dim: .., "mean": ..},
-    "ccc_postprocessed": {...} or None, "output_dir"}`.
+    `{"partition", "variance", "label_names", "recordings", "frames", "ccc_raw": {dim: .., "mean": ..},
+    "ccc_postprocessed": {...} or None, "postprocessing": Postprocessor.to_dict() or None,
+    "predictions": {"raw": folder, "postprocessed": folder or None}, "output_dir", ...}`.
     """
     run_dir = Path(run_dir)
     info = load_run_info(run_dir)
@@ -110,14 +137,19 @@ def evaluate_run(
     postprocess = evaluation.postprocess if postprocess is None else postprocess
     model_path = find_run_model(run_dir, model_file)
     variance = variance or evaluation.variance
-    output_dir = Path(output_dir) if output_dir is not None else run_dir / "evaluation" / partition
+    output_dir = Path(output_dir) if output_dir is not None else default_output_dir(run_dir, data_dir, partition)
+    # Checked before minutes of prediction; removed only after them, so a failed run keeps the old one.
+    existing = [name for name in EVALUATION_OUTPUTS if (output_dir / name).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(output_dir, f"holds an evaluation ({', '.join(existing)}); pass --overwrite to "
+                                            "replace it or --out to write elsewhere")
     model = load_run_model(run_dir, model_file)
     semantic_dir = _semantic_dir(info, config, data_dir, semantic_dir, run_dir)
 
     results = predict_partition(model, data_dir, partition, label_names, evaluation.batch_recordings, semantic_dir)
     scores = pooled_scores(results, label_names, variance=variance)
-    table = {partition: scores}
-    processed_scores = None
+    table = {f"{partition} raw": scores}
+    processed_scores = postprocessor = None
     if postprocess:
         postprocessor = _postprocessor(run_dir, model, data_dir, config, label_names, partition, results, variance,
                                        semantic_dir)
@@ -126,31 +158,47 @@ def evaluate_run(
         processed_scores = pooled_scores(results, label_names, "postprocessed", variance)
         table[f"{partition} post-processed"] = processed_scores
 
-    (output_dir / "predictions").mkdir(parents=True, exist_ok=True)
+    for name in existing:  # overwrite: nothing of the previous evaluation may mix with this one
+        path = output_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    folders = {"raw": PREDICTIONS_RAW_DIRNAME,
+               "postprocessed": PREDICTIONS_POSTPROCESSED_DIRNAME if postprocess else None}
     for result in results:
-        final = result.get("postprocessed", result["predictions"])
-        write_avec_predictions(output_dir / "predictions" / f"{result['name']}.csv", result["name"], final, label_names)
-    if plot and evaluation.plot_recordings > 0:
-        (output_dir / "plots").mkdir(parents=True, exist_ok=True)
-        for result in sorted(results, key=lambda r: r["name"])[: evaluation.plot_recordings]:
-            plot_recording(output_dir / "plots" / f"{result['name']}.png", result["name"], result["gold"],
+        write_avec_predictions(output_dir / folders["raw"] / f"{result['name']}.csv", result["name"],
+                               result["predictions"], label_names)
+        if postprocess:
+            write_avec_predictions(output_dir / folders["postprocessed"] / f"{result['name']}.csv", result["name"],
+                                   result["postprocessed"], label_names)
+    drawn = sorted(results, key=lambda r: r["name"])[: max(evaluation.plot_recordings, 0)]
+    if plot and drawn:
+        (output_dir / PLOTS_DIRNAME).mkdir(parents=True, exist_ok=True)
+        for result in drawn:
+            plot_recording(output_dir / PLOTS_DIRNAME / f"{result['name']}.png", result["name"], result["gold"],
                            result["predictions"], result["mask"], label_names, result.get("postprocessed"))
     summary = {
         "partition": partition,
+        "data_dir": str(data_dir),
+        "run_dir": str(run_dir),
         "variance": variance,
         "label_names": label_names,
         "recordings": len(results),
         "frames": int(sum(float(r["mask"].sum()) for r in results)),
-        "ccc": scores,
+        "ccc_raw": scores,
         "ccc_postprocessed": processed_scores,
+        "postprocessing": None if postprocessor is None else postprocessor.to_dict(),
+        "predictions": folders,
         "model": str(model_path),
         "semantic_features": None if semantic_dir is None else str(semantic_dir),
         "output_dir": str(output_dir),
     }
-    (output_dir / "scores.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (output_dir / SCORES_FILENAME).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if echo is not None:
         echo(format_table(table, label_names))
-        echo(f"predictions, scores.json and plots in {output_dir}")
+        echo(f"predictions ({', '.join(f for f in folders.values() if f)}), scores.json"
+             + (" and plots" if plot and drawn else "") + f" in {output_dir}")
     return summary
 
 

@@ -106,8 +106,10 @@ def run_ablation(
             train_model(config, data_dir, run_dir, verbose=verbose)
             trained = True
         train_s = time.perf_counter() - started
-        summary = evaluate_run(run_dir, data_dir, partition, plot=False, postprocess=postprocess, echo=None)
-        scores = summary["ccc_postprocessed"] if postprocess else summary["ccc"]
+        # overwrite: a rerun scores a finished run again on purpose (see "scoring it again" above).
+        summary = evaluate_run(run_dir, data_dir, partition, plot=False, postprocess=postprocess, echo=None,
+                               overwrite=True)
+        scores = summary["ccc_postprocessed"] if postprocess else summary["ccc_raw"]
         row = {"config": str(path), "name": path.stem, "run_dir": str(run_dir), **describe_model(config),
                "label_names": summary["label_names"], "ccc": scores, "epochs": config.training.epochs,
                "train_s": round(train_s, 1) if trained else None, "recordings": summary["recordings"],

@@ -3,6 +3,7 @@ whose semantic feature shards are written by `emorec.semantic.features` from a r
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,7 +155,8 @@ def test_ablation_trains_evaluates_and_writes_one_row_per_config(data, tmp_path)
         info = json.loads((runs / name / "run.json").read_text())
         assert info["semantic_dim"] == SEMANTIC_DIM
         assert info["semantic_features"].endswith("semantic/word2vec-given")
-        scores = json.loads((runs / name / "evaluation" / "test" / "scores.json").read_text())
+        # Evaluations are keyed by data folder and partition (issue 14).
+        scores = json.loads((runs / name / "evaluation" / f"{Path(data).name}-test" / "scores.json").read_text())
         assert scores["recordings"] == 2 and scores["semantic_features"] == info["semantic_features"]
         assert np.isfinite(float(np.genfromtxt(runs / name / "history.csv", delimiter=",", names=True)["loss"]))
 
@@ -165,7 +167,8 @@ def test_ablation_trains_evaluates_and_writes_one_row_per_config(data, tmp_path)
     assert header.split(" | ")[4:7] == ["arousal", "valence", "mean"]
     recorded = json.loads((runs / "ablation.json").read_text())["rows"]
     for row, line in zip(recorded, rows):
-        scores = json.loads((runs / row["name"] / "evaluation" / "test" / "scores.json").read_text())["ccc"]
+        evaluation = runs / row["name"] / "evaluation" / f"{Path(data).name}-test"
+        scores = json.loads((evaluation / "scores.json").read_text())["ccc_raw"]
         cells = line.strip("| ").split(" | ")
         assert cells[4:7] == [f"{scores[k]:.3f}" if scores[k] == scores[k] else "n/a"
                               for k in ("arousal", "valence", "mean")]

@@ -91,6 +91,6 @@ def test_evaluate_scores_the_last_model_and_refuses_explicit_postprocessing(trai
     scores = evaluate_run(run_dir, train_only_data, "train", echo=notes.append)
     assert scores["model"].endswith("last.keras") and scores["ccc_postprocessed"] is None
     assert any("no development partition" in note for note in notes)
-    assert np.isfinite(scores["ccc"]["mean"])
+    assert np.isfinite(scores["ccc_raw"]["mean"])
     with pytest.raises(EmorecError, match="post-processing is fitted on a development partition"):
         evaluate_run(run_dir, train_only_data, "train", postprocess=True, echo=None)
