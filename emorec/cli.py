@@ -125,7 +125,7 @@ def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
 def evaluate(run_dir, data_dir, partition, output_dir, overwrite, postprocess, variance, no_plots) -> None:
     """Score a trained run: CCC per dimension pooled over a partition, raw and post-processed AVEC
-    predictions and plots."""
+    predictions, plots and a self-contained report.html."""
     from emorec.evaluation import evaluate_run
 
     evaluate_run(run_dir, data_dir, partition, output_dir=output_dir, plot=not no_plots, postprocess=postprocess,

@@ -12,6 +12,7 @@ folder or partition never replaces an earlier evaluation; an existing one is ref
     scores.json                           `ccc_raw` and `ccc_postprocessed` (null when off), the
                                           post-processing parameters, what was evaluated
     plots/<name>.png                      gold and predictions over time, first `plot_recordings`
+    report.html                           all of it on one self-contained page
 
 Post-processed predictions are shifted and rescaled (see postprocess.py), so they are never
 written under a neutral name.
@@ -26,24 +27,29 @@ from typing import Callable, Dict, List, Optional
 import keras
 import numpy as np
 
+from emorec import installed_version
 from emorec.config import ExperimentConfig, load_config
 from emorec.constants import AUDIO_INPUT, SEMANTIC_INPUT
 from emorec.data.pipeline import recordings_for_prediction
 from emorec.data.semantic_features import resolve_semantic_features
 from emorec.errors import EmorecError, InputFileError, OutputExistsError, PathLike
 from emorec.evaluation.ccc import ccc_per_dimension
+from emorec.evaluation.html_report import write_html_report
 from emorec.evaluation.postprocess import Postprocessor
 from emorec.evaluation.report import format_table, plot_recording, write_avec_predictions
 from emorec.training.run_folder import CONFIG_FILENAME, find_run_model, load_run_info, load_run_model
+from emorec.training.train import read_history
 
 POSTPROCESS_FILENAME = "postprocess.json"
 PREDICTIONS_RAW_DIRNAME = "predictions_raw"
 PREDICTIONS_POSTPROCESSED_DIRNAME = "predictions_postprocessed"
 PLOTS_DIRNAME = "plots"
 SCORES_FILENAME = "scores.json"
+REPORT_FILENAME = "report.html"
 #: Everything evaluate_run writes into its folder: what makes a folder "an existing evaluation",
 #: and all that `overwrite=True` removes (nothing else there is touched).
-EVALUATION_OUTPUTS = (PREDICTIONS_RAW_DIRNAME, PREDICTIONS_POSTPROCESSED_DIRNAME, PLOTS_DIRNAME, SCORES_FILENAME)
+EVALUATION_OUTPUTS = (PREDICTIONS_RAW_DIRNAME, PREDICTIONS_POSTPROCESSED_DIRNAME, PLOTS_DIRNAME, SCORES_FILENAME,
+                      REPORT_FILENAME)
 
 
 def default_output_dir(run_dir: PathLike, data_dir: PathLike, partition: str) -> Path:
@@ -103,12 +109,13 @@ def evaluate_run(
     echo: Optional[Callable[[str], None]] = print,
     semantic_dir: Optional[PathLike] = None,
     overwrite: bool = False,
+    report: bool = True,
 ) -> dict:
     """Evaluate the run in `run_dir` on `partition` of the converted folder `data_dir`.
 
     output_dir defaults to `default_output_dir`; a folder that already holds an evaluation raises
     `OutputExistsError` unless `overwrite` (which replaces only the files listed in
-    EVALUATION_OUTPUTS, once the new results are computed).
+    EVALUATION_OUTPUTS, once the new results are computed). report: also write `report.html`.
 
     model_file defaults to the run's model in run.json (the best on development; the last epoch for
     a run trained without a development partition). postprocess/variance default to the run
@@ -195,10 +202,14 @@ def evaluate_run(
         "output_dir": str(output_dir),
     }
     (output_dir / SCORES_FILENAME).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if report:
+        write_html_report(output_dir / REPORT_FILENAME, summary=summary, recordings=drawn,
+                          history=read_history(run_dir), postprocessing=summary["postprocessing"],
+                          emorec_version=installed_version())
     if echo is not None:
         echo(format_table(table, label_names))
         echo(f"predictions ({', '.join(f for f in folders.values() if f)}), scores.json"
-             + (" and plots" if plot and drawn else "") + f" in {output_dir}")
+             + (", plots" if plot and drawn else "") + (" and report.html" if report else "") + f" in {output_dir}")
     return summary
 
 

@@ -43,9 +43,10 @@ def format_table(scores: Dict[str, Dict[str, float]], label_names: Sequence[str]
     return "\n".join(lines)
 
 
-def plot_recording(path: Path, name: str, gold: np.ndarray, predictions: np.ndarray, mask: np.ndarray,
-                   label_names: Sequence[str], postprocessed: Optional[np.ndarray] = None) -> None:
-    """A PNG with one panel per dimension: gold and prediction over time (masked frames blank)."""
+def recording_figure(name: str, gold: np.ndarray, predictions: np.ndarray, mask: np.ndarray,
+                     label_names: Sequence[str], postprocessed: Optional[np.ndarray] = None):
+    """A matplotlib figure with one panel per dimension: gold and prediction over time (masked
+    frames blank); the post-processed prediction too when given. The caller closes it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,14 +58,23 @@ def plot_recording(path: Path, name: str, gold: np.ndarray, predictions: np.ndar
     for d, label in enumerate(label_names):
         axis = axes[d, 0]
         axis.plot(time_s, np.where(hidden, np.nan, gold[:, d]), label="gold", color="black")
-        axis.plot(time_s, predictions[:, d], label="prediction", color="tab:blue")
+        axis.plot(time_s, predictions[:, d], label="prediction (raw)", color="tab:blue")
         if postprocessed is not None:
-            axis.plot(time_s, postprocessed[:, d], label="post-processed", color="tab:orange", alpha=0.8)
+            axis.plot(time_s, postprocessed[:, d], label="prediction (post-processed)", color="tab:orange", alpha=0.8)
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
     axes[0, 0].set_title(name)
     axes[0, 0].legend(loc="upper right", fontsize="small")
     axes[-1, 0].set_xlabel("time (s)")
     figure.tight_layout()
+    return figure
+
+
+def plot_recording(path: Path, name: str, gold: np.ndarray, predictions: np.ndarray, mask: np.ndarray,
+                   label_names: Sequence[str], postprocessed: Optional[np.ndarray] = None) -> None:
+    """`recording_figure` saved as a PNG at `path`."""
+    figure = recording_figure(name, gold, predictions, mask, label_names, postprocessed)
+    import matplotlib.pyplot as plt  # after recording_figure chose the Agg backend
+
     figure.savefig(path, dpi=80)
     plt.close(figure)

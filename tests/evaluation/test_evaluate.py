@@ -39,7 +39,7 @@ def test_evaluate_writes_raw_and_postprocessed_predictions_side_by_side(trained)
     assert scores["predictions"] == {"raw": "predictions_raw", "postprocessed": "predictions_postprocessed"}
     assert set(scores["postprocessing"]["dimensions"]) == {"arousal", "valence"}
     assert not (out / "predictions").exists()
-    assert len(list((out / "plots").glob("*.png"))) == 1
+    assert len(list((out / "plots").glob("*.png"))) == 1 and (out / "report.html").is_file()
 
     # Recompute pooled CCC of each folder's files against the gold read back from the TFRecords:
     # each folder must hold exactly the predictions its score set was computed from.
