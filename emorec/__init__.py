@@ -19,20 +19,9 @@ from importlib import import_module
 from typing import Any
 
 from emorec.config import ExperimentConfig, load_config  # noqa: F401
+from emorec.constants import PACKAGE_VERSION as __version__, installed_version  # noqa: F401
 from emorec.errors import ConfigError, DatasetError, EmorecError, InputFileError  # noqa: F401
 
-__version__ = "0.1.0"
-
-
-def installed_version() -> str:
-    """The installed distribution's version (what a wheel says); `__version__` in a checkout that is
-    on the path but not installed. Written into exported and evaluation files to say what made them."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("emorec")
-    except metadata.PackageNotFoundError:
-        return __version__
 
 #: Public name -> module that defines it (the CLI verb in brackets).
 _LAZY = {

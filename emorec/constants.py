@@ -32,3 +32,18 @@ PARTITIONS = ("train", "devel", "test")
 
 #: SEWA / AVEC 2017 affect dimensions, in label-file column order.
 SEWA_DIMENSIONS = ("arousal", "valence", "liking")
+
+#: The version in this source tree; `installed_version()` prefers what the installed distribution says.
+PACKAGE_VERSION = "0.1.0"
+
+
+def installed_version() -> str:
+    """The installed distribution's version (what a wheel says); `PACKAGE_VERSION` in a checkout that
+    is on the path but not installed. Written into exported and evaluation files to say what made them;
+    here, at the bottom of the layers, so that evaluation and export name the same version."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("emorec")
+    except metadata.PackageNotFoundError:
+        return PACKAGE_VERSION

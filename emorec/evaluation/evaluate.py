@@ -27,9 +27,8 @@ from typing import Callable, Dict, List, Optional
 import keras
 import numpy as np
 
-from emorec import installed_version
 from emorec.config import ExperimentConfig, load_config
-from emorec.constants import AUDIO_INPUT, SEMANTIC_INPUT
+from emorec.constants import AUDIO_INPUT, SEMANTIC_INPUT, installed_version
 from emorec.data.pipeline import recordings_for_prediction
 from emorec.data.semantic_features import resolve_semantic_features
 from emorec.errors import EmorecError, InputFileError, OutputExistsError, PathLike
@@ -37,8 +36,7 @@ from emorec.evaluation.ccc import ccc_per_dimension
 from emorec.evaluation.html_report import write_html_report
 from emorec.evaluation.postprocess import Postprocessor
 from emorec.evaluation.report import format_table, plot_recording, write_avec_predictions
-from emorec.training.run_folder import CONFIG_FILENAME, find_run_model, load_run_info, load_run_model
-from emorec.training.train import read_history
+from emorec.training.run_folder import CONFIG_FILENAME, find_run_model, load_run_info, load_run_model, read_history
 
 POSTPROCESS_FILENAME = "postprocess.json"
 PREDICTIONS_RAW_DIRNAME = "predictions_raw"

@@ -18,8 +18,7 @@ from typing import Dict, Optional, Sequence, Union
 
 import keras
 
-from emorec import installed_version
-from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ, SEMANTIC_INPUT
+from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ, SEMANTIC_INPUT, installed_version
 from emorec.errors import ExportError, PathLike
 from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers
 from emorec.export.serving_module import SERVE_INPUTS, ServingModule

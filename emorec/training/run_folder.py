@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import keras
 
@@ -99,3 +99,14 @@ def load_run_model(run_dir: PathLike, model_file: Optional[str] = None) -> keras
     except Exception as error:  # noqa: BLE001 - report which file failed and why, in one line
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
         raise InputFileError(path, f"cannot load Keras model ({type(error).__name__}: {first_line})") from None
+
+
+def read_history(run_dir: PathLike) -> Dict[str, List[float]]:
+    """The per-epoch logs of a run (all epochs, across resumes) as `{key: [value per epoch]}`."""
+    path = Path(run_dir) / HISTORY_FILENAME
+    if not path.is_file():
+        return {}
+    import pandas as pd
+
+    frame = pd.read_csv(path).drop_duplicates("epoch", keep="last")
+    return {column: frame[column].tolist() for column in frame.columns}

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import keras
-import pandas as pd
 import tensorflow as tf
 
 from emorec.config import ExperimentConfig, save_config
@@ -25,7 +24,8 @@ from emorec.training.callbacks import BestModelCheckpoint, MeanCCC
 from emorec.training.losses import ConcordanceLoss
 from emorec.training.metrics import ConcordanceCorrelation
 from emorec.training.run_folder import (BACKUP_DIRNAME, BEST_MODEL_FILENAME, CONFIG_FILENAME, HISTORY_FILENAME,
-                                        LAST_MODEL_FILENAME, LOGS_DIRNAME, run_finished, write_run_info)
+                                        LAST_MODEL_FILENAME, LOGS_DIRNAME, read_history, run_finished,
+                                        write_run_info)
 from emorec.training.strategy import is_chief, make_strategy
 
 #: Keras releases [first, end) that `_patch_keras_for_multiworker` was written against (setup.py
@@ -62,15 +62,6 @@ def compile_model(model: keras.Model, label_names: Sequence[str], learning_rate:
         loss_weights={name: weight for name in label_names},
         metrics={name: [ConcordanceCorrelation(name="ccc")] for name in label_names},
     )
-
-
-def read_history(run_dir: PathLike) -> Dict[str, List[float]]:
-    """The per-epoch logs of a run (all epochs, across resumes) as `{key: [value per epoch]}`."""
-    path = Path(run_dir) / HISTORY_FILENAME
-    if not path.is_file():
-        return {}
-    frame = pd.read_csv(path).drop_duplicates("epoch", keep="last")
-    return {column: frame[column].tolist() for column in frame.columns}
 
 
 def train_model(
