@@ -114,7 +114,7 @@ def extract_corpus(data_dir: Path) -> Corpus:
     import opensmile
     import tensorflow as tf
 
-    from tfrecords_tools.audio import resample
+    from emorec.data.audio import resample
 
     from emorec.constants import SAMPLE_RATE_HZ
     from emorec.data.manifest import read_manifest

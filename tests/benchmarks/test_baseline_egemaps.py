@@ -136,7 +136,7 @@ def test_a_missing_default_folder_names_the_convert_command(tmp_path, monkeypatc
 def test_end_to_end_on_a_tiny_converted_folder(tmp_path, monkeypatch, capsys):
     pytest.importorskip("opensmile", reason="openSMILE is in the `bench` extra")
     pytest.importorskip("sklearn", reason="scikit-learn is in the `bench` extra")
-    from emorec.demo import synthetic_recordings, write_tfrecords
+    from emorec.experiments.demo import synthetic_recordings, write_tfrecords
 
     data = write_tfrecords(synthetic_recordings(recordings={"train": 6, "devel": 4, "test": 4}, duration_s=(1.5, 2.5),
                                                 seed=5), tmp_path / "data")
