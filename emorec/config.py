@@ -83,6 +83,74 @@ class _Checked:
 
 
 @dataclass
+class NormalisationConfig(_Checked):
+    """How waveforms are scaled before the model sees them; the same at training, evaluation and
+    prediction (export refuses what its serving graph cannot reproduce).
+
+    Args:
+        kind: `none`; `recording`: each recording scaled to `target_rms` with its own RMS (the
+            whole recording: prediction needs the whole file, so no streaming signature);
+            `causal`: each frame scaled with the RMS of the recording up to the end of that frame
+            (works in streaming, statistics carried across chunks); `speaker`: each speaker's RMS
+            over the recordings of that speaker in the partition being read - transductive for
+            test speakers (their own test audio sets the scale), and not exportable.
+        target_rms: RMS the statistics are scaled to (1.0: unit RMS).
+        min_rms: RMS floor, so near-silence (e.g. a causal start) is not blown up to noise.
+
+    Example: `data: {normalisation: {kind: causal}}`.
+    """
+
+    kind: Literal["none", "recording", "speaker", "causal"] = "none"
+    target_rms: float = 1.0
+    min_rms: float = 1e-4
+
+    def problems(self) -> List[Tuple[str, str]]:
+        out = []
+        if not self.target_rms > 0:
+            out.append(("target_rms", f"must be > 0, got {self.target_rms}"))
+        if not self.min_rms > 0:
+            out.append(("min_rms", f"must be > 0, got {self.min_rms}"))
+        return out
+
+
+@dataclass
+class AugmentationConfig(_Checked):
+    """Random perturbations of training windows only (`make_dataset(training=True)`); devel, test
+    and prediction inputs are never augmented. Each window's randomness comes from stateless ops
+    seeded by the run seed, so a run repeats; the draws differ from epoch to epoch.
+
+    Args:
+        enabled: off by default, so existing configs train as before.
+        gain_db: [low, high] uniform gain in dB; null switches gain off.
+        noise_snr_db: [low, high] uniform signal-to-noise ratio of additive noise in dB, measured
+            over the window; null switches noise off.
+        noise_colour: `white`, `pink` (power falling as 1/f) or `mixed` (one of the two per window).
+        speed_factor: [low, high] uniform speed factor (1.1 = 10 % faster, pitch up as in Kaldi's
+            speed perturbation); null switches it off. Labels and mask are resampled with the audio.
+
+    Example: `data: {augmentation: {enabled: true, speed_factor: null}}`.
+    """
+
+    enabled: bool = False
+    gain_db: Optional[Tuple[float, float]] = (-6.0, 6.0)
+    noise_snr_db: Optional[Tuple[float, float]] = (10.0, 40.0)
+    noise_colour: Literal["white", "pink", "mixed"] = "mixed"
+    speed_factor: Optional[Tuple[float, float]] = (0.9, 1.1)
+
+    def problems(self) -> List[Tuple[str, str]]:
+        out = []
+        for name in ("gain_db", "noise_snr_db", "speed_factor"):
+            bounds = getattr(self, name)
+            if bounds is not None and not bounds[0] <= bounds[1]:
+                out.append((name, f"expected [low, high] with low <= high, got {list(bounds)}"))
+        # Small factors only: labels are resampled to the nearest frame, and larger changes of speed
+        # (and pitch) change what a listener would rate.
+        if self.speed_factor is not None and not (0.8 <= self.speed_factor[0] and self.speed_factor[1] <= 1.25):
+            out.append(("speed_factor", f"must lie within [0.8, 1.25], got {list(self.speed_factor)}"))
+        return out
+
+
+@dataclass
 class DataConfig(_Checked):
     #: Frames per training sequence (100 frames = 10 s at 10 Hz, the paper's setting).
     sequence_frames: int = field(default=100, metadata=_AT_LEAST_ONE)
@@ -98,6 +166,8 @@ class DataConfig(_Checked):
     test_partition: str = "test"
     #: TFRecord shards read in parallel by the interleave.
     interleave_cycle_length: int = field(default=4, metadata=_AT_LEAST_ONE)
+    normalisation: NormalisationConfig = field(default_factory=NormalisationConfig)
+    augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
 
 
 @dataclass
@@ -149,6 +219,37 @@ class ModelConfig(_Checked):
 
 
 @dataclass
+class LRScheduleConfig(_Checked):
+    """Learning-rate schedule around `training.learning_rate`.
+
+    Args:
+        kind: `constant`; `reduce_on_plateau`: multiply by `factor` after `patience` epochs without
+            a better development mean CCC (needs a devel partition); `cosine`: cosine decay per step
+            from the learning rate to `min_learning_rate` over all epochs.
+        factor: reduce_on_plateau's multiplier, in (0, 1).
+        patience: reduce_on_plateau's epochs without improvement.
+        min_learning_rate: floor of reduce_on_plateau, end point of cosine.
+
+    Example: `training: {lr_schedule: {kind: reduce_on_plateau, factor: 0.5, patience: 3}}`.
+    """
+
+    kind: Literal["constant", "reduce_on_plateau", "cosine"] = "constant"
+    factor: float = 0.5
+    patience: int = 3
+    min_learning_rate: float = 1e-6
+
+    def problems(self) -> List[Tuple[str, str]]:
+        out = []
+        if not 0 < self.factor < 1:
+            out.append(("factor", f"must lie in (0, 1), got {self.factor}"))
+        if self.patience < 1:
+            out.append(("patience", f"must be >= 1, got {self.patience}"))
+        if self.min_learning_rate < 0:
+            out.append(("min_learning_rate", f"must be >= 0, got {self.min_learning_rate}"))
+        return out
+
+
+@dataclass
 class TrainingConfig(_Checked):
     epochs: int = field(default=50, metadata=_AT_LEAST_ONE)
     learning_rate: float = field(default=1e-4, metadata=_bounds(above=0))
@@ -164,6 +265,7 @@ class TrainingConfig(_Checked):
     validation_steps: Optional[int] = field(default=None, metadata=_AT_LEAST_ONE)
     #: Epochs without a better development mean CCC before stopping; None trains all epochs.
     early_stopping_patience: Optional[int] = field(default=None, metadata=_NOT_NEGATIVE)
+    lr_schedule: LRScheduleConfig = field(default_factory=LRScheduleConfig)
 
 
 @dataclass
@@ -266,10 +368,14 @@ def _from_dict(cls: type, data: Dict[str, Any], source: str, prefix: str = "") -
         key = f"{prefix}.{name}" if prefix else name
         kwargs[name] = _coerce(value, hints[name], source, key)
     try:
-        return cls(**kwargs)
+        config = cls(**kwargs)
     except ConfigError as error:  # a range check of `_Checked`: name the file and the dotted key
         key = f"{prefix}.{error.key}" if prefix else error.key
         raise ConfigError(source, key, error.problem) from None
+    # Value checks that relate several fields live with their section (`problems()`: [(field, problem)]).
+    for name, problem in getattr(config, "problems", lambda: [])():
+        raise ConfigError(source, f"{prefix}.{name}" if prefix else name, problem)
+    return config
 
 
 def config_from_dict(data: Dict[str, Any], source: str = "<dict>", cls: type = ExperimentConfig) -> Any:

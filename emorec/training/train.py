@@ -14,11 +14,11 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import keras
 import tensorflow as tf
 
-from emorec.config import ExperimentConfig, save_config
+from emorec.config import ExperimentConfig, TrainingConfig, save_config
 from emorec.data.manifest import manifest_path, read_manifest
 from emorec.data.pipeline import make_dataset, partition_files
 from emorec.data.semantic_features import resolve_semantic_features
-from emorec.errors import EmorecError, PathLike
+from emorec.errors import ConfigError, EmorecError, PathLike
 from emorec.models.emotion_model import build_model
 from emorec.training.callbacks import BestModelCheckpoint, MeanCCC
 from emorec.training.losses import ConcordanceLoss
@@ -53,8 +53,10 @@ def resolve_config(
     return dataclasses.replace(config, training=dataclasses.replace(training, **changes))
 
 
-def compile_model(model: keras.Model, label_names: Sequence[str], learning_rate: float, clip_norm: float) -> None:
-    """Adam with global gradient-norm clipping; eq. 8 as one 1 - CCC loss per output weighted 1/D."""
+def compile_model(model: keras.Model, label_names: Sequence[str], learning_rate, clip_norm: float) -> None:
+    """Adam with global gradient-norm clipping; eq. 8 as one 1 - CCC loss per output weighted 1/D.
+
+    learning_rate: a float or a `keras.optimizers.schedules.LearningRateSchedule`."""
     weight = 1.0 / len(label_names)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate, global_clipnorm=clip_norm),
@@ -62,6 +64,32 @@ def compile_model(model: keras.Model, label_names: Sequence[str], learning_rate:
         loss_weights={name: weight for name in label_names},
         metrics={name: [ConcordanceCorrelation(name="ccc")] for name in label_names},
     )
+
+
+def learning_rate_schedule(
+    training: TrainingConfig, steps_per_epoch: int, *, validate: bool, config_source: str = "<config>"
+):
+    """(learning rate or `LearningRateSchedule` for the optimiser, callbacks) of `training.lr_schedule`.
+
+    cosine decays per optimiser step over `training.epochs * steps_per_epoch` steps; the step count
+    is the optimiser's, which BackupAndRestore restores, so a resumed run continues the curve.
+    reduce_on_plateau watches `val_mean_ccc` (mode max) and so needs a development partition; its
+    patience counter restarts on resume (the reduced rate itself is restored with the optimiser).
+    """
+    schedule = training.lr_schedule
+    if schedule.kind == "constant":
+        return training.learning_rate, []
+    if schedule.kind == "cosine":
+        decay_steps = max(1, training.epochs * steps_per_epoch)
+        alpha = min(1.0, schedule.min_learning_rate / training.learning_rate)
+        return keras.optimizers.schedules.CosineDecay(training.learning_rate, decay_steps, alpha=alpha), []
+    if not validate:
+        raise ConfigError(config_source, "training.lr_schedule.kind",
+                          "reduce_on_plateau watches the development mean CCC, and data.devel_partition is null; "
+                          "use constant or cosine")
+    return training.learning_rate, [keras.callbacks.ReduceLROnPlateau(
+        "val_mean_ccc", mode="max", factor=schedule.factor, patience=schedule.patience,
+        min_lr=schedule.min_learning_rate, verbose=0)]
 
 
 def train_model(
@@ -131,16 +159,21 @@ def train_model(
     devel_data = make_dataset(data_dir, config.data.devel_partition, config.data, training=False,
                               label_names=label_names, semantic_dir=semantic_dir) if validate else None
 
+    learning_rate, schedule_callbacks = learning_rate_schedule(
+        training, training.steps_per_epoch or int(train_data.cardinality()), validate=validate,
+        config_source=f"config {config.name!r}")
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(training.precision)
     try:
         with strategy.scope():
             model = build_model(config.model, label_names, semantic_dim=semantic_dim)
-            compile_model(model, label_names, training.learning_rate, training.clip_norm)
+            compile_model(model, label_names, learning_rate, training.clip_norm)
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             _patch_keras_for_multiworker(model, strategy)
         run_callbacks: List[keras.callbacks.Callback] = [
             MeanCCC(label_names),  # first: the callbacks below read val_mean_ccc
+            # Before the CSVLogger: ReduceLROnPlateau logs the epoch's learning_rate into history.csv.
+            *schedule_callbacks,
             keras.callbacks.BackupAndRestore(str(write_dir / BACKUP_DIRNAME)),
             BestModelCheckpoint(write_dir / BEST_MODEL_FILENAME, monitor="val_mean_ccc", enabled=validate),
             keras.callbacks.ModelCheckpoint(str(write_dir / LAST_MODEL_FILENAME)),
