@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from emorec.config import DataConfig
 from emorec.constants import AUDIO_INPUT, MANIFEST_FILENAME, SEMANTIC_INPUT
+from emorec.data.augmentation import augment_windows
 from emorec.data.manifest import read_manifest, shard_paths
 from emorec.data.schema import parse_recording
 from emorec.data.semantic_features import features_dim, parse_semantic_example, semantic_partition_files
@@ -165,7 +166,8 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batched `(inputs, targets)` windows of one partition, ready for `model.fit`/`evaluate`.
 
-    training: shuffle shards and windows (buffer `config.shuffle_buffer`); otherwise keep file order.
+    training: shuffle shards and windows (buffer `config.shuffle_buffer`) and apply
+    `config.augmentation` when enabled; otherwise keep file order, unaugmented.
     label_names: defaults to the manifest's; all dimensions are always parsed.
     frame_features: optional extra per-frame inputs, windowed like audio.
     repeat: repeat forever (for `steps_per_epoch`).
@@ -216,6 +218,8 @@ def make_dataset(
         dataset = dataset.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
+    if training and config.augmentation.enabled:  # never for devel/test (training=False)
+        dataset = augment_windows(dataset, config.augmentation, seed)
     batch_size = batch_size or config.batch_size
     dataset = dataset.batch(batch_size, drop_remainder=False)
     if not repeat:
