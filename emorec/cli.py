@@ -95,7 +95,9 @@ def set_option(scope: str = "the config"):
               help="Compute precision [default: the config's].")
 @click.option("--epochs", type=int, default=None, help="Epochs [default: the config's].")
 @set_option()
-def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides) -> None:
+@click.option("--seeds", type=int, default=None,
+              help="Train N runs (the config's seed, +1, ...) into RUN/seed-<s>/ and report mean ± sd per dimension.")
+def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides, seeds) -> None:
     """Train the model of an experiment config on a converted folder."""
     from emorec.config import apply_overrides, load_config
 
@@ -103,7 +105,14 @@ def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides
     config = apply_overrides(load_config(config_path), overrides)
     from emorec.training import train_model
 
-    history = train_model(config, data_dir, run_dir, strategy=strategy, precision=precision, epochs=epochs)
+    if seeds is not None:
+        from emorec.training.seeds import train_seeds
+
+        train_seeds(config, data_dir, run_dir, seeds, echo=click.echo, strategy=strategy,
+                    precision=precision, epochs=epochs)
+        return
+    history = train_model(config, data_dir, run_dir, strategy=strategy, precision=precision,
+                          epochs=epochs)
     # NaN (or absent) in every epoch: trained without a development set (data.devel_partition: null).
     scores = [value for value in history.get("val_mean_ccc", []) if value == value]
     best = f"best development mean CCC {max(scores):.4f}" if scores else "no development score"
@@ -125,7 +134,9 @@ def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
 def evaluate(run_dir, data_dir, partition, output_dir, overwrite, postprocess, variance, no_plots) -> None:
     """Score a trained run: CCC per dimension pooled over a partition, raw and post-processed AVEC
-    predictions, plots and a self-contained report.html."""
+    predictions, plots and a self-contained report.html.
+
+    On a multi-seed folder (`train --seeds N`) each seed is scored and mean ± sd reported."""
     from emorec.evaluation import evaluate_run
 
     evaluate_run(run_dir, data_dir, partition, output_dir=output_dir, plot=not no_plots, postprocess=postprocess,

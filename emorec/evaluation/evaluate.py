@@ -36,7 +36,10 @@ from emorec.evaluation.ccc import ccc_per_dimension
 from emorec.evaluation.html_report import write_html_report
 from emorec.evaluation.postprocess import Postprocessor
 from emorec.evaluation.report import format_table, plot_recording, write_avec_predictions
-from emorec.training.run_folder import CONFIG_FILENAME, find_run_model, load_run_info, load_run_model, read_history
+from emorec.training.run_folder import (CONFIG_FILENAME, RUN_INFO_FILENAME, find_run_model, load_run_info, load_run_model,
+                                        read_history)
+
+from emorec.training.seeds import aggregate_ccc, format_seed_summary, seed_run_dirs
 
 POSTPROCESS_FILENAME = "postprocess.json"
 PREDICTIONS_RAW_DIRNAME = "predictions_raw"
@@ -48,6 +51,8 @@ REPORT_FILENAME = "report.html"
 #: and all that `overwrite=True` removes (nothing else there is touched).
 EVALUATION_OUTPUTS = (PREDICTIONS_RAW_DIRNAME, PREDICTIONS_POSTPROCESSED_DIRNAME, PLOTS_DIRNAME, SCORES_FILENAME,
                       REPORT_FILENAME)
+#: Mean ± sd over the seeds of a multi-seed folder, in `RUN/evaluation/<data folder name>-<partition>/`.
+SEED_SCORES_FILENAME = "seed_scores.json"
 
 
 def default_output_dir(run_dir: PathLike, data_dir: PathLike, partition: str) -> Path:
@@ -126,8 +131,14 @@ def evaluate_run(
     `{"partition", "variance", "label_names", "recordings", "frames", "ccc_raw": {dim: .., "mean": ..},
     "ccc_postprocessed": {...} or None, "postprocessing": Postprocessor.to_dict() or None,
     "predictions": {"raw": folder, "postprocessed": folder or None}, "output_dir", ...}`.
+    A multi-seed folder (`emorec train --seeds N`) is evaluated by `evaluate_seeds` and returns what
+    that returns.
     """
     run_dir = Path(run_dir)
+    if not (run_dir / RUN_INFO_FILENAME).is_file() and seed_run_dirs(run_dir):
+        return evaluate_seeds(run_dir, data_dir, partition, output_dir=output_dir, plot=plot, postprocess=postprocess,
+                              variance=variance, model_file=model_file, echo=echo, semantic_dir=semantic_dir,
+                              overwrite=overwrite)
     info = load_run_info(run_dir)
     config: ExperimentConfig = load_config(run_dir / CONFIG_FILENAME)
     label_names = list(info["label_names"])
@@ -208,6 +219,43 @@ def evaluate_run(
         echo(format_table(table, label_names))
         echo(f"predictions ({', '.join(f for f in folders.values() if f)}), scores.json"
              + (", plots" if plot and drawn else "") + (" and report.html" if report else "") + f" in {output_dir}")
+    return summary
+
+
+def evaluate_seeds(run_dir: PathLike, data_dir: PathLike, partition: str, *, output_dir: Optional[PathLike] = None,
+                   echo: Optional[Callable[[str], None]] = print, **evaluate_kwargs) -> dict:
+    """Evaluate every `seed-<s>/` run of a multi-seed folder (each into its own
+    `seed-<s>/evaluation/<partition>/`) and write the mean ± sd over seeds per dimension to
+    `output_dir` (default `RUN/evaluation/<data folder name>-<partition>/`) as `seed_scores.json`:
+    `{"partition", "label_names", "seeds", "ccc_raw": {key: {"mean", "sd", "values"}} (see
+    `aggregate_ccc`), "ccc_postprocessed": the same or None, "runs": {seed: its scores.json}}`. `evaluate_kwargs` go to `evaluate_run`.
+    """
+    run_dir = Path(run_dir)
+    runs = seed_run_dirs(run_dir)
+    if not runs:
+        raise InputFileError(run_dir, "no seed-<s>/ run folders (written by `emorec train --seeds N`)")
+    per_seed = {seed: evaluate_run(folder, data_dir, partition, echo=None, **evaluate_kwargs)
+                for seed, folder in runs.items()}
+    label_names = next(iter(per_seed.values()))["label_names"]
+    raw = aggregate_ccc({seed: s["ccc_raw"] for seed, s in per_seed.items()}, label_names)
+    processed = {seed: s["ccc_postprocessed"] for seed, s in per_seed.items() if s["ccc_postprocessed"]}
+    processed = aggregate_ccc(processed, label_names) if len(processed) == len(runs) else None
+    summary = {
+        "partition": partition,
+        "label_names": label_names,
+        "seeds": list(runs),
+        "ccc_raw": raw["ccc"],
+        "ccc_postprocessed": processed["ccc"] if processed else None,
+        "runs": {seed: str(Path(s["output_dir"]) / "scores.json") for seed, s in per_seed.items()},
+    }
+    output_dir = Path(output_dir) if output_dir is not None else default_output_dir(run_dir, data_dir, partition)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / SEED_SCORES_FILENAME).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if echo is not None:
+        echo(format_seed_summary(raw, partition))
+        if processed:
+            echo(format_seed_summary(processed, f"{partition} post-processed"))
+        echo(f"per-seed results in {run_dir}/seed-*/evaluation/{partition}; summary in {output_dir / SEED_SCORES_FILENAME}")
     return summary
 
 
