@@ -31,10 +31,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import tensorflow as tf
 
-from emorec.config import DataConfig
+from emorec.config import DataConfig, NormalisationConfig
 from emorec.constants import AUDIO_INPUT, MANIFEST_FILENAME, SEMANTIC_INPUT
 from emorec.data.augmentation import augment_windows
 from emorec.data.manifest import read_manifest, shard_paths
+from emorec.data.normalisation import normalise_recordings
 from emorec.data.schema import parse_recording
 from emorec.data.semantic_features import features_dim, parse_semantic_example, semantic_partition_files
 from emorec.errors import DatasetError, PathLike
@@ -194,6 +195,7 @@ def make_dataset(
         files, len(all_names), shuffle_files=training, cycle_length=config.interleave_cycle_length, seed=seed,
         semantic_files=semantic_files, semantic_dim=semantic_dim,
     )
+    dataset = normalise_recordings(dataset, config.normalisation, files, source=Path(data_dir) / partition)
     if frame_features is not None:
         probe_names: List[str] = []
 
@@ -237,9 +239,11 @@ def make_dataset(
 
 def recordings_for_prediction(
     data_dir: PathLike, partition: str, *, batch_recordings: int = 8, frame_features: Optional[FrameFeatureFn] = None,
-    semantic_dir: Optional[PathLike] = None,
+    semantic_dir: Optional[PathLike] = None, normalisation: Optional[NormalisationConfig] = None,
 ) -> tf.data.Dataset:
     """Whole recordings in file order, padded at the end to the longest of each batch.
+
+    normalisation: the run's `data.normalisation` (None: none), applied as in `make_dataset`.
 
     Elements are dicts with `audio` `[batch, frames, 2205]`, `labels` `[batch, frames, dims]`,
     `label_mask` `[batch, frames]` (0 on padding), `name` `[batch]`, `num_frames` `[batch]`,
@@ -257,6 +261,8 @@ def recordings_for_prediction(
         keep += (SEMANTIC_INPUT,)
     else:
         dataset = read_recordings(files, len(manifest["label_names"]))
+    if normalisation is not None:
+        dataset = normalise_recordings(dataset, normalisation, files, source=Path(data_dir) / partition)
 
     @tf.autograph.experimental.do_not_convert  # plain dict plumbing, nothing to convert
     def select(recording):

@@ -27,7 +27,7 @@ from typing import Callable, Dict, List, Optional
 import keras
 import numpy as np
 
-from emorec.config import ExperimentConfig, load_config
+from emorec.config import ExperimentConfig, NormalisationConfig, load_config
 from emorec.constants import AUDIO_INPUT, SEMANTIC_INPUT, installed_version
 from emorec.data.pipeline import recordings_for_prediction
 from emorec.data.semantic_features import resolve_semantic_features
@@ -61,14 +61,16 @@ def default_output_dir(run_dir: PathLike, data_dir: PathLike, partition: str) ->
 
 
 def predict_partition(model: keras.Model, data_dir: PathLike, partition: str, label_names: List[str],
-                      batch_recordings: int = 8, semantic_dir: Optional[PathLike] = None) -> List[dict]:
+                      batch_recordings: int = 8, semantic_dir: Optional[PathLike] = None, *,
+                      normalisation: NormalisationConfig) -> List[dict]:
     """Per recording (file order): `name`, `predictions`/`gold` `[frames, dims]`, `mask` `[frames]`.
 
     semantic_dir: the semantic features folder, for a model with a `semantic` input.
+    normalisation: the run's `data.normalisation` (required: the model expects its inputs scaled so).
     """
     results = []
     for batch in recordings_for_prediction(data_dir, partition, batch_recordings=batch_recordings,
-                                           semantic_dir=semantic_dir):
+                                           semantic_dir=semantic_dir, normalisation=normalisation):
         inputs = {AUDIO_INPUT: batch["audio"]}
         if SEMANTIC_INPUT in batch:
             inputs[SEMANTIC_INPUT] = batch[SEMANTIC_INPUT]
@@ -162,7 +164,8 @@ def evaluate_run(
     model = load_run_model(run_dir, model_file)
     semantic_dir = _semantic_dir(info, config, data_dir, semantic_dir, run_dir)
 
-    results = predict_partition(model, data_dir, partition, label_names, evaluation.batch_recordings, semantic_dir)
+    results = predict_partition(model, data_dir, partition, label_names, evaluation.batch_recordings, semantic_dir,
+                                normalisation=config.data.normalisation)
     scores = pooled_scores(results, label_names, variance=variance)
     table = {f"{partition} raw": scores}
     processed_scores = postprocessor = None
@@ -207,6 +210,7 @@ def evaluate_run(
         "postprocessing": None if postprocessor is None else postprocessor.to_dict(),
         "predictions": folders,
         "model": str(model_path),
+        "normalisation": config.data.normalisation.kind,  # the protocol behind these numbers
         "semantic_features": None if semantic_dir is None else str(semantic_dir),
         "output_dir": str(output_dir),
     }
@@ -280,7 +284,8 @@ def _postprocessor(run_dir: Path, model, data_dir, config: ExperimentConfig, lab
     if partition != devel and path.is_file():
         return Postprocessor.from_dict(json.loads(path.read_text(encoding="utf-8")))
     devel_results = results if partition == devel else predict_partition(
-        model, data_dir, devel, label_names, config.evaluation.batch_recordings, semantic_dir)
+        model, data_dir, devel, label_names, config.evaluation.batch_recordings, semantic_dir,
+        normalisation=config.data.normalisation)
     postprocessor = Postprocessor.fit(
         [r["predictions"] for r in devel_results], [r["gold"] for r in devel_results],
         [r["mask"] for r in devel_results], label_names,
