@@ -22,7 +22,7 @@ from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from emorec.errors import ExportError, PathLike
 from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers
 from emorec.export.serving_module import SERVE_INPUTS, ServingModule
-from emorec.training.run_folder import load_run_model, run_label_names
+from emorec.training.run_folder import load_run_model, run_label_names, run_normalisation
 
 #: ONNX opset: 17 is read by onnxruntime >= 1.14 and covers every op of the serving graph.
 DEFAULT_OPSET = 17
@@ -47,8 +47,10 @@ def export_onnx(
         import tf2onnx
     except ImportError as error:
         raise ExportError("ONNX export needs the onnx extra: pip install -e '.[onnx]'") from error
+    normalisation = None  # a bare Keras model: served unnormalised, as export_saved_model does
     if not isinstance(model, keras.Model):
         label_names = label_names or run_label_names(model)
+        normalisation = run_normalisation(model)
         model = load_run_model(model)
     label_names = list(label_names) if label_names is not None else infer_label_names(model)
     out_path = Path(out_path)
@@ -59,7 +61,7 @@ def export_onnx(
         # The in-graph Speech2Vec front end (STFT, per-word gathers) is not taken to ONNX yet.
         raise ExportError(f"{model.name}: ONNX export covers audio-only models; a model with a semantic branch "
                           "exports as a SavedModel (emorec export --format saved_model)")
-    module = ServingModule(model, label_names)
+    module = ServingModule(model, label_names, normalisation=normalisation)
     try:
         with portable_recurrent_layers(model):
             model_proto, _ = tf2onnx.convert.from_function(module.serve, input_signature=SERVE_INPUTS, opset=opset)

@@ -29,7 +29,7 @@ from emorec.data.frames import frame_times_s, num_frames_for
 from emorec.errors import EmorecError, InputFileError, PathLike
 from emorec.evaluation.report import write_avec_predictions
 from emorec.export.saved_model import read_metadata, resolve_version_dir
-from emorec.export.serving_module import DEFAULT_SIGNATURE, STREAM_SIGNATURE
+from emorec.export.serving_module import DEFAULT_SIGNATURE, NORM_STATE_NAMES, STREAM_SIGNATURE
 
 #: Audio per `serving_stream` call. 30 s = 300 frames keeps the CNN's activations of the Table 1
 #: model near 130 MB while the per-call overhead stays negligible.
@@ -106,12 +106,16 @@ class ExportedModel:
             chunk_samples = max(1, int(round(chunk_s * SAMPLE_RATE_HZ / FRAME_LENGTH_SAMPLES))) * FRAME_LENGTH_SAMPLES
             state_h = tf.zeros([1, self.lstm_units], tf.float32)
             state_c = tf.zeros([1, self.lstm_units], tf.float32)
+            # Causal normalisation's running statistics travel with the LSTM state.
+            norm_state = {name: tf.zeros([1], tf.float32) for name in NORM_STATE_NAMES
+                          if (self.metadata.get("normalisation") or {}).get("kind") == "causal"}
             pieces: Dict[str, List[np.ndarray]] = {name: [] for name in self.label_names}
             for start in range(0, waveform.shape[0], chunk_samples):
                 chunk = waveform[start:start + chunk_samples]
                 result = self.stream(waveform=tf.constant(chunk[None]), length=tf.constant([chunk.shape[0]], tf.int32),
-                                     lstm_state_h=state_h, lstm_state_c=state_c)
+                                     lstm_state_h=state_h, lstm_state_c=state_c, **norm_state)
                 state_h, state_c = result["lstm_state_h"], result["lstm_state_c"]
+                norm_state = {name: result[name] for name in norm_state}
                 frames = int(result["num_frames"].numpy()[0])
                 for name in self.label_names:
                     pieces[name].append(result[name].numpy()[0, :frames])

@@ -28,6 +28,7 @@ The graph holds only core TensorFlow ops (decoding and resampling happen on the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -46,7 +47,8 @@ from emorec.errors import ExportError, InputFileError, PathLike
 from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers
 from emorec.export.semantic_graph import front_end_from_features_dir
 from emorec.export.serving_module import DEFAULT_SIGNATURE, STREAM_SIGNATURE, ServingModule, stream_matches_serve
-from emorec.training.run_folder import RUN_INFO_FILENAME, load_run_model, run_info_or_empty, run_label_names
+from emorec.training.run_folder import (RUN_INFO_FILENAME, load_run_model, run_info_or_empty, run_label_names,
+                                        run_normalisation)
 
 #: Metadata written next to the SavedModel; TF Serving ignores `assets.extra`.
 METADATA_PATH = Path("assets.extra") / "emorec_export.json"
@@ -84,6 +86,7 @@ def export_saved_model(
     label_names: Optional[Sequence[str]] = None,
     check_ops: bool = True,
     semantic=None,
+    normalisation=None,
 ) -> Path:
     """Export a Keras model (or a run folder's best model) as `out_dir/<version>/`.
 
@@ -92,7 +95,9 @@ def export_saved_model(
     training run folder. out_dir: the model's name folder in TF Serving's layout
     (`saved_models/NAME`). version: integer version; the next free one if None. semantic: a
     `emorec.export.semantic_graph.SemanticFrontEnd` for a Keras model with a semantic branch (a run
-    folder's comes from its run.json and semantic features folder).
+    folder's comes from its run.json and semantic features folder). normalisation: the
+    `data.normalisation` (a `NormalisationConfig`) the model was trained with (a run folder's comes
+    from its config.yaml); `recording` exports without `serving_stream`, `speaker` is refused.
     Returns the version folder. Raises `ExportError` when the version exists already, the graph
     holds a non-core op, or the semantic source is word2vec (text, not audio).
     """
@@ -102,6 +107,8 @@ def export_saved_model(
         model = load_run_model(run_dir)
         if semantic is None:
             semantic = run_semantic_front_end(run_dir)
+        if normalisation is None:
+            normalisation = run_normalisation(run_dir)
     label_names = list(label_names) if label_names is not None else infer_label_names(model)
     out_dir = Path(out_dir)
     version = next_version(out_dir) if version is None else int(version)
@@ -111,7 +118,7 @@ def export_saved_model(
     if target.exists():
         raise ExportError(f"{target}: version {version} exists already (omit --version for the next free one)")
 
-    module = ServingModule(model, label_names, semantic)
+    module = ServingModule(model, label_names, semantic, normalisation)
     front_end = module.semantic.front_end if module.semantic is not None else None
     with portable_recurrent_layers(model), \
             (portable_recurrent_layers(front_end.encoder.model) if front_end else contextlib.nullcontext()):
@@ -138,6 +145,8 @@ def export_saved_model(
             "signatures": sorted(signatures),
             "model_name": model.name,
             "semantic": front_end.metadata() if front_end else None,
+            # How the graph scales the waveform; clients of serving_stream carry the causal state.
+            "normalisation": dataclasses.asdict(module.normalisation),
         }
         (staging / METADATA_PATH).parent.mkdir(parents=True, exist_ok=True)
         (staging / METADATA_PATH).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")

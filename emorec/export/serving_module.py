@@ -9,12 +9,14 @@
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Dict, Optional, Sequence
 
 import keras
 import tensorflow as tf
 
+from emorec.config import NormalisationConfig
 from emorec.constants import AUDIO_INPUT, FRAME_LENGTH_SAMPLES, SEMANTIC_INPUT
+from emorec.data.normalisation import normalise_frames
 from emorec.errors import ExportError
 from emorec.export.graph_ops import frame_times_tensor, frame_waveform, model_inputs, per_dimension, split_at_lstm
 from emorec.export.semantic_graph import WORD_INPUTS
@@ -22,8 +24,11 @@ from emorec.export.semantic_graph import WORD_INPUTS
 #: Signature names.
 DEFAULT_SIGNATURE = "serving_default"
 STREAM_SIGNATURE = "serving_stream"
+#: Running statistics of causal normalisation carried between `serving_stream` calls (inputs and
+#: outputs, float32 `[batch]`, zeros at a recording's start): sum of squares and samples so far.
+NORM_STATE_NAMES = ("norm_sum_squares", "norm_samples")
 #: Output keys that are not affect dimensions.
-AUXILIARY_OUTPUTS = ("frame_times_s", "frame_mask", "num_frames", "lstm_state_h", "lstm_state_c")
+AUXILIARY_OUTPUTS = ("frame_times_s", "frame_mask", "num_frames", "lstm_state_h", "lstm_state_c") + NORM_STATE_NAMES
 
 
 #: Inputs of `serving_default`, and of `serving_stream` (the same plus the LSTM state).
@@ -35,6 +40,18 @@ STREAM_INPUTS = SERVE_INPUTS + (
     tf.TensorSpec([None, None], tf.float32, name="lstm_state_h"),
     tf.TensorSpec([None, None], tf.float32, name="lstm_state_c"),
 )
+#: `serving_stream` of a model trained with causal normalisation: the LSTM and normalisation state.
+CAUSAL_STREAM_INPUTS = STREAM_INPUTS + tuple(tf.TensorSpec([None], tf.float32, name=n) for n in NORM_STATE_NAMES)
+
+
+def normalisation_for_serving(normalisation: Optional[NormalisationConfig], model_name: str) -> NormalisationConfig:
+    """The normalisation the serving graph reproduces; an `ExportError` for one it cannot."""
+    normalisation = normalisation or NormalisationConfig()
+    if normalisation.kind == "speaker":
+        raise ExportError(f"{model_name}: trained with data.normalisation.kind speaker, which scales each speaker "
+                          "with statistics over all their recordings in a partition; a served recording has no "
+                          "such statistics. Train with kind recording or causal to export.")
+    return normalisation
 
 
 class _Keras:
@@ -53,8 +70,10 @@ class ServingModule(tf.Module):
     reads the other ("Could not find variable ..."). Only the tf.Variables are tracked.
     """
 
-    def __init__(self, model: keras.Model, label_names: Sequence[str], semantic=None):
+    def __init__(self, model: keras.Model, label_names: Sequence[str], semantic=None,
+                 normalisation: Optional[NormalisationConfig] = None):
         super().__init__(name="emorec_serving")
+        self.normalisation = normalisation_for_serving(normalisation, model.name)
         extra_inputs = sorted(set(model.input) - {AUDIO_INPUT}) if isinstance(model.input, dict) else []
         if [name for name in extra_inputs if name != SEMANTIC_INPUT]:
             raise ExportError(f"model {model.name!r} has inputs {extra_inputs} besides {AUDIO_INPUT!r}; "
@@ -80,6 +99,8 @@ class ServingModule(tf.Module):
         self.keras = _Keras(model=model)
         # No streaming with a semantic branch: a word may straddle a chunk border.
         split = split_at_lstm(model) if semantic is None else None
+        if self.normalisation.kind == "recording":
+            split = None  # the whole recording's RMS scales its first frame: nothing to stream
         self.lstm_units = 0
         if split is not None:
             encoder, lstm, head = split
@@ -93,13 +114,27 @@ class ServingModule(tf.Module):
         else:
             self.serve = tf.function(self._serve, input_signature=SERVE_INPUTS)
         if self.lstm_units:
-            self.stream = tf.function(self._stream, input_signature=STREAM_INPUTS)
+            causal = self.normalisation.kind == "causal"
+            self.stream = tf.function(self._stream_causal if causal else self._stream,
+                                      input_signature=CAUSAL_STREAM_INPUTS if causal else STREAM_INPUTS)
+
+    def initial_stream_state(self, batch: int) -> Dict[str, tf.Tensor]:
+        """Zero state of `serving_stream` besides the LSTM's, for a recording's first chunk."""
+        if self.normalisation.kind != "causal":
+            return {}
+        return {name: tf.zeros([batch], tf.float32) for name in NORM_STATE_NAMES}
+
+    def _normalise(self, frames, waveform, length, state=None):
+        """The run's `data.normalisation` on the framed audio (see `emorec.data.normalisation`)."""
+        num_samples = tf.clip_by_value(tf.cast(length, tf.int32), 0, tf.shape(waveform)[1])
+        return normalise_frames(frames, num_samples, self.normalisation, state=state)
 
     def _model_call(self, frames):
         return per_dimension(self.keras.model(model_inputs(self.keras.model, frames), training=False), self.label_names)
 
     def _serve(self, waveform, length):
         frames, frame_mask, num_frames = frame_waveform(waveform, length)
+        frames, _ = self._normalise(frames, waveform, length)
         outputs = self._model_call(frames)
         outputs.update(frame_times_s=frame_times_tensor(frame_mask), frame_mask=frame_mask,
                        num_frames=num_frames)
@@ -112,6 +147,8 @@ class ServingModule(tf.Module):
             masked_waveform, length, word_start_s, word_end_s, num_words, tf.shape(frames)[1])
         # Frames past a row's own count get zeros, as its audio frames do.
         semantic = semantic * tf.cast(frame_mask, semantic.dtype)[:, :, None]
+        # Semantic features were computed from the raw waveform at training too; only audio is scaled.
+        frames, _ = self._normalise(frames, waveform, length)
         outputs = per_dimension(
             self.keras.model({AUDIO_INPUT: frames, SEMANTIC_INPUT: semantic}, training=False),
             self.label_names)
@@ -119,8 +156,18 @@ class ServingModule(tf.Module):
                        num_frames=num_frames)
         return outputs
 
+    def _stream_causal(self, waveform, length, lstm_state_h, lstm_state_c, norm_sum_squares, norm_samples):
+        frames, frame_mask, num_frames = frame_waveform(waveform, length)
+        frames, (sum_squares, samples) = self._normalise(frames, waveform, length, (norm_sum_squares, norm_samples))
+        outputs = self._stream_frames(frames, frame_mask, num_frames, lstm_state_h, lstm_state_c)
+        outputs.update(norm_sum_squares=sum_squares, norm_samples=samples)
+        return outputs
+
     def _stream(self, waveform, length, lstm_state_h, lstm_state_c):
         frames, frame_mask, num_frames = frame_waveform(waveform, length)
+        return self._stream_frames(frames, frame_mask, num_frames, lstm_state_h, lstm_state_c)
+
+    def _stream_frames(self, frames, frame_mask, num_frames, lstm_state_h, lstm_state_c):
         features = self.keras.encoder(model_inputs(self.keras.encoder, frames), training=False)
         sequence, state_h, state_c = self.keras.stream_rnn(
             features, mask=frame_mask, initial_state=[lstm_state_h, lstm_state_c], training=False
@@ -136,11 +183,13 @@ def stream_matches_serve(module: ServingModule, tolerance: float = 1e-4) -> bool
     probe = tf.random.stateless_uniform([1, 5 * FRAME_LENGTH_SAMPLES], seed=[1, 2], minval=-0.5, maxval=0.5)
     whole = module.serve(probe, tf.constant([5 * FRAME_LENGTH_SAMPLES]))
     state = [tf.zeros([1, module.lstm_units])] * 2
+    extra = module.initial_stream_state(1)
     pieces = []
     for start, stop in ((0, 2), (2, 5)):
         chunk = probe[:, start * FRAME_LENGTH_SAMPLES: stop * FRAME_LENGTH_SAMPLES]
-        result = module.stream(chunk, tf.shape(chunk)[1:2], *state)
+        result = module.stream(chunk, tf.shape(chunk)[1:2], *state, *extra.values())
         state = [result["lstm_state_h"], result["lstm_state_c"]]
+        extra = {name: result[name] for name in extra}
         pieces.append(result)
     for name in module.label_names:
         streamed = tf.concat([piece[name] for piece in pieces], axis=1)

@@ -110,3 +110,12 @@ def read_history(run_dir: PathLike) -> Dict[str, List[float]]:
 
     frame = pd.read_csv(path).drop_duplicates("epoch", keep="last")
     return {column: frame[column].tolist() for column in frame.columns}
+
+
+def run_normalisation(run_dir: PathLike):
+    """`data.normalisation` of a run folder's config.yaml (kind none for a folder without one): what
+    export must reproduce in the serving graph."""
+    from emorec.config import NormalisationConfig, load_config
+
+    path = Path(run_dir) / CONFIG_FILENAME
+    return load_config(path).data.normalisation if path.is_file() else NormalisationConfig()
