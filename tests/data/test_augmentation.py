@@ -11,7 +11,7 @@ from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
 from emorec.data.augmentation import augment_window
 from emorec.data.pipeline import make_dataset
 from emorec.data.schema import Recording
-from emorec.demo import write_tfrecords
+from emorec.experiments.demo import write_tfrecords
 
 ON = AugmentationConfig(enabled=True)
 

@@ -9,7 +9,7 @@ from emorec.constants import FRAME_LENGTH_SAMPLES
 from emorec.data.normalisation import normalise_frames
 from emorec.data.pipeline import make_dataset, recordings_for_prediction
 from emorec.data.schema import Recording
-from emorec.demo import write_tfrecords
+from emorec.experiments.demo import write_tfrecords
 from emorec.errors import DatasetError
 
 

@@ -9,7 +9,7 @@ from emorec.config import ExperimentConfig, NormalisationConfig, DataConfig, sav
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
 from emorec.data.pipeline import recordings_for_prediction
 from emorec.data.schema import Recording
-from emorec.demo import write_tfrecords
+from emorec.experiments.demo import write_tfrecords
 from emorec.export.predict import ExportedModel
 from emorec.errors import ExportError
 from emorec.export.saved_model import export_saved_model

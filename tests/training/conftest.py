@@ -9,7 +9,7 @@ from emorec.config import CNNConfig, DataConfig, ExperimentConfig, ModelConfig, 
 @pytest.fixture(scope="session")
 def tiny_run_data(tmp_path_factory):
     """4 generated recordings of 3 s in train; devel holds copies of them."""
-    from emorec.demo import synthetic_recordings, write_tfrecords
+    from emorec.experiments.demo import synthetic_recordings, write_tfrecords
 
     recordings = list(synthetic_recordings(recordings={"train": 4}, duration_s=(3, 3), seed=3))
     devel = [dataclasses.replace(r, partition="devel", name=f"devel_{r.name}") for r in recordings]

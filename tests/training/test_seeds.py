@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from emorec.cli import cli
 from emorec.config import save_config
 from emorec.training.seeds import aggregate_ccc, best_devel_ccc, train_seeds
-from emorec.training.train import read_history
+from emorec.training.run_folder import read_history
 
 
 def test_aggregate_is_mean_and_sample_sd():
@@ -51,9 +51,10 @@ def test_train_two_seeds_then_evaluate_the_folder(tiny_run_data, tiny_experiment
 
     scores = evaluate_run(run_dir, tiny_run_data, "test", plot=False, postprocess=False, echo=None)
     assert scores["seeds"] == [5, 6]
-    test_scores = [json.loads((run_dir / f"seed-{s}" / "evaluation" / "test" / "scores.json").read_text())["ccc"]
+    folder = f"{tiny_run_data.resolve().name}-test"  # evaluation folders are keyed by data folder and partition
+    test_scores = [json.loads((run_dir / f"seed-{s}" / "evaluation" / folder / "scores.json").read_text())["ccc_raw"]
                    for s in (5, 6)]
     for key in [*label_names, "mean"]:
-        assert scores["ccc"][key]["values"] == pytest.approx([s[key] for s in test_scores])
-        assert scores["ccc"][key]["mean"] == pytest.approx(np.mean([s[key] for s in test_scores]))
-    assert (run_dir / "evaluation" / "test" / "seed_scores.json").is_file()
+        assert scores["ccc_raw"][key]["values"] == pytest.approx([s[key] for s in test_scores])
+        assert scores["ccc_raw"][key]["mean"] == pytest.approx(np.mean([s[key] for s in test_scores]))
+    assert (run_dir / "evaluation" / folder / "seed_scores.json").is_file()
