@@ -181,6 +181,10 @@ class CNNConfig(_Checked):
     padding: Literal["same", "valid"] = "same"
     #: How the steps left inside one 0.1 s frame after the last pool become one vector per frame.
     frame_pooling: Literal["max", "mean"] = "max"
+    #: How conv1 + ReLU + pool1 are computed (emorec.models.paralinguistic): "phase_blocked" never
+    #: writes the full-resolution activation; "reference" is the plain Conv1D -> MaxPooling1D. Same
+    #: weights and outputs; only the speed differs.
+    conv1_impl: Literal["phase_blocked", "reference"] = "phase_blocked"
 
 
 @dataclass
