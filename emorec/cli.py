@@ -91,19 +91,28 @@ def set_option(scope: str = "the config"):
               help="Run folder (config, checkpoints, logs); an unfinished run there resumes.")
 @click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default=None,
               help="tf.distribute strategy [default: the config's].")
-@click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default=None,
-              help="Compute precision [default: the config's].")
+@click.option("--precision", type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]), default=None,
+              help="Compute precision; auto: mixed_bfloat16 where the CPU or GPU has bfloat16 arithmetic, "
+                   "else float32 [default: the config's, auto unless it says otherwise].")
 @click.option("--epochs", type=int, default=None, help="Epochs [default: the config's].")
 @set_option()
 @click.option("--seeds", type=int, default=None,
               help="Train N runs (the config's seed, +1, ...) into RUN/seed-<s>/ and report mean ± sd per dimension.")
 def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides, seeds) -> None:
     """Train the model of an experiment config on a converted folder."""
+    import logging
+
     from emorec.config import apply_overrides, load_config
 
     # Checked before TensorFlow is imported: a mistyped key fails in a second, and nothing is written.
     config = apply_overrides(load_config(config_path), overrides)
     from emorec.training import train_model
+
+    # Show the precision `auto` chose (logged once by emorec.training.precision).
+    precision_logger = logging.getLogger("emorec.training.precision")
+    precision_logger.setLevel(logging.INFO)
+    if not precision_logger.handlers:
+        precision_logger.addHandler(logging.StreamHandler(sys.stderr))
 
     if seeds is not None:
         from emorec.training.seeds import train_seeds

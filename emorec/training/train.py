@@ -23,6 +23,7 @@ from emorec.models.emotion_model import build_model
 from emorec.training.callbacks import BestModelCheckpoint, MeanCCC
 from emorec.training.losses import ConcordanceLoss
 from emorec.training.metrics import ConcordanceCorrelation
+from emorec.training.precision import resolve_precision
 from emorec.training.run_folder import (BACKUP_DIRNAME, BEST_MODEL_FILENAME, CONFIG_FILENAME, HISTORY_FILENAME,
                                         LAST_MODEL_FILENAME, LOGS_DIRNAME, read_history, run_finished,
                                         write_run_info)
@@ -107,7 +108,9 @@ def train_model(
     """Train the model of `config` on `data_dir` (a converted folder), writing into `run_dir`.
 
     strategy: a name (`auto`, `default`, `mirrored`, `multiworker`), a `tf.distribute.Strategy`,
-    or None for the config's. precision/epochs override the config. A run folder holding an
+    or None for the config's. precision/epochs override the config; precision "auto" becomes
+    mixed_bfloat16 or float32 after this machine's hardware (`emorec.training.precision`, logged;
+    config.yaml keeps "auto", run.json records the choice). A run folder holding an
     unfinished run's backup resumes it and ends after the same total number of epochs.
     semantic_dir: the semantic features folder when `config.model.semantic.source` is not "none"
     (default `<data_dir>/semantic/<source>-<boundaries>/`, written by `emorec semantic features`).
@@ -132,6 +135,7 @@ def train_model(
         raise EmorecError(f"{run_dir}: holds a finished run (last.keras, no backup to resume from); "
                           "choose another --run-dir or delete this one")
     keras.utils.set_random_seed(training.seed)
+    policy = resolve_precision(training.precision)
     if not isinstance(strategy, tf.distribute.Strategy):
         strategy = make_strategy(training.strategy)
     chief = is_chief(strategy)
@@ -147,7 +151,7 @@ def train_model(
             # Without a devel set nothing is selected: the run's model (for export) is the last.
             "best_model": BEST_MODEL_FILENAME if validate else LAST_MODEL_FILENAME,
             "last_model": LAST_MODEL_FILENAME,
-            "precision": training.precision,
+            "precision": policy,
             "semantic_dim": semantic_dim,
             "semantic_features": None if semantic_dir is None else str(semantic_dir),
         }
@@ -163,7 +167,7 @@ def train_model(
         training, training.steps_per_epoch or int(train_data.cardinality()), validate=validate,
         config_source=f"config {config.name!r}")
     previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(training.precision)
+    keras.mixed_precision.set_global_policy(policy)
     try:
         with strategy.scope():
             model = build_model(config.model, label_names, semantic_dim=semantic_dim)
