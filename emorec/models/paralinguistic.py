@@ -28,8 +28,9 @@ The phase-blocked form computes the same numbers from the same `kernel [8, 1, 50
 - bias and ReLU come after the max: max_p relu(y_p + b) = relu(max_p y_p + b) exactly, because
   adding b and the ReLU are monotone, so they run on 220 steps instead of 2205.
 
-`conv1_impl="reference"` keeps the plain Keras Conv1D -> MaxPooling1D; the two agree to float
-rounding (tests/models/test_paralinguistic.py) and share checkpoints.
+The phase-blocked path also adds conv2's and conv3's bias and applies their ReLU after their
+pools (same identity). `conv1_impl="reference"` keeps the plain Keras Conv1D -> MaxPooling1D
+stack; the two agree to float rounding (tests/models/test_paralinguistic.py) and share checkpoints.
 """
 from __future__ import annotations
 
@@ -225,10 +226,15 @@ class ParalinguisticCNN(layers.Layer):
             x = conv_relu_pool_phase_blocked(frames_audio, ops.cast(conv.kernel, frames_audio.dtype),
                                              ops.cast(conv.bias, frames_audio.dtype), pool.pool_size[0], self.padding)
             x = dropout(x, training=training)
+            for conv, pool, dropout in layers_left:
+                # The same exact reordering for conv2 and conv3: bias and ReLU after the max-pool,
+                # on 5x fewer values, instead of two more passes over the conv's output.
+                x = ops.conv(x, ops.cast(conv.kernel, x.dtype), strides=1, padding=self.padding)
+                x = dropout(ops.relu(pool(x) + ops.cast(conv.bias, x.dtype)), training=training)
         else:
             x = ops.reshape(audio, (-1, self.frame_length_samples, 1))
-        for conv, pool, dropout in layers_left:
-            x = dropout(pool(conv(x)), training=training)
+            for conv, pool, dropout in layers_left:
+                x = dropout(pool(conv(x)), training=training)
         # The few steps left per frame (8) become one vector: max keeps the strongest response of
         # each filter anywhere in the frame, the same choice as the max-pools before it.
         x = ops.max(x, axis=1) if self.frame_pooling == "max" else ops.mean(x, axis=1)

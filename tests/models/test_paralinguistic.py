@@ -128,10 +128,10 @@ def _paired_cnns(seed=4, **kwargs):
     assert blocked.conv1_impl == "phase_blocked"  # the default
     probe = np.zeros((1, 1, FRAME_LENGTH_SAMPLES), np.float32)
     reference(probe), blocked(probe)
-    # Table 1's default initialisation leaves a conv1 bias of zero; a non-zero one checks that
-    # adding it after the max is exact.
-    weights = reference.get_weights()
-    weights[1] = np.random.default_rng(seed).normal(0, 0.05, weights[1].shape).astype(np.float32)
+    # Keras initialises the conv biases to zero; non-zero ones check that adding them after the
+    # max-pools is exact.
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, 0.05, w.shape).astype(np.float32) if w.ndim == 1 else w for w in reference.get_weights()]
     reference.set_weights(weights)
     blocked.set_weights(weights)
     return reference, blocked
