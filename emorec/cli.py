@@ -26,6 +26,16 @@ def _speaker_list(value):
     return None if value is None else [s for s in value.replace(",", " ").split() if s]
 
 
+def _audio_limit_options(command):
+    """--max-duration-s / --allow-sample-rate, shared by convert and predict (emorec.data.audio.AudioLimits)."""
+    from emorec.data.audio import DEFAULT_MAX_DURATION_S
+
+    command = click.option("--allow-sample-rate", is_flag=True,
+                           help="Accept sample rates outside 1 kHz-384 kHz (usually a corrupt header).")(command)
+    return click.option("--max-duration-s", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_MAX_DURATION_S,
+                        help="Refuse audio files longer than this (seconds).")(command)
+
+
 @cli.command(context_settings=CONTEXT)
 @click.option("--layout", type=click.Choice(["sewa", "emodb", "manifest"]), required=True, help="Source dataset layout.")
 @click.argument("source", type=click.Path(path_type=str))
@@ -47,8 +57,10 @@ def _speaker_list(value):
 @click.option("--sessions", type=int, default=0, help="emodb: join each speaker's utterances into sessions of N (0: off).")
 @click.option("--seed", type=int, default=0, help="emodb: seed of the session order.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@_audio_limit_options
 def convert(layout, source, output, on_error, overwrite, workers, target_shard_mb, label_length_policy, word_timing,
-            train_speakers, devel_speakers, test_speakers, label_map, sessions, seed, quiet) -> None:
+            train_speakers, devel_speakers, test_speakers, label_map, sessions, seed, quiet, max_duration_s,
+            allow_sample_rate) -> None:
     """Convert a dataset at SOURCE into sharded TFRecords and a manifest in OUTPUT."""
     from tfrecords_tools import convert_dataset
 
@@ -61,7 +73,8 @@ def convert(layout, source, output, on_error, overwrite, workers, target_shard_m
         raise click.UsageError("--train/devel/test-speakers, --label-map, --sessions and --seed apply to --layout emodb only")
     report = convert_dataset(layout, source, output, on_error=on_error, overwrite=overwrite, workers=workers,
                              target_shard_mb=target_shard_mb, label_length_policy=label_length_policy,
-                             word_timing=word_timing, progress=not quiet, **layout_options)
+                             word_timing=word_timing, progress=not quiet, max_duration_s=max_duration_s,
+                             allow_any_sample_rate=allow_sample_rate, **layout_options)
     click.echo(report.summary())
 
 
@@ -197,12 +210,14 @@ def export(run_dir, out, model_version, export_format) -> None:
 @click.option("--chunk-s", type=float, default=30.0, help="Seconds of audio per model call (LSTM state carries over).")
 @click.option("--words", "words_csv", type=click.Path(path_type=str), default=None,
               help="Word timings CSV (file,word,start_s,end_s) for a semantic model trained on given boundaries.")
-def predict(audio, model_dir, out_dir, plot, chunk_s, words_csv) -> None:
+@_audio_limit_options
+def predict(audio, model_dir, out_dir, plot, chunk_s, words_csv, max_duration_s, allow_sample_rate) -> None:
     """Predict affect curves (10 per second) for AUDIO files of any rate, channel count and format."""
     from emorec.export.predict import default_model_dir, predict_files
 
     report = predict_files(audio, model_dir or default_model_dir(), out_dir=out_dir, plot=plot, chunk_s=chunk_s,
-                           words_csv=words_csv)
+                           words_csv=words_csv, max_duration_s=max_duration_s,
+                           allow_any_sample_rate=allow_sample_rate)
     for path in audio:
         if str(path) in report.tables:
             click.echo(f"{path}: {len(report.tables[str(path)])} frames -> {Path(out_dir) / Path(path).stem}.csv")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
-from emorec.data.audio import probe_audio
+from emorec.data.audio import DEFAULT_MAX_DURATION_S, AudioLimits, probe_audio
 from emorec.data.manifest import load_manifest_unchecked, manifest_path, write_manifest
 from emorec.data.schema import recording_to_example
 from emorec.data.shards import PARTIAL_SUFFIX, ShardWriter, shard_name
@@ -93,6 +93,8 @@ def convert_dataset(
     word_timing: str = "auto",
     sample_rate_hz: int = SAMPLE_RATE_HZ,
     progress: bool = True,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    allow_any_sample_rate: bool = False,
     **layout_options: Any,
 ) -> ConversionReport:
     """Convert the dataset at `source` (layout `sewa`, `emodb` or `manifest`) into `output`.
@@ -102,6 +104,8 @@ def convert_dataset(
     label_length_policy: `mask`, `pad_edge` or `error` (see tfrecords_tools.labels).
     word_timing: `auto` (given file if present, else proportional), `given`, `proportional`,
         `pocketsphinx`.
+    max_duration_s, allow_any_sample_rate: sanity limits per audio file (see
+        `emorec.data.audio.AudioLimits`): longer files and rates outside 1-384 kHz are refused.
     layout_options (emodb): train_speakers, devel_speakers, test_speakers, label_map, sessions, seed.
     Returns a ConversionReport; the manifest is `output/manifest.json`.
     """
@@ -115,6 +119,9 @@ def convert_dataset(
         raise EmorecError(f"sample_rate_hz must be {SAMPLE_RATE_HZ} for TFRecord schema v{SCHEMA_VERSION}; got {sample_rate_hz}")
     if target_shard_mb <= 0:
         raise EmorecError(f"target_shard_mb must be positive; got {target_shard_mb}")
+    if not max_duration_s > 0:
+        raise EmorecError(f"max_duration_s must be positive; got {max_duration_s}")
+    limits = AudioLimits(float(max_duration_s), bool(allow_any_sample_rate))
     if word_timing == "pocketsphinx":
         require_pocketsphinx()
     source = Path(source).resolve()
@@ -156,13 +163,15 @@ def convert_dataset(
     # --- List and probe ------------------------------------------------------------------------
     items = module.list_items(source, resolved_layout_options if layout == "emodb" else {})
     label_names = list(module.label_names(items) if hasattr(module, "label_names") else module.LABEL_NAMES)
-    context = BuildContext(int(sample_rate_hz), label_length_policy, word_timing, tuple(label_names))
+    context = BuildContext(int(sample_rate_hz), label_length_policy, word_timing, tuple(label_names), limits)
     skipped: List[Dict[str, str]] = []
     planned: List[SourceItem] = []
     sizes: List[float] = []
     for item in items:
         try:
-            duration_s = sum(probe_audio(path).duration_s for path in item.audio_files)
+            # probe_audio cross-checks a WAV header against the file size and applies the limits,
+            # so shards are planned from what the files really hold, not from what headers claim.
+            duration_s = sum(probe_audio(path, limits=limits).duration_s for path in item.audio_files)
         except InputFileError as error:
             if on_error == "fail":
                 raise

@@ -25,6 +25,7 @@ import pandas as pd
 import tensorflow as tf
 
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
+from emorec.data.audio import DEFAULT_MAX_DURATION_S, AudioLimits
 from emorec.data.frames import frame_times_s, num_frames_for
 from emorec.errors import EmorecError, InputFileError, PathLike
 from emorec.evaluation.report import write_avec_predictions
@@ -129,9 +130,11 @@ def _as_model(model: Union[ExportedModel, PathLike]) -> ExportedModel:
     return model if isinstance(model, ExportedModel) else ExportedModel(model)
 
 
-def prepare_waveform(waveform: np.ndarray, sample_rate_hz: int, source: PathLike = "<array>") -> np.ndarray:
-    """Mix down `[samples]` / `[samples, channels]` and resample to 22 050 Hz, float32 in [-1, 1]."""
-    from emorec.data.audio import resample, to_mono
+def prepare_waveform(waveform: np.ndarray, sample_rate_hz: int, source: PathLike = "<array>",
+                     limits=None) -> np.ndarray:
+    """Mix down `[samples]` / `[samples, channels]` and resample to 22 050 Hz, float32 in [-1, 1].
+    limits: an `emorec.data.audio.AudioLimits` for the rate and duration (default: 1-384 kHz, 4 h)."""
+    from emorec.data.audio import check_limits, resample, to_mono
 
     waveform = np.asarray(waveform)
     if waveform.ndim not in (1, 2):
@@ -145,6 +148,7 @@ def prepare_waveform(waveform: np.ndarray, sample_rate_hz: int, source: PathLike
         raise InputFileError(source, f"expected float samples in [-1, 1], got dtype {waveform.dtype}")
     if not np.all(np.isfinite(waveform)):
         raise InputFileError(source, "audio contains NaN or infinite samples")
+    check_limits(source, int(sample_rate_hz), waveform.shape[0], limits)
     mono = resample(to_mono(waveform.astype(np.float32, copy=False)), int(sample_rate_hz), SAMPLE_RATE_HZ)
     if mono.size == 0:
         raise InputFileError(source, "audio has zero samples after resampling")
@@ -165,6 +169,9 @@ def predict_array(
     name: str = "array",
     chunk_s: Optional[float] = DEFAULT_CHUNK_S,
     words: Optional[Sequence[Tuple[float, float]]] = None,
+    *,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    allow_any_sample_rate: bool = False,
 ) -> pd.DataFrame:
     """Predict the affect curves of a numpy waveform.
 
@@ -174,7 +181,7 @@ def predict_array(
     Returns one row per 0.1 s frame: columns `name`, `time_s` and one per affect dimension.
     """
     model = _as_model(model)
-    mono = prepare_waveform(waveform, sample_rate_hz)
+    mono = prepare_waveform(waveform, sample_rate_hz, limits=AudioLimits(max_duration_s, allow_any_sample_rate))
     return _frame_table(model.predict_waveform(mono, chunk_s, words), model.label_names, name)
 
 
@@ -240,18 +247,23 @@ def predict_file(
     plot: bool = False,
     chunk_s: Optional[float] = DEFAULT_CHUNK_S,
     words: Optional[Sequence[Tuple[float, float]]] = None,
+    *,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    allow_any_sample_rate: bool = False,
 ) -> pd.DataFrame:
     """Predict one audio file (any rate, channel count and format the converter reads).
 
     With `out_dir`, writes `out_dir/<stem>.csv` (AVEC layout) and, with `plot`, `<stem>.png`.
     words: (start_s, end_s) per word, for a semantic model trained on given boundaries.
-    Raises InputFileError for a missing, empty, zero-length or undecodable file.
+    max_duration_s, allow_any_sample_rate: sanity limits (see `emorec.data.audio.AudioLimits`).
+    Raises InputFileError for a missing, empty, zero-length or undecodable file, or one outside
+    the limits.
     """
     from emorec.data.audio import load_audio
 
     model = _as_model(model)
     path = Path(path)
-    mono = load_audio(path, SAMPLE_RATE_HZ)
+    mono = load_audio(path, SAMPLE_RATE_HZ, limits=AudioLimits(max_duration_s, allow_any_sample_rate))
     words = model.word_boundaries(mono, words, source=path)  # errors name the file
     table = _frame_table(model.predict_waveform(mono, chunk_s, words), model.label_names, path.stem)
     if out_dir is not None:
@@ -277,6 +289,9 @@ def predict_files(
     plot: bool = False,
     chunk_s: Optional[float] = DEFAULT_CHUNK_S,
     words_csv: Optional[PathLike] = None,
+    *,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    allow_any_sample_rate: bool = False,
 ) -> PredictReport:
     """`predict_file` over many files; a bad file is recorded in `errors` and the rest go on.
 
@@ -294,7 +309,9 @@ def predict_files(
                 raise InputFileError(path, f"same file name as {written_by_stem[stem]}: its {stem}.csv would be "
                                            "overwritten; predict it in a separate call or rename it")
             words = words_for_file(timings, path) if timings is not None and model.semantic is not None else None
-            report.tables[str(path)] = predict_file(path, model, out_dir, plot, chunk_s, words)
+            report.tables[str(path)] = predict_file(path, model, out_dir, plot, chunk_s, words,
+                                                    max_duration_s=max_duration_s,
+                                                    allow_any_sample_rate=allow_any_sample_rate)
         except EmorecError as error:
             report.errors[str(path)] = str(error)
     return report
