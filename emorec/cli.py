@@ -228,6 +228,10 @@ def predict(audio, model_dir, out_dir, plot, chunk_s, words_csv, max_duration_s,
 
 
 # --- semantic branch (emorec.semantic) ------------------------------------------------------------
+_ALLOW_PICKLE_HELP = ("Also read gensim pickle vectors (.kv of older emorec). Opening a pickle runs any code it "
+                      "holds: only for files you trust; better convert them once with `semantic convert-vectors`.")
+
+
 @cli.group("semantic", context_settings=CONTEXT)
 def semantic() -> None:
     """Semantic branch: Word2Vec, Speech2Vec, alignment (eq. 1-3), frame-level features."""
@@ -252,7 +256,7 @@ def _semantic_report(report: dict) -> None:
 @click.option("--neighbours", default="", help="Comma-separated words whose nearest neighbours to print.")
 def semantic_word2vec(source, output, vector_size, window, min_count, epochs, seed, partitions, neighbours) -> None:
     """Train Word2Vec on SOURCE (a folder of text files, or a converted dataset's transcripts) and
-    save gensim KeyedVectors to OUTPUT."""
+    save the vectors to OUTPUT (word2vec binary format, e.g. ART/word2vec.bin)."""
     from emorec.semantic.run import run_word2vec
 
     _semantic_report(run_word2vec(source, output, partitions=partitions,
@@ -305,10 +309,11 @@ def semantic_speech2vec(source, output_dir, dim, encoder_units, decoder_units, w
 @click.option("--target-most-frequent", type=int, default=0, help="Keep only this many target words (0: all).")
 @click.option("--supervised", is_flag=True, help="Procrustes on identically spelled words, scored on held-out ones.")
 @click.option("--seed", type=int, default=0)
+@click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
 def semantic_align(source_vectors, target_vectors, output, adversarial, adversarial_epochs, iterations_per_epoch,
                    batch_size, discriminator_hidden, orthogonalisation, restarts, refinement_iterations,
-                   dictionary_size, target_most_frequent, supervised, seed) -> None:
-    """Learn W mapping SOURCE_VECTORS (Speech2Vec folder or .kv) into TARGET_VECTORS' space (.kv);
+                   dictionary_size, target_most_frequent, supervised, seed, allow_pickle) -> None:
+    """Learn W mapping SOURCE_VECTORS (Speech2Vec folder or word2vec file) into TARGET_VECTORS' space (word2vec file);
     save W as .npy in OUTPUT and print precision at 1/5 with chance levels."""
     from emorec.semantic.alignment import AlignmentConfig
     from emorec.semantic.run import run_align
@@ -319,7 +324,19 @@ def semantic_align(source_vectors, target_vectors, output, adversarial, adversar
                              adversarial_restarts=restarts, refinement_iterations=refinement_iterations,
                              dictionary_most_frequent=dictionary_size, seed=seed)
     _semantic_report(run_align(source_vectors, target_vectors, output, config,
-                               target_most_frequent=target_most_frequent, supervised=supervised))
+                               target_most_frequent=target_most_frequent, supervised=supervised,
+                               allow_pickle=allow_pickle))
+
+
+@semantic.command("convert-vectors", context_settings=CONTEXT)
+@click.argument("pickle_path", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=str))
+def semantic_convert_vectors(pickle_path, output) -> None:
+    """Rewrite gensim pickle vectors (.kv, from older emorec) as word2vec binary OUTPUT. Opening a
+    pickle runs any code it holds: convert only files from a source you trust."""
+    from emorec.semantic.run import convert_pickled_vectors
+
+    _semantic_report(convert_pickled_vectors(pickle_path, output))
 
 
 @semantic.command("features", context_settings=CONTEXT)
@@ -329,18 +346,20 @@ def semantic_align(source_vectors, target_vectors, output, adversarial, adversar
 @click.option("--boundaries", type=click.Choice(["given", "segmenter"]), default="given",
               help="Word boundaries: the converted word timings, or the transcript-free segmenter.")
 @click.option("--artefacts", "artefacts_dir", type=click.Path(exists=True, file_okay=False, path_type=str),
-              required=True, help="Folder with word2vec.kv, speech2vec/ and alignment.npy.")
+              required=True, help="Folder with word2vec.bin, speech2vec/ and alignment.npy.")
 @click.option("--partition", "partitions", multiple=True, default=None, help="Partitions [default: all].")
 @click.option("--out", "output_dir", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Output folder [default: CONVERTED/semantic/SOURCE-BOUNDARIES].")
-def semantic_features(converted, source, boundaries, artefacts_dir, partitions, output_dir) -> None:
+@click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
+def semantic_features(converted, source, boundaries, artefacts_dir, partitions, output_dir, allow_pickle) -> None:
     """Write frame-level semantic features (zeros where no word) for every recording of CONVERTED."""
     import json
 
     from emorec.data.semantic_features import FEATURES_METADATA
     from emorec.semantic.features import add_semantic_features
 
-    out = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir)
+    out = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir,
+                                allow_pickle=allow_pickle)
     meta = json.loads((Path(out) / FEATURES_METADATA).read_text())
     for partition, info in meta["partitions"].items():
         click.echo(f"{partition}: {info['recordings']} recordings, {info['word_frames']} of {info['frames']} "

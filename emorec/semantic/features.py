@@ -35,7 +35,9 @@ logger = logging.getLogger(__name__)
 MIN_OVERLAP_S = 1e-6
 
 # Artefact folder layout (SemanticConfig.artefacts_dir).
-WORD2VEC_FILENAME = "word2vec.kv"
+WORD2VEC_FILENAME = "word2vec.bin"
+#: What artefacts folders of the pickle era call it (read only if it is not a pickle, or with allow_pickle).
+LEGACY_WORD2VEC_FILENAME = "word2vec.kv"
 SPEECH2VEC_DIRNAME = "speech2vec"
 ALIGNMENT_FILENAME = "alignment.npy"
 
@@ -109,11 +111,13 @@ def text_frame_features(words: Sequence[str], starts_s: Sequence[float], ends_s:
 
 
 class SemanticArtefacts:
-    """The trained pieces in an artefacts folder: `word2vec.kv`, `speech2vec/`, `alignment.npy`.
-    Each is loaded on first use."""
+    """The trained pieces in an artefacts folder: `word2vec.bin`, `speech2vec/`, `alignment.npy`.
+    Each is loaded on first use. allow_pickle: load gensim pickle vectors (runs code; see
+    `emorec.semantic.word2vec.load_keyed_vectors`)."""
 
-    def __init__(self, folder: PathLike):
+    def __init__(self, folder: PathLike, *, allow_pickle: bool = False):
         self.folder = Path(folder)
+        self.allow_pickle = allow_pickle
         self._keyed_vectors = None
         self._encoder = None
         self._W = None
@@ -123,7 +127,10 @@ class SemanticArtefacts:
         if self._keyed_vectors is None:
             from emorec.semantic.word2vec import load_keyed_vectors
 
-            self._keyed_vectors = load_keyed_vectors(self.folder / WORD2VEC_FILENAME)
+            path = self.folder / WORD2VEC_FILENAME
+            if not path.is_file() and (self.folder / LEGACY_WORD2VEC_FILENAME).is_file():
+                path = self.folder / LEGACY_WORD2VEC_FILENAME
+            self._keyed_vectors = load_keyed_vectors(path, allow_pickle=self.allow_pickle)
         return self._keyed_vectors
 
     @property
@@ -178,8 +185,10 @@ def recording_features(recording: Recording, source: str, boundaries: str, artef
 
 def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str, artefacts_dir: PathLike,
                           partitions: Optional[Sequence[str]] = None, output_dir: Optional[PathLike] = None,
-                          segmenter_config: Optional[SegmenterConfig] = None) -> Path:
+                          segmenter_config: Optional[SegmenterConfig] = None, *, allow_pickle: bool = False) -> Path:
     """Write semantic features for every recording of a converted dataset folder.
+
+    allow_pickle: accept a gensim pickle `word2vec.kv` in the artefacts (it runs code when opened).
 
     Output: `output_dir` (default `<converted>/semantic/<source>-<boundaries>/`), laid out as the
     module docstring describes. Returns the output folder.
@@ -194,11 +203,19 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
     """
     check_setting(source, boundaries)
     converted_dir = Path(converted_dir)
-    artefacts = artefacts_dir if isinstance(artefacts_dir, SemanticArtefacts) else SemanticArtefacts(artefacts_dir)
+    artefacts = artefacts_dir if isinstance(artefacts_dir, SemanticArtefacts) else SemanticArtefacts(artefacts_dir, allow_pickle=allow_pickle)
     output = Path(output_dir) if output_dir else semantic_features_dir(converted_dir, source, boundaries)
     segmenter_config = segmenter_config or SegmenterConfig()
     manifest = read_manifest(converted_dir)
     to_write = partition_shards(converted_dir, partitions, manifest)  # fails before the output is touched
+    # Load the artefacts this setting needs before the output is touched too: a missing or refused
+    # file (a pickle, see word2vec.load_keyed_vectors) then leaves no half-written folder behind.
+    if source == "word2vec":
+        _ = artefacts.keyed_vectors
+    else:
+        _ = artefacts.encoder
+        if source == "aligned_speech2vec":
+            _ = artefacts.W
     output.mkdir(parents=True, exist_ok=True)
 
     setting = {"schema_version": SCHEMA_VERSION, "source": source, "boundaries": boundaries,

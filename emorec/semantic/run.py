@@ -17,7 +17,7 @@ from emorec.errors import InputFileError, PathLike
 def run_word2vec(source: PathLike, output: PathLike, *, partitions: Sequence[str] = ("train",),
                  neighbours: Sequence[str] = (), topn: int = 8, **train_kwargs) -> Dict:
     """Train Word2Vec on a folder of text files or on a converted dataset's transcripts (a folder
-    with manifest.json) and save the KeyedVectors to `output`."""
+    with manifest.json) and save the vectors to `output` (word2vec binary format)."""
     from emorec.semantic.word2vec import dataset_transcripts, save_keyed_vectors, train_word2vec
 
     source = Path(source)
@@ -34,6 +34,17 @@ def run_word2vec(source: PathLike, output: PathLike, *, partitions: Sequence[str
         else:
             report["neighbours"][word] = None
     return report
+
+
+def convert_pickled_vectors(pickle_path: PathLike, output: PathLike) -> Dict:
+    """Rewrite gensim pickle KeyedVectors (`.kv`) in the word2vec binary format. Opening the pickle
+    runs any code it holds: call this only on a file from a source you trust."""
+    from emorec.semantic.word2vec import load_keyed_vectors, save_keyed_vectors
+
+    keyed = load_keyed_vectors(pickle_path, allow_pickle=True)
+    save_keyed_vectors(keyed, output)
+    return {"source": str(pickle_path), "output": str(output), "vocabulary": len(keyed),
+            "vector_size": keyed.vector_size}
 
 
 def run_speech2vec(source: PathLike, output_dir: PathLike, config=None, *, partitions: Sequence[str] = ("train",),
@@ -66,21 +77,22 @@ def run_speech2vec(source: PathLike, output_dir: PathLike, config=None, *, parti
 
 def run_align(source_vectors: PathLike, target_vectors: PathLike, output: PathLike, config=None, *,
               target_most_frequent: int = 0, supervised: bool = False, held_out_fraction: float = 0.5,
-              normalise: bool = True) -> Dict:
+              normalise: bool = True, allow_pickle: bool = False) -> Dict:
     """Align source vectors (a Speech2Vec folder or a .kv) to target vectors (.kv); save W
     `[target_dim, source_dim]` as .npy. Unsupervised (adversarial + refinement) by default;
     `supervised` fits Procrustes on part of the identically spelled words instead. Reports
     precision at 1/5 on identically spelled words (held-out ones when supervised) and chance.
 
     normalise: both spaces get MUSE's renorm-center-renorm first (W then maps preprocessed
-    vectors; the report's `normalise` flag says so, and `features` must use the same setting)."""
+    vectors; the report's `normalise` flag says so, and `features` must use the same setting).
+    allow_pickle: accept gensim pickle `.kv` vectors (they run code when opened)."""
     from emorec.semantic.alignment import AlignmentConfig, LinearMap, align, center_and_normalise, normalise_rows
     from emorec.semantic.evaluation import supervised_holdout, translation_report
     from emorec.semantic.word2vec import load_keyed_vectors, most_frequent
 
     config = config or AlignmentConfig()
-    source = load_keyed_vectors(source_vectors)
-    target = most_frequent(load_keyed_vectors(target_vectors), target_most_frequent)
+    source = load_keyed_vectors(source_vectors, allow_pickle=allow_pickle)
+    target = most_frequent(load_keyed_vectors(target_vectors, allow_pickle=allow_pickle), target_most_frequent)
     source_mean = normalise_rows(source.vectors).mean(0) if normalise else None
     if normalise:
         source, target = _with_vectors(source, center_and_normalise(source.vectors)), \

@@ -9,8 +9,9 @@ instances' embeddings, as in the original.
 Saved folder (`SpeechEncoder.save` / `SpeechEncoder.load`):
 - `encoder.keras`: the Keras encoder model, inputs `mfcc [batch, max_frames, c]`, `lengths [batch]`;
 - `speech2vec.json`: the MFCC settings, `max_frames`, `dim`, the training settings;
-- `word_vectors.kv` (written by `train_speech2vec`'s caller via `save_speech2vec`): gensim
-  KeyedVectors of per-type mean embeddings, rows by decreasing instance count.
+- `word_vectors.bin` (written by `train_speech2vec`'s caller via `save_speech2vec`): per-type
+  mean embeddings in the word2vec binary format (no pickle; see `emorec.semantic.word2vec`), rows
+  by decreasing instance count.
 """
 from __future__ import annotations
 
@@ -35,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 ENCODER_FILENAME = "encoder.keras"
 SETTINGS_FILENAME = "speech2vec.json"
-WORD_VECTORS_FILENAME = "word_vectors.kv"
 
 
 @dataclass
@@ -298,8 +298,10 @@ def type_vectors(words: Sequence[str], embeddings: np.ndarray):
 
 def save_speech2vec(folder: PathLike, encoder: SpeechEncoder, word_vectors, history: Optional[dict] = None) -> Path:
     """Write the encoder, its settings and the word vectors into `folder`."""
+    from emorec.semantic.word2vec import SPEECH2VEC_VECTORS_FILENAME, save_keyed_vectors
+
     folder = encoder.save(folder)
-    word_vectors.save(str(folder / WORD_VECTORS_FILENAME))
+    save_keyed_vectors(word_vectors, folder / SPEECH2VEC_VECTORS_FILENAME)
     if history is not None:
         (folder / "history.json").write_text(json.dumps(history, indent=2))
     return folder

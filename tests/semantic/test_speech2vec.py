@@ -101,4 +101,4 @@ def test_saved_encoder_embeds_identically(trained, tmp_path):
     segments = utterances[0].segments
     np.testing.assert_allclose(loaded.embed_segments(segments), encoder.embed_segments(segments), atol=1e-6)
     assert loaded.max_frames == 20 and loaded.dim == 8
-    assert (folder / "word_vectors.kv").is_file()
+    assert (folder / "word_vectors.bin").is_file()
