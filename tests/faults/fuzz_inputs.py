@@ -14,9 +14,10 @@ default model, in-process, and classifies every outcome:
   the right number of frames for the true duration, finite values;
 - `crash`: any other exception (a traceback for the user);
 - `silent_wrong`: success with wrong output (wrong samples, frame count or non-finite values),
-  success on a file that holds no valid audio, or a refusal that does not name the file.
+  success on a file that holds no valid audio, or a refusal that does not name the file;
+- `false_refusal`: a valid file refused (e.g. 32-bit PCM refused as "NaN").
 
-Prints counts per verb and exits 1 if any crash or silent wrong output occurred. `run_fuzz` is the
+Prints counts per verb and exits 1 if any crash, silent wrong output or false refusal occurred. `run_fuzz` is the
 same as a function; tests/faults/test_fuzz_inputs.py runs a small seeded subset.
 """
 from __future__ import annotations
@@ -40,7 +41,9 @@ from tests.faults.wav_bytes import FORMATS, quantisation_step, sine, wav_bytes
 
 TARGET_HZ = 22_050
 FRAME_SAMPLES = 2_205
-OUTCOMES = ("refused", "correct", "crash", "silent_wrong")
+OUTCOMES = ("refused", "correct", "crash", "silent_wrong", "false_refusal")
+#: Outcomes that fail the run.
+FAILURES = ("crash", "silent_wrong", "false_refusal")
 
 
 @dataclass
@@ -210,7 +213,7 @@ def check_decode(case: Case, path: Path) -> str:
         if _refusal(error, path) == "crash":
             case.details["decode"] = traceback.format_exc(limit=3)
             return "crash"
-        return "silent_wrong" if case.valid else _refusal(error, path)
+        return "false_refusal" if case.valid else _refusal(error, path)
     if not np.all(np.isfinite(signal)):
         return "silent_wrong"
     if case.valid is False:
@@ -240,7 +243,7 @@ def check_predict(case: Case, path: Path, model) -> str:
     except Exception as error:  # noqa: BLE001
         outcome = _refusal(error, path)
         case.details["predict"] = traceback.format_exc(limit=3) if outcome == "crash" else str(error)[:200]
-        return "silent_wrong" if case.valid and outcome == "refused" else outcome
+        return "false_refusal" if case.valid and outcome == "refused" else outcome
     values = table[model.label_names].to_numpy()
     if case.valid is False or not np.all(np.isfinite(values)) or len(table) == 0:
         case.details["predict"] = f"{len(table)} frames, finite={np.all(np.isfinite(values))}"
@@ -273,7 +276,7 @@ def check_convert(case: Case, path: Path, work: Path) -> str:
         case.details["convert"] = traceback.format_exc(limit=3) if outcome == "crash" else str(error)[:200]
         if (output / "manifest.json").exists():
             return "silent_wrong"  # a complete-looking folder after a failure
-        return "silent_wrong" if case.valid and outcome == "refused" else outcome
+        return "false_refusal" if case.valid and outcome == "refused" else outcome
     recordings = [example_to_recording(r.numpy()) for p in shard_paths(output, "train")
                   for r in tf.data.TFRecordDataset(str(p))]
     if case.valid is False or len(recordings) != 1:
@@ -325,10 +328,11 @@ def run_fuzz(count: int = 300, seed: int = 0, verbs=("decode", "convert", "predi
             counts[verb].setdefault(outcome, 0)
     problems = [{"case": case.name, "suffix": case.suffix, "verb": verb, "outcome": outcome,
                  "detail": case.details.get(verb, "")}
-                for case in cases for verb, outcome in case.results.items() if outcome in ("crash", "silent_wrong")]
+                for case in cases for verb, outcome in case.results.items() if outcome in FAILURES]
     return {"cases": len(cases), "seed": seed, "counts": counts,
             "crashes": sum(c["crash"] for c in counts.values()),
-            "silent_wrong": sum(c["silent_wrong"] for c in counts.values()), "problems": problems}
+            "silent_wrong": sum(c["silent_wrong"] for c in counts.values()),
+            "false_refusals": sum(c["false_refusal"] for c in counts.values()), "problems": problems}
 
 
 def main(argv=None) -> int:
@@ -349,7 +353,7 @@ def main(argv=None) -> int:
         for problem in summary["problems"]:
             print(f"  {problem['outcome']}: {problem['verb']} {problem['case']}{problem['suffix']}: "
                   f"{problem['detail'].strip().splitlines()[-1] if problem['detail'].strip() else ''}")
-    return 1 if summary["crashes"] or summary["silent_wrong"] else 0
+    return 1 if summary["crashes"] or summary["silent_wrong"] or summary["false_refusals"] else 0
 
 
 if __name__ == "__main__":
