@@ -243,52 +243,80 @@ def _semantic_report(report: dict) -> None:
     click.echo(json.dumps(report, indent=2, default=str))
 
 
+def _semantic_section(config_path, overrides, section: str, **flags):
+    """The `semantic.<section>` of the experiment config (defaults without --config), after the
+    --set overrides, then the explicit command-line flags (those not None) over it."""
+    import dataclasses
+
+    from emorec.config import ExperimentConfig, apply_overrides, load_config
+
+    config = load_config(config_path) if config_path else ExperimentConfig()
+    settings = getattr(apply_overrides(config, overrides).semantic, section)
+    return dataclasses.replace(settings, **{name: value for name, value in flags.items() if value is not None})
+
+
+def _semantic_config_options(section: str):
+    """--config and --set of a semantic verb: its hyper-parameters come from `semantic.<section>`."""
+    def decorate(command):
+        command = set_option(f"the config's semantic.{section}")(command)
+        return click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=str),
+                            default=None, help=f"Experiment YAML whose semantic.{section} section holds the "
+                                               "settings [default: the built-in defaults]; flags override it.")(command)
+    return decorate
+
+
+_FROM_CONFIG = " [default: the config's]"
+
+
 @semantic.command("word2vec", context_settings=CONTEXT)
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.argument("output", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--vector-size", type=int, default=100, help="Embedding dimension.")
-@click.option("--window", type=int, default=5, help="Skip-gram window (words each side).")
-@click.option("--min-count", type=int, default=5, help="Ignore rarer words.")
-@click.option("--epochs", type=int, default=5)
-@click.option("--seed", type=int, default=0)
+@_semantic_config_options("word2vec")
+@click.option("--vector-size", type=int, default=None, help="Embedding dimension." + _FROM_CONFIG)
+@click.option("--window", type=int, default=None, help="Skip-gram window (words each side)." + _FROM_CONFIG)
+@click.option("--min-count", type=int, default=None, help="Ignore rarer words." + _FROM_CONFIG)
+@click.option("--epochs", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--seed", type=int, default=None, help=_FROM_CONFIG.strip())
 @click.option("--partition", "partitions", multiple=True, default=["train"],
               help="Converted dataset only: partitions whose transcripts are used.")
 @click.option("--neighbours", default="", help="Comma-separated words whose nearest neighbours to print.")
-def semantic_word2vec(source, output, vector_size, window, min_count, epochs, seed, partitions, neighbours) -> None:
+def semantic_word2vec(source, output, config_path, overrides, vector_size, window, min_count, epochs, seed, partitions,
+                      neighbours) -> None:
     """Train Word2Vec on SOURCE (a folder of text files, or a converted dataset's transcripts) and
     save the vectors to OUTPUT (word2vec binary format, e.g. ART/word2vec.bin)."""
+    config = _semantic_section(config_path, overrides, "word2vec", vector_size=vector_size, window=window,
+                               min_count=min_count, epochs=epochs, seed=seed)
     from emorec.semantic.run import run_word2vec
 
-    _semantic_report(run_word2vec(source, output, partitions=partitions,
-                                  neighbours=[w for w in neighbours.split(",") if w],
-                                  vector_size=vector_size, window=window, min_count=min_count, epochs=epochs, seed=seed))
+    _semantic_report(run_word2vec(source, output, config, partitions=partitions,
+                                  neighbours=[w for w in neighbours.split(",") if w]))
 
 
 @semantic.command("speech2vec", context_settings=CONTEXT)
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=str))
-@click.option("--dim", type=int, default=100, help="Embedding dimension.")
-@click.option("--encoder-units", type=int, default=128)
-@click.option("--decoder-units", type=int, default=128)
-@click.option("--window", type=int, default=3, help="Neighbouring words each side to reconstruct.")
-@click.option("--max-frames", type=int, default=60, help="MFCC frames (10 ms) kept per word segment.")
-@click.option("--epochs", type=int, default=10)
-@click.option("--batch-size", type=int, default=64)
-@click.option("--learning-rate", type=float, default=1e-3)
-@click.option("--seed", type=int, default=0)
+@_semantic_config_options("speech2vec")
+@click.option("--dim", type=int, default=None, help="Embedding dimension." + _FROM_CONFIG)
+@click.option("--encoder-units", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--decoder-units", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--window", type=int, default=None, help="Neighbouring words each side to reconstruct." + _FROM_CONFIG)
+@click.option("--max-frames", type=int, default=None, help="MFCC frames (10 ms) kept per word segment." + _FROM_CONFIG)
+@click.option("--epochs", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--batch-size", type=int, default=None, help="Centre word segments per step." + _FROM_CONFIG)
+@click.option("--learning-rate", type=float, default=None, help=_FROM_CONFIG.strip())
+@click.option("--seed", type=int, default=None, help=_FROM_CONFIG.strip())
 @click.option("--partition", "partitions", multiple=True, default=["train"],
               help="Converted dataset only: partitions whose word segments are used.")
 @click.option("--hold-out-speakers", default="", help="Comma-separated speakers kept out of training and scored.")
-def semantic_speech2vec(source, output_dir, dim, encoder_units, decoder_units, window, max_frames, epochs,
-                        batch_size, learning_rate, seed, partitions, hold_out_speakers) -> None:
+def semantic_speech2vec(source, output_dir, config_path, overrides, dim, encoder_units, decoder_units, window,
+                        max_frames, epochs, batch_size, learning_rate, seed, partitions, hold_out_speakers) -> None:
     """Train Speech2Vec on the word segments of SOURCE (a converted dataset, a folder with
     word_timings.csv, or a TIMIT-style folder with .wrd files); save encoder and word vectors."""
+    config = _semantic_section(config_path, overrides, "speech2vec", dim=dim, encoder_units=encoder_units,
+                               decoder_units=decoder_units, window=window, max_frames=max_frames, epochs=epochs,
+                               batch_size=batch_size, learning_rate=learning_rate, seed=seed)
     from emorec.semantic.run import run_speech2vec
-    from emorec.semantic.speech2vec import Speech2VecConfig
 
-    config = Speech2VecConfig(dim=dim, encoder_units=encoder_units, decoder_units=decoder_units, window=window,
-                              max_frames=max_frames, epochs=epochs, batch_size=batch_size,
-                              learning_rate=learning_rate, seed=seed)
     _semantic_report(run_speech2vec(source, output_dir, config, partitions=partitions,
                                     held_out_speakers=[s for s in hold_out_speakers.split(",") if s]))
 
@@ -297,35 +325,40 @@ def semantic_speech2vec(source, output_dir, dim, encoder_units, decoder_units, w
 @click.argument("source_vectors", type=click.Path(exists=True, path_type=str))
 @click.argument("target_vectors", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.argument("output", type=click.Path(dir_okay=False, path_type=str))
-@click.option("--adversarial/--no-adversarial", default=True, help="Run the adversarial stage first.")
-@click.option("--adversarial-epochs", type=int, default=4)
-@click.option("--iterations-per-epoch", type=int, default=1000)
-@click.option("--batch-size", type=int, default=32)
-@click.option("--discriminator-hidden", type=int, default=512)
-@click.option("--orthogonalisation", type=click.Choice(["beta", "project"]), default="beta")
-@click.option("--restarts", type=int, default=1, help="Adversarial runs; the best unsupervised criterion wins.")
-@click.option("--refinement-iterations", type=int, default=5)
-@click.option("--dictionary-size", type=int, default=15000, help="Most frequent words considered for the dictionary.")
-@click.option("--target-most-frequent", type=int, default=0, help="Keep only this many target words (0: all).")
-@click.option("--supervised", is_flag=True, help="Procrustes on identically spelled words, scored on held-out ones.")
-@click.option("--seed", type=int, default=0)
+@_semantic_config_options("alignment")
+@click.option("--adversarial/--no-adversarial", default=None, help="Run the adversarial stage first." + _FROM_CONFIG)
+@click.option("--adversarial-epochs", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--iterations-per-epoch", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--batch-size", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--discriminator-hidden", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--orthogonalisation", type=click.Choice(["beta", "project"]), default=None, help=_FROM_CONFIG.strip())
+@click.option("--restarts", type=int, default=None,
+              help="Adversarial runs; the best unsupervised criterion wins." + _FROM_CONFIG)
+@click.option("--refinement-iterations", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--dictionary-size", type=int, default=None,
+              help="Most frequent words considered for the dictionary." + _FROM_CONFIG)
+@click.option("--target-most-frequent", type=int, default=None,
+              help="Keep only this many target words (0: all)." + _FROM_CONFIG)
+@click.option("--supervised/--unsupervised", default=None,
+              help="Procrustes on identically spelled words, scored on held-out ones (not the paper's "
+                   "unsupervised method)." + _FROM_CONFIG)
+@click.option("--seed", type=int, default=None, help=_FROM_CONFIG.strip())
 @click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
-def semantic_align(source_vectors, target_vectors, output, adversarial, adversarial_epochs, iterations_per_epoch,
-                   batch_size, discriminator_hidden, orthogonalisation, restarts, refinement_iterations,
-                   dictionary_size, target_most_frequent, supervised, seed, allow_pickle) -> None:
+def semantic_align(source_vectors, target_vectors, output, config_path, overrides, adversarial, adversarial_epochs,
+                   iterations_per_epoch, batch_size, discriminator_hidden, orthogonalisation, restarts,
+                   refinement_iterations, dictionary_size, target_most_frequent, supervised, seed,
+                   allow_pickle) -> None:
     """Learn W mapping SOURCE_VECTORS (Speech2Vec folder or word2vec file) into TARGET_VECTORS' space (word2vec file);
     save W as .npy in OUTPUT and print precision at 1/5 with chance levels."""
-    from emorec.semantic.alignment import AlignmentConfig
+    config = _semantic_section(config_path, overrides, "alignment", adversarial=adversarial,
+                               adversarial_epochs=adversarial_epochs, iterations_per_epoch=iterations_per_epoch,
+                               batch_size=batch_size, discriminator_hidden=discriminator_hidden,
+                               orthogonalisation=orthogonalisation, adversarial_restarts=restarts,
+                               refinement_iterations=refinement_iterations, dictionary_most_frequent=dictionary_size,
+                               target_most_frequent=target_most_frequent, supervised=supervised, seed=seed)
     from emorec.semantic.run import run_align
 
-    config = AlignmentConfig(adversarial=adversarial, adversarial_epochs=adversarial_epochs,
-                             iterations_per_epoch=iterations_per_epoch, batch_size=batch_size,
-                             discriminator_hidden=discriminator_hidden, orthogonalisation=orthogonalisation,
-                             adversarial_restarts=restarts, refinement_iterations=refinement_iterations,
-                             dictionary_most_frequent=dictionary_size, seed=seed)
-    _semantic_report(run_align(source_vectors, target_vectors, output, config,
-                               target_most_frequent=target_most_frequent, supervised=supervised,
-                               allow_pickle=allow_pickle))
+    _semantic_report(run_align(source_vectors, target_vectors, output, config, allow_pickle=allow_pickle))
 
 
 @semantic.command("convert-vectors", context_settings=CONTEXT)

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import yaml
 
+from emorec.constants import SAMPLE_RATE_HZ
 from emorec.errors import ConfigError, PathLike
 
 #: Files shipped inside the package (package_data), e.g. the EmoDB label map. A path constant
@@ -191,11 +192,31 @@ class CNNConfig(_Checked):
 class SemanticConfig(_Checked):
     #: Where frame-level semantic features come from; "none" switches the branch off.
     source: Literal["none", "word2vec", "speech2vec", "aligned_speech2vec"] = "none"
-    #: Where word boundaries come from for speech-based features.
+    #: Where word boundaries come from for the features the model trains on (and selects its
+    #: epoch on): "given" (the converted word timings) or "segmenter" (transcript-free).
     boundaries: Literal["given", "segmenter"] = "given"
+    #: Word boundaries of the features the model is evaluated on; None: the same as `boundaries`.
+    #: The paper uses text in training and discards it at evaluation: `boundaries: given`,
+    #: `evaluation_boundaries: segmenter` (features of both settings must be written).
+    evaluation_boundaries: Optional[Literal["given", "segmenter"]] = None
     #: Folder of trained semantic artefacts (KeyedVectors, Speech2Vec encoder, alignment matrix).
     artefacts_dir: Optional[str] = None
     dim: int = field(default=100, metadata=_AT_LEAST_ONE)
+
+    def problems(self) -> List[Tuple[str, str]]:
+        # Word2Vec features are looked up by the transcript's words; the segmenter has no words.
+        if self.source == "word2vec":
+            for name in ("boundaries", "evaluation_boundaries"):
+                if getattr(self, name) == "segmenter":
+                    return [(name, "word2vec features read the transcript's words, so they need 'given' "
+                                   "boundaries; use speech2vec or aligned_speech2vec for the segmenter")]
+        return []
+
+    def at_evaluation(self) -> "SemanticConfig":
+        """This section with `boundaries` set to the evaluation boundaries: the setting whose
+        features folder (`<data>/semantic/<source>-<boundaries>/`) evaluation reads."""
+        return dataclasses.replace(self, boundaries=self.evaluation_boundaries or self.boundaries,
+                                   evaluation_boundaries=None)
 
 
 @dataclass
@@ -210,6 +231,9 @@ class FusionConfig(_Checked):
     head_activation: Literal["linear", "relu"] = "linear"
     #: Width of each head; None means projection_units (the paper). The authors' code used 512.
     head_units: Optional[int] = field(default=None, metadata=_AT_LEAST_ONE)
+    #: Dropout on the outputs of the attention fusion's projections (eq. 4) and heads: the paper
+    #: applies 0.5 to every non-recurrent layer. Concatenation has no weights, so none there.
+    dropout: float = field(default=0.5, metadata=_DROPOUT)
 
 
 @dataclass
@@ -286,6 +310,161 @@ class EvaluationConfig(_Checked):
     median_windows: Tuple[int, ...] = field(default=(3, 5, 9, 15, 25), metadata=_AT_LEAST_ONE)
     #: Recordings predicted together in one batch (whole recordings, padded at the end).
     batch_recordings: int = field(default=8, metadata=_AT_LEAST_ONE)
+    #: The partition `emorec ablation` scores; None: `data.test_partition`. The paper's Tables 2
+    #: and 3 are development-set results (and a SEWA release has no test labels): `devel`.
+    partition: Optional[str] = None
+
+
+@dataclass
+class Word2VecConfig(_Checked):
+    """Skip-gram Word2Vec (gensim) of `emorec semantic word2vec`, the target space of eq. 1-3.
+
+    Example: `semantic: {word2vec: {vector_size: 300, min_count: 3}}`.
+    """
+
+    vector_size: int = field(default=100, metadata=_AT_LEAST_ONE)
+    #: Words each side of the centre word.
+    window: int = field(default=5, metadata=_AT_LEAST_ONE)
+    #: Rarer words are left out of the vocabulary.
+    min_count: int = field(default=5, metadata=_AT_LEAST_ONE)
+    epochs: int = field(default=5, metadata=_AT_LEAST_ONE)
+    #: Negative samples per positive pair (0 would need gensim's hierarchical softmax, not used).
+    negative: int = field(default=5, metadata=_AT_LEAST_ONE)
+    seed: int = field(default=0, metadata=_bounds(at_least=0, below=2**32))
+
+
+@dataclass(frozen=True)
+class MfccConfig(_Checked):
+    """The MFCC front end of Speech2Vec (`emorec.semantic.mfcc`): 25 ms Hann windows every 10 ms,
+    a mel filterbank, log, DCT-II. Frozen: it keys the cache of compiled MFCC graphs."""
+
+    sample_rate_hz: int = field(default=SAMPLE_RATE_HZ, metadata=_AT_LEAST_ONE)
+    window_s: float = field(default=0.025, metadata=_bounds(above=0))
+    hop_s: float = field(default=0.010, metadata=_bounds(above=0))
+    num_mel_bins: int = field(default=40, metadata=_AT_LEAST_ONE)
+    num_coefficients: int = field(default=13, metadata=_AT_LEAST_ONE)
+    lower_edge_hz: float = field(default=20.0, metadata=_NOT_NEGATIVE)
+    upper_edge_hz: float = field(default=8000.0, metadata=_bounds(above=0))
+    #: Added to the mel power before the log, so silence gives a finite floor.
+    log_offset: float = field(default=1e-6, metadata=_bounds(above=0))
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_s * self.sample_rate_hz))
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round(self.hop_s * self.sample_rate_hz))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def problems(self) -> List[Tuple[str, str]]:
+        if self.num_coefficients > self.num_mel_bins:
+            return [("num_coefficients", f"must be <= num_mel_bins ({self.num_mel_bins}), got {self.num_coefficients}")]
+        return []
+
+
+@dataclass
+class Speech2VecConfig(_Checked):
+    """Speech2Vec (`emorec semantic speech2vec`): a GRU encoder of word segments trained to
+    reconstruct its neighbours' MFCCs (skip-gram over speech).
+
+    Example: `semantic: {speech2vec: {epochs: 6, encoder_units: 64}}`.
+    """
+
+    dim: int = field(default=100, metadata=_AT_LEAST_ONE)
+    encoder_units: int = field(default=128, metadata=_AT_LEAST_ONE)
+    decoder_units: int = field(default=128, metadata=_AT_LEAST_ONE)
+    #: Neighbours on each side whose MFCCs the decoder reconstructs (skip-gram window).
+    window: int = field(default=3, metadata=_AT_LEAST_ONE)
+    #: Segments are cut (or zero-padded) to this many MFCC frames (10 ms each).
+    max_frames: int = field(default=60, metadata=_AT_LEAST_ONE)
+    epochs: int = field(default=10, metadata=_AT_LEAST_ONE)
+    #: Centre segments per step (each with all its neighbours within `window`).
+    batch_size: int = field(default=64, metadata=_AT_LEAST_ONE)
+    learning_rate: float = field(default=1e-3, metadata=_bounds(above=0))
+    clip_norm: float = field(default=5.0, metadata=_bounds(above=0))
+    seed: int = field(default=0, metadata=_bounds(at_least=0, below=2**32))
+    mfcc: MfccConfig = field(default_factory=MfccConfig)
+
+
+@dataclass
+class AlignmentConfig(_Checked):
+    """Alignment of Speech2Vec to Word2Vec (`emorec semantic align`, `emorec.semantic.alignment`,
+    eq. 1-3). The algorithm and most values are MUSE's; the adversarial stage is shorter and the
+    mapping's steps larger, so that a 10,000-word pair of 300-d spaces aligns in minutes on 2 CPU
+    cores (benchmarks/alignment_text.py):
+
+    - 4 epochs of 1,000 iterations of batch 32 (MUSE: 5 of 31,250), a 512-unit discriminator
+      (MUSE: 2048), which also memorises a 10k vocabulary less than a wide one would;
+    - W's learning rate 1.0 (MUSE: 0.1, the discriminator keeps 0.1): unit-length, centred vectors
+      give W small gradients; with MUSE's rate W moved a third of the way to a random rotation in
+      1,000 iterations and had not reached the aligned basin of real Word2Vec halves after 3,000;
+    - orthogonalisation beta 0.3 (MUSE: 0.001): the same update, strong enough to hold W
+      orthogonal under that rate (at 0.001, |W W^T - I| grew to 7); 0.5 would be a Newton-Schulz
+      step to the nearest orthogonal matrix.
+
+    Example: `semantic: {alignment: {adversarial_epochs: 2, refinement_iterations: 5}}`.
+    """
+
+    #: Procrustes on identically spelled words (a dictionary from the text: not the paper's
+    #: unsupervised method), scored on the held-out ones; the adversarial settings are unused.
+    supervised: bool = False
+    #: supervised: fraction of the identically spelled words held out of the fit for scoring.
+    held_out_fraction: float = field(default=0.5, metadata=_bounds(above=0, below=1))
+    #: Keep only this many most frequent target (Word2Vec) words (0: all).
+    target_most_frequent: int = field(default=0, metadata=_NOT_NEGATIVE)
+    #: MUSE's renorm-center-renorm of both spaces before aligning (features apply the same).
+    normalise: bool = True
+    #: Run the adversarial stage (False: start refinement from the identity / a given W).
+    adversarial: bool = True
+    adversarial_epochs: int = field(default=4, metadata=_AT_LEAST_ONE)
+    iterations_per_epoch: int = field(default=1000, metadata=_AT_LEAST_ONE)
+    #: Discriminator steps per mapping step (MUSE: 5).
+    discriminator_steps: int = field(default=5, metadata=_AT_LEAST_ONE)
+    batch_size: int = field(default=32, metadata=_AT_LEAST_ONE)
+    discriminator_hidden: int = field(default=512, metadata=_AT_LEAST_ONE)
+    discriminator_layers: int = field(default=2, metadata=_NOT_NEGATIVE)
+    discriminator_dropout: float = field(default=0.0, metadata=_DROPOUT)
+    discriminator_input_dropout: float = field(default=0.1, metadata=_DROPOUT)
+    #: Label smoothing s: the discriminator's targets are 1 - s (mapped source) and s (target).
+    label_smoothing: float = field(default=0.1, metadata=_bounds(at_least=0, below=0.5))
+    learning_rate: float = field(default=0.1, metadata=_bounds(above=0))
+    #: SGD learning rate of W alone (None: `learning_rate`).
+    mapping_learning_rate: Optional[float] = field(default=1.0, metadata=_bounds(above=0))
+    learning_rate_decay: float = field(default=0.98, metadata=_bounds(above=0))
+    #: How W is kept orthogonal after each mapping step: "beta" is MUSE's soft update with
+    #: `orthogonalisation_beta`; "project" replaces W by its nearest orthogonal matrix (polar
+    #: factor U V^T, an SVD per step: slow at 300 dimensions).
+    orthogonalisation: Literal["beta", "project"] = "beta"
+    orthogonalisation_beta: float = field(default=0.3, metadata=_NOT_NEGATIVE)
+    #: Only the most frequent rows take part in the adversarial game (0: all).
+    adversarial_most_frequent: int = field(default=75000, metadata=_NOT_NEGATIVE)
+    #: Independent adversarial runs; the one with the best unsupervised criterion is kept.
+    adversarial_restarts: int = field(default=1, metadata=_AT_LEAST_ONE)
+    #: Refinement (Procrustes) iterations after the adversarial stage.
+    refinement_iterations: int = field(default=5, metadata=_NOT_NEGATIVE)
+    #: Dictionary candidates: the k most frequent words on each side.
+    dictionary_most_frequent: int = field(default=15000, metadata=_AT_LEAST_ONE)
+    #: k nearest neighbours of CSLS.
+    csls_k: int = field(default=10, metadata=_AT_LEAST_ONE)
+    #: Source words used by the unsupervised model-selection criterion.
+    criterion_most_frequent: int = field(default=10000, metadata=_AT_LEAST_ONE)
+    seed: int = field(default=0, metadata=_bounds(at_least=0, below=2**32))
+
+
+@dataclass
+class SemanticTrainingConfig(_Checked):
+    """How the semantic artefacts are trained (`emorec semantic word2vec|speech2vec|align
+    --config`): the recipe behind the features a `model.semantic` section reads.
+
+    Example: `semantic: {speech2vec: {epochs: 6}, alignment: {adversarial_epochs: 2}}`.
+    """
+
+    word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
+    speech2vec: Speech2VecConfig = field(default_factory=Speech2VecConfig)
+    alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
 
 
 @dataclass
@@ -296,6 +475,13 @@ class ExperimentConfig(_Checked):
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    #: The semantic artefacts' training recipe (Word2Vec, Speech2Vec, alignment).
+    semantic: SemanticTrainingConfig = field(default_factory=SemanticTrainingConfig)
+
+    @property
+    def scored_partition(self) -> str:
+        """The partition an ablation table scores: `evaluation.partition`, else the test partition."""
+        return self.evaluation.partition or self.data.test_partition
 
 
 #: A number in exponent form without a dot ("5e-4"): YAML 1.2 reads it as a float, but PyYAML

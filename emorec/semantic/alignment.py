@@ -21,60 +21,11 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+# The hyper-parameters live in the experiment config (the `semantic.alignment` YAML section);
+# imported here so `emorec.semantic.alignment.AlignmentConfig` keeps working.
+from emorec.config import AlignmentConfig
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class AlignmentConfig:
-    """Hyper-parameters of `align`. The algorithm and most values are MUSE's; the adversarial
-    stage is shorter and the mapping's steps larger, so that a 10,000-word pair of 300-d spaces
-    aligns in minutes on 2 CPU cores (benchmarks/alignment_text.py):
-
-    - 4 epochs of 1,000 iterations of batch 32 (MUSE: 5 of 31,250), a 512-unit discriminator
-      (MUSE: 2048), which also memorises a 10k vocabulary less than a wide one would;
-    - W's learning rate 1.0 (MUSE: 0.1, the discriminator keeps 0.1): unit-length, centred vectors
-      give W small gradients; with MUSE's rate W moved a third of the way to a random rotation in
-      1,000 iterations and had not reached the aligned basin of real Word2Vec halves after 3,000;
-    - orthogonalisation beta 0.3 (MUSE: 0.001): the same update, strong enough to hold W
-      orthogonal under that rate (at 0.001, |W W^T - I| grew to 7); 0.5 would be a Newton-Schulz
-      step to the nearest orthogonal matrix.
-    """
-
-    #: Run the adversarial stage (False: start refinement from the identity / a given W).
-    adversarial: bool = True
-    adversarial_epochs: int = 4
-    iterations_per_epoch: int = 1000
-    #: Discriminator steps per mapping step (MUSE: 5).
-    discriminator_steps: int = 5
-    batch_size: int = 32
-    discriminator_hidden: int = 512
-    discriminator_layers: int = 2
-    discriminator_dropout: float = 0.0
-    discriminator_input_dropout: float = 0.1
-    #: Label smoothing s: the discriminator's targets are 1 - s (mapped source) and s (target).
-    label_smoothing: float = 0.1
-    learning_rate: float = 0.1
-    #: SGD learning rate of W alone (None: `learning_rate`).
-    mapping_learning_rate: Optional[float] = 1.0
-    learning_rate_decay: float = 0.98
-    #: How W is kept orthogonal after each mapping step: "beta" is MUSE's soft update with
-    #: `orthogonalisation_beta`; "project" replaces W by its nearest orthogonal matrix (polar
-    #: factor U V^T, an SVD per step: slow at 300 dimensions).
-    orthogonalisation: str = "beta"
-    orthogonalisation_beta: float = 0.3
-    #: Only the most frequent rows take part in the adversarial game (0: all).
-    adversarial_most_frequent: int = 75000
-    #: Independent adversarial runs; the one with the best unsupervised criterion is kept.
-    adversarial_restarts: int = 1
-    #: Refinement (Procrustes) iterations after the adversarial stage.
-    refinement_iterations: int = 5
-    #: Dictionary candidates: the k most frequent words on each side.
-    dictionary_most_frequent: int = 15000
-    #: k nearest neighbours of CSLS.
-    csls_k: int = 10
-    #: Source words used by the unsupervised model-selection criterion.
-    criterion_most_frequent: int = 10000
-    seed: int = 0
 
 
 def normalise_rows(matrix: np.ndarray) -> np.ndarray:

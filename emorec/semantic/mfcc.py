@@ -6,37 +6,13 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
 from typing import Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from emorec.constants import SAMPLE_RATE_HZ
-
-
-@dataclass(frozen=True)
-class MfccConfig:
-    sample_rate_hz: int = SAMPLE_RATE_HZ
-    window_s: float = 0.025
-    hop_s: float = 0.010
-    num_mel_bins: int = 40
-    num_coefficients: int = 13
-    lower_edge_hz: float = 20.0
-    upper_edge_hz: float = 8000.0
-    #: Added to the mel power before the log, so silence gives a finite floor.
-    log_offset: float = 1e-6
-
-    @property
-    def window_samples(self) -> int:
-        return int(round(self.window_s * self.sample_rate_hz))
-
-    @property
-    def hop_samples(self) -> int:
-        return int(round(self.hop_s * self.sample_rate_hz))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+# The settings live in the experiment config (`semantic.speech2vec.mfcc`).
+from emorec.config import MfccConfig
 
 
 def mfcc(waveform: np.ndarray, config: MfccConfig = MfccConfig()) -> np.ndarray:

@@ -4,30 +4,34 @@ Each returns a JSON-serialisable dict that says what was trained on and what it 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from emorec.config import AlignmentConfig, Speech2VecConfig, Word2VecConfig
 from emorec.constants import MANIFEST_FILENAME
 from emorec.errors import InputFileError, PathLike
 
 
-def run_word2vec(source: PathLike, output: PathLike, *, partitions: Sequence[str] = ("train",),
-                 neighbours: Sequence[str] = (), topn: int = 8, **train_kwargs) -> Dict:
+def run_word2vec(source: PathLike, output: PathLike, config: Optional[Word2VecConfig] = None, *,
+                 partitions: Sequence[str] = ("train",), neighbours: Sequence[str] = (), topn: int = 8) -> Dict:
     """Train Word2Vec on a folder of text files or on a converted dataset's transcripts (a folder
-    with manifest.json) and save the vectors to `output` (word2vec binary format)."""
+    with manifest.json) and save the vectors to `output` (word2vec binary format).
+    config: the `semantic.word2vec` section (default: its defaults)."""
     from emorec.semantic.word2vec import dataset_transcripts, save_keyed_vectors, train_word2vec
 
     source = Path(source)
     converted = (source / MANIFEST_FILENAME).is_file()
     texts = dataset_transcripts(source, partitions) if converted else source
-    keyed = train_word2vec(texts, **train_kwargs)
+    config = config or Word2VecConfig()
+    keyed = train_word2vec(texts, config)
     save_keyed_vectors(keyed, output)
     report = {"source": str(source), "kind": "converted transcripts" if converted else "text folder",
               "vocabulary": len(keyed), "vector_size": keyed.vector_size, "output": str(output),
-              "settings": train_kwargs, "neighbours": {}}
+              "settings": dataclasses.asdict(config), "neighbours": {}}
     for word in neighbours:
         if word in keyed.key_to_index:
             report["neighbours"][word] = [w for w, _ in keyed.most_similar(word, topn=topn)]
@@ -47,14 +51,15 @@ def convert_pickled_vectors(pickle_path: PathLike, output: PathLike) -> Dict:
             "vector_size": keyed.vector_size}
 
 
-def run_speech2vec(source: PathLike, output_dir: PathLike, config=None, *, partitions: Sequence[str] = ("train",),
-                   held_out_speakers: Sequence[str] = ()) -> Dict:
+def run_speech2vec(source: PathLike, output_dir: PathLike, config: Optional[Speech2VecConfig] = None, *,
+                   partitions: Sequence[str] = ("train",), held_out_speakers: Sequence[str] = ()) -> Dict:
     """Train Speech2Vec on the word segments of `source` (converted dataset, word_timings.csv
     folder or TIMIT-style folder), minus the held-out speakers; save encoder and word vectors into
-    `output_dir`; report held-out word-type retrieval against chance."""
+    `output_dir`; report held-out word-type retrieval against chance. config: the
+    `semantic.speech2vec` section (default: its defaults)."""
     from emorec.semantic.evaluation import split_by_speaker, type_retrieval_accuracy
     from emorec.semantic.segments import load_utterances
-    from emorec.semantic.speech2vec import Speech2VecConfig, save_speech2vec, train_speech2vec
+    from emorec.semantic.speech2vec import save_speech2vec, train_speech2vec
 
     config = config or Speech2VecConfig()
     utterances = load_utterances(source, partitions)
@@ -75,33 +80,36 @@ def run_speech2vec(source: PathLike, output_dir: PathLike, config=None, *, parti
     return report
 
 
-def run_align(source_vectors: PathLike, target_vectors: PathLike, output: PathLike, config=None, *,
-              target_most_frequent: int = 0, supervised: bool = False, held_out_fraction: float = 0.5,
-              normalise: bool = True, allow_pickle: bool = False) -> Dict:
+def run_align(source_vectors: PathLike, target_vectors: PathLike, output: PathLike,
+              config: Optional[AlignmentConfig] = None, *, allow_pickle: bool = False) -> Dict:
     """Align source vectors (a Speech2Vec folder or a .kv) to target vectors (.kv); save W
-    `[target_dim, source_dim]` as .npy. Unsupervised (adversarial + refinement) by default;
-    `supervised` fits Procrustes on part of the identically spelled words instead. Reports
-    precision at 1/5 on identically spelled words (held-out ones when supervised) and chance.
+    `[target_dim, source_dim]` as .npy. config: the `semantic.alignment` section. Unsupervised
+    (adversarial + refinement) by default; `config.supervised` fits Procrustes on part of the
+    identically spelled words instead. Reports precision at 1/5 on identically spelled words
+    (held-out ones when supervised) and chance.
 
-    normalise: both spaces get MUSE's renorm-center-renorm first (W then maps preprocessed
+    config.normalise: both spaces get MUSE's renorm-center-renorm first (W then maps preprocessed
     vectors; the report's `normalise` flag says so, and `features` must use the same setting).
     allow_pickle: accept gensim pickle `.kv` vectors (they run code when opened)."""
-    from emorec.semantic.alignment import AlignmentConfig, LinearMap, align, center_and_normalise, normalise_rows
+    from emorec.semantic.alignment import LinearMap, align, center_and_normalise, normalise_rows
     from emorec.semantic.evaluation import supervised_holdout, translation_report
     from emorec.semantic.word2vec import load_keyed_vectors, most_frequent
 
     config = config or AlignmentConfig()
+    normalise, supervised = config.normalise, config.supervised
     source = load_keyed_vectors(source_vectors, allow_pickle=allow_pickle)
-    target = most_frequent(load_keyed_vectors(target_vectors, allow_pickle=allow_pickle), target_most_frequent)
+    target = most_frequent(load_keyed_vectors(target_vectors, allow_pickle=allow_pickle),
+                           config.target_most_frequent)
     source_mean = normalise_rows(source.vectors).mean(0) if normalise else None
     if normalise:
         source, target = _with_vectors(source, center_and_normalise(source.vectors)), \
             _with_vectors(target, center_and_normalise(target.vectors))
     report: Dict = {"source": str(source_vectors), "target": str(target_vectors),
                     "source_vocabulary": len(source), "target_vocabulary": len(target),
-                    "mode": "supervised" if supervised else "unsupervised", "normalise": normalise}
+                    "mode": "supervised" if supervised else "unsupervised", "normalise": normalise,
+                    "settings": dataclasses.asdict(config)}
     if supervised:
-        W, evaluation = supervised_holdout(source, target, held_out_fraction, config.seed, config.csls_k)
+        W, evaluation = supervised_holdout(source, target, config.held_out_fraction, config.seed, config.csls_k)
     else:
         W = align(source.vectors, target.vectors, config)
         evaluation = translation_report(source, target, W, csls_k=config.csls_k)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
@@ -25,34 +25,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+# The hyper-parameters live in the experiment config (the `semantic.speech2vec` YAML section).
+from emorec.config import MfccConfig, Speech2VecConfig
 from emorec.errors import InputFileError, PathLike
 
 if TYPE_CHECKING:
     import gensim
-from emorec.semantic.mfcc import MfccConfig, mfcc, pad_sequences
+from emorec.semantic.mfcc import mfcc, pad_sequences
 from emorec.semantic.segments import Utterance
 
 logger = logging.getLogger(__name__)
 
 ENCODER_FILENAME = "encoder.keras"
 SETTINGS_FILENAME = "speech2vec.json"
-
-
-@dataclass
-class Speech2VecConfig:
-    dim: int = 100
-    encoder_units: int = 128
-    decoder_units: int = 128
-    #: Neighbours on each side whose MFCCs the decoder reconstructs (skip-gram window).
-    window: int = 3
-    #: Segments are cut (or zero-padded) to this many MFCC frames (10 ms each).
-    max_frames: int = 60
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    clip_norm: float = 5.0
-    seed: int = 0
-    mfcc: MfccConfig = field(default_factory=MfccConfig)
 
 
 @keras.saving.register_keras_serializable(package="emorec")

@@ -6,13 +6,15 @@ a process-independent hash function.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
-from typing import Iterable, Iterator, List, Sequence, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 
+from emorec.config import Word2VecConfig
 from emorec.errors import InputFileError, PathLike
 from emorec.text import tokenize
 
@@ -93,13 +95,14 @@ def dataset_transcripts(converted_dir: PathLike, partitions: Sequence[str] = ("t
     return [list(rec.words) for _, rec in iter_recordings(converted_dir, partitions) if rec.words]
 
 
-def train_word2vec(texts: Union[Iterable[List[str]], PathLike], *, vector_size: int = 100, window: int = 5,
-                   min_count: int = 5, epochs: int = 5, sg: int = 1, negative: int = 5,
-                   seed: int = 0, workers: int = 1):
+def train_word2vec(texts: Union[Iterable[List[str]], PathLike], config: Optional[Word2VecConfig] = None, *,
+                   workers: int = 1, **settings):
     """Train skip-gram Word2Vec and return its `gensim.models.KeyedVectors` (rows by frequency).
 
     texts: an iterable of token lists (already tokenised with `emorec.text.tokenize`), or a folder
-    of text files read with `FolderCorpus`. workers=1 keeps training deterministic.
+    of text files read with `FolderCorpus`. config: the `semantic.word2vec` section (default: its
+    defaults); `settings` replace single fields of it, e.g. `vector_size=8`. workers=1 keeps
+    training deterministic.
     """
     from gensim.models import Word2Vec
 
@@ -108,12 +111,14 @@ def train_word2vec(texts: Union[Iterable[List[str]], PathLike], *, vector_size: 
     else:
         corpus = [list(t) for t in texts]
     # gensim's default hashfxn is Python's hash(), salted per process; a stable one keeps runs equal.
-    model = Word2Vec(sentences=corpus, vector_size=vector_size, window=window, min_count=min_count,
-                     epochs=epochs, sg=sg, negative=negative, seed=seed, workers=workers,
-                     hashfxn=_stable_hash)
+    config = dataclasses.replace(config or Word2VecConfig(), **settings)
+    # sg=1: skip-gram, the paper's Word2Vec.
+    model = Word2Vec(sentences=corpus, vector_size=config.vector_size, window=config.window,
+                     min_count=config.min_count, epochs=config.epochs, sg=1, negative=config.negative,
+                     seed=config.seed, workers=workers, hashfxn=_stable_hash)
     if len(model.wv) == 0:
-        raise ValueError(f"Word2Vec vocabulary is empty (min_count={min_count} too high for this corpus?)")
-    logger.info("word2vec: %d words, %d dims", len(model.wv), vector_size)
+        raise ValueError(f"Word2Vec vocabulary is empty (min_count={config.min_count} too high for this corpus?)")
+    logger.info("word2vec: %d words, %d dims", len(model.wv), config.vector_size)
     return model.wv
 
 
