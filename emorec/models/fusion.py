@@ -187,6 +187,9 @@ class DisentangledAttentionFusion(keras.layers.Layer):
         head_activation: activation of the heads; the paper's heads are linear, the authors' code
             used "relu".
         use_bias: whether the projections and heads have a bias.
+        dropout: rate of the dropout on the outputs of the projections and of each head (the
+            paper: 0.5 on every non-recurrent layer). 0 here so that models saved before it
+            existed load unchanged; the config's default (`model.fusion.dropout`) is 0.5.
 
     Call: `[x_s, x_p]` with x_s `[batch, frames, d_s]`, x_p `[batch, frames, d_p]`
     -> `[batch, frames, head_units]`. With `return_attention=True`, a tuple (output, attention):
@@ -203,6 +206,7 @@ class DisentangledAttentionFusion(keras.layers.Layer):
         head_units: Optional[int] = None,
         head_activation: Optional[str] = "linear",
         use_bias: bool = True,
+        dropout: float = 0.0,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -217,6 +221,9 @@ class DisentangledAttentionFusion(keras.layers.Layer):
         self.head_units = None if head_units is None else int(head_units)
         self.head_activation = head_activation
         self.use_bias = bool(use_bias)
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        self.dropout = float(dropout)
         self.supports_masking = True
 
         units = self.projection_units if self.head_units is None else self.head_units
@@ -252,6 +259,9 @@ class DisentangledAttentionFusion(keras.layers.Layer):
             for step in range(len(self.dimension_names) - 1)
         ]
         self._fold_indices = [self.dimension_names.index(n) for n in self.fold_order]
+        # One Dropout per site (no weights, so the saved weights are unchanged by it).
+        self.projection_dropout = keras.layers.Dropout(self.dropout, name="projection_dropout")
+        self.head_dropout = keras.layers.Dropout(self.dropout, name="head_dropout")
 
     def build(self, input_shape: Any) -> None:
         shape_s, shape_p = _two_shapes(input_shape, self.name)
@@ -271,14 +281,15 @@ class DisentangledAttentionFusion(keras.layers.Layer):
         """Width of x_fusion: head_units, or d_u when head_units is None."""
         return self.projection_units if self.head_units is None else self.head_units
 
-    def call(self, inputs: Sequence[Any], return_attention: bool = False) -> Any:
+    def call(self, inputs: Sequence[Any], return_attention: bool = False, training: Any = None) -> Any:
         x_s, x_p = inputs
-        projected_s = self.semantic_projection(x_s)  # eq. 4, [batch, frames, d_u]
-        projected_p = self.paralinguistic_projection(x_p)
+        projected_s = self.projection_dropout(self.semantic_projection(x_s), training=training)  # eq. 4
+        projected_p = self.projection_dropout(self.paralinguistic_projection(x_p), training=training)
         fused, feature_weights = self.feature_attention(
             [projected_s, projected_p], return_attention=True
         )  # eq. 5
-        heads = [head(fused) for head in self.heads]  # [batch, frames, head_units] each
+        # [batch, frames, head_units] each
+        heads = [self.head_dropout(head(fused), training=training) for head in self.heads]
         ordered = [heads[i] for i in self._fold_indices]
         output = ordered[0]
         head_weights = []
@@ -307,6 +318,7 @@ class DisentangledAttentionFusion(keras.layers.Layer):
                 "head_units": self.head_units,
                 "head_activation": self.head_activation,
                 "use_bias": self.use_bias,
+                "dropout": self.dropout,
             }
         )
         return config
@@ -336,6 +348,7 @@ def fusion_from_config(
             projection_units=config.projection_units,
             head_units=config.head_units,
             head_activation=config.head_activation,
+            dropout=config.dropout,
             name=name,
         )
     raise ConfigError(source, "model.fusion.kind", f"unknown fusion kind {config.kind!r}")

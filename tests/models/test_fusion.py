@@ -238,6 +238,23 @@ def test_fusion_from_config():
         fusion_from_config(config, ["arousal", "valence"], source="table3.yaml")
 
 
+def test_fusion_dropout_is_the_papers_and_acts_in_training_only():
+    assert FusionConfig().dropout == 0.5  # the paper: dropout 0.5 on every non-recurrent layer
+    layer = fusion_from_config(FusionConfig(kind="attention", projection_units=D_U, dropout=0.5), SEWA)
+    assert layer.dropout == 0.5
+    x_s, x_p = _inputs(batch=2, frames=50)
+    inference = np.asarray(layer([x_s, x_p], training=False))
+    # Without dropout, the layer is equations 4-7 exactly; with it, training outputs differ.
+    np.testing.assert_allclose(inference, np_disentangled(layer, x_s, x_p, layer.fold_order), rtol=1e-4, atol=1e-5)
+    keras.utils.set_random_seed(0)
+    trained = np.asarray(layer([x_s, x_p], training=True))
+    assert not np.allclose(trained, inference)
+    # Saved without a rate (before dropout existed) loads as none.
+    config = layer.get_config()
+    del config["dropout"]
+    assert DisentangledAttentionFusion.from_config(config).dropout == 0.0
+
+
 # ---- serialisation -----------------------------------------------------------------------------
 
 LAYER_FACTORIES = {
@@ -250,6 +267,7 @@ LAYER_FACTORIES = {
     "attention_list_one_dim": lambda: DisentangledAttentionFusion(
         ["arousal"], head_order=["arousal"], projection_units=D_U, name="fusion"
     ),
+    "attention_dropout": lambda: DisentangledAttentionFusion(SEWA, projection_units=D_U, dropout=0.5, name="fusion"),
 }
 
 
