@@ -127,9 +127,9 @@ def evaluate_run(
     config's `evaluation` section. Post-processing is fitted on the development partition (saved
     as `RUN/postprocess.json`) and applied unchanged to any other partition; a run without a
     development partition has nothing to fit it on, so the config's default is skipped with a
-    note and an explicit `postprocess=True` is an error. A semantic model reads `semantic_dir`, by default the run's own
-    features folder when `data_dir` is the folder it trained on, else
-    `<data_dir>/semantic/<source>-<boundaries>/` of the run config. Returns the content of `scores.json`:
+    note and an explicit `postprocess=True` is an error. A semantic model reads `semantic_dir`, by default
+    `<data_dir>/semantic/<source>-<evaluation boundaries>/` of the run config (the run's own
+    features folder when `data_dir` is the folder it trained on and the boundaries are the same). Returns the content of `scores.json`:
     `{"partition", "variance", "label_names", "recordings", "frames", "ccc_raw": {dim: .., "mean": ..},
     "ccc_postprocessed": {...} or None, "postprocessing": Postprocessor.to_dict() or None,
     "predictions": {"raw": folder, "postprocessed": folder or None}, "output_dir", ...}`.
@@ -265,13 +265,18 @@ def evaluate_seeds(run_dir: PathLike, data_dir: PathLike, partition: str, *, out
 
 def _semantic_dir(info: dict, config: ExperimentConfig, data_dir: PathLike, semantic_dir: Optional[PathLike],
                   run_dir: Path) -> Optional[Path]:
-    """The semantic features folder to evaluate with (None for a model without the branch)."""
+    """The semantic features folder to evaluate with (None for a model without the branch): that of
+    the config's evaluation boundaries (`model.semantic.evaluation_boundaries`, e.g. the segmenter
+    for a model trained on given boundaries), `<data_dir>/semantic/<source>-<boundaries>/`."""
     if config.model.semantic.source == "none":
         return None
+    evaluated = config.model.semantic.at_evaluation()
+    # The run's own features folder only when it holds the evaluation boundaries' features.
     if semantic_dir is None and info.get("semantic_features") and \
+            evaluated.boundaries == config.model.semantic.boundaries and \
             Path(data_dir).resolve() == Path(info.get("data_dir", "")).resolve():
         semantic_dir = info["semantic_features"]
-    resolved = resolve_semantic_features(data_dir, config.model.semantic, features_dir=semantic_dir,
+    resolved = resolve_semantic_features(data_dir, evaluated, features_dir=semantic_dir,
                                          config_source=str(run_dir / CONFIG_FILENAME))
     return resolved[0]
 

@@ -41,6 +41,9 @@ def describe_model(config: ExperimentConfig) -> Dict[str, str]:
     semantic = SOURCE_LABELS[model.semantic.source]
     if semantic_on:
         semantic += f", {model.semantic.boundaries} boundaries"
+        evaluated = model.semantic.at_evaluation().boundaries
+        if evaluated != model.semantic.boundaries:
+            semantic += f" (evaluated on {evaluated})"
     fusion = "-"
     if semantic_on and model.paralinguistic:
         fusion = FUSION_LABELS[model.fusion.kind]
@@ -87,6 +90,7 @@ def run_ablation(
         raise EmorecError(f"configs share a file name, so their run folders would collide: {stems}")
     for path, config in configs:  # every config's semantic features exist before hours of training
         resolve_semantic_features(data_dir, config.model.semantic, config_source=str(path))
+        resolve_semantic_features(data_dir, config.model.semantic.at_evaluation(), config_source=str(path))
 
     rows: List[dict] = []
     for path, config in configs:

@@ -1,0 +1,51 @@
+"""Training and evaluation boundaries named apart (issue 12 item 4): a model trained on given word
+boundaries is evaluated on the features of its `evaluation_boundaries` (the paper: the segmenter,
+the text discarded), read from `<data>/semantic/<source>-<boundaries>/`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from emorec.config import ExperimentConfig, ModelConfig, SemanticConfig
+from emorec.data.semantic_features import FEATURES_METADATA, semantic_features_dir
+from emorec.errors import DatasetError
+from emorec.evaluation.evaluate import _semantic_dir
+
+DIM = 8
+
+
+def fake_features(data_dir: Path, source: str, boundaries: str) -> Path:
+    """A complete features folder as far as resolving it goes (its metadata)."""
+    folder = semantic_features_dir(data_dir, source, boundaries)
+    folder.mkdir(parents=True)
+    (folder / FEATURES_METADATA).write_text(json.dumps(
+        {"source": source, "boundaries": boundaries, "dim": DIM, "complete": True, "partitions": {}}))
+    return folder
+
+
+def config(**semantic) -> ExperimentConfig:
+    return ExperimentConfig(model=ModelConfig(semantic=SemanticConfig(source="speech2vec", dim=DIM, **semantic)))
+
+
+def test_evaluation_reads_the_evaluation_boundaries_folder(tmp_path):
+    given = fake_features(tmp_path, "speech2vec", "given")
+    segmenter = fake_features(tmp_path, "speech2vec", "segmenter")
+    # The run trained on the given-boundaries folder of this very data folder ...
+    info = {"semantic_features": str(given), "data_dir": str(tmp_path)}
+    trained_given = config(boundaries="given", evaluation_boundaries="segmenter")
+    # ... and is still evaluated on the segmenter's features, not the run's own folder.
+    assert _semantic_dir(info, trained_given, tmp_path, None, tmp_path / "run") == segmenter
+    # Unset evaluation boundaries are the training ones (the run's own folder).
+    assert _semantic_dir(info, config(boundaries="given"), tmp_path, None, tmp_path / "run") == given
+
+
+def test_missing_evaluation_features_name_the_command(tmp_path):
+    given = fake_features(tmp_path, "speech2vec", "given")
+    info = {"semantic_features": str(given), "data_dir": str(tmp_path)}
+    with pytest.raises(DatasetError) as error:
+        _semantic_dir(info, config(boundaries="given", evaluation_boundaries="segmenter"), tmp_path, None,
+                      tmp_path / "run")
+    assert "speech2vec-segmenter" in str(error.value)
+    assert "emorec semantic features" in str(error.value) and "--boundaries segmenter" in str(error.value)
