@@ -123,7 +123,9 @@ def test_missing_or_mismatched_features_are_clear_errors(data, tmp_path):
 
 
 def test_overrides_are_validated_like_a_config_file():
+    # speech2vec: word2vec features cannot have segmenter boundaries (they look up the transcript).
     config = apply_overrides(tiny_experiment(), ["training.learning_rate=5e-4", "data.batch_size=8",
+                                                 "model.semantic.source=speech2vec",
                                                  "model.semantic.boundaries=segmenter"])
     assert config.training.learning_rate == 5e-4 and config.data.batch_size == 8
     assert config.model.semantic.boundaries == "segmenter"
