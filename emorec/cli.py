@@ -410,10 +410,14 @@ def semantic_features(converted, source, boundaries, artefacts_dir, partitions, 
               help="Folder of run folders, one per config (named after the config file).")
 @click.option("--epochs", type=int, default=None, help="Epochs for every config [default: each config's].")
 @set_option("every config")
-@click.option("--partition", default="test", help="Partition the table scores.")
+@click.option("--partition", default=None,
+              help="Partition the table scores [default: the configs' evaluation.partition, else test].")
 @click.option("--postprocess", is_flag=True, help="Score post-processed predictions (fitted on devel), not raw ones.")
+@click.option("--seeds", type=int, default=None,
+              help="Train each config with N seeds (RUNS/<config>/seed-<s>/) and print mean ± sd per cell.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=str), default=None, help="Also write the table here.")
-def ablation(first_config, more_configs, data_dir, runs_root, epochs, overrides, partition, postprocess, out) -> None:
+def ablation(first_config, more_configs, data_dir, runs_root, epochs, overrides, partition, postprocess, seeds,
+             out) -> None:
     """Train each config on DATA and print one markdown table: CCC per dimension and mean, a row each."""
     import glob
 
@@ -423,7 +427,7 @@ def ablation(first_config, more_configs, data_dir, runs_root, epochs, overrides,
     for pattern in (first_config, *more_configs):
         paths.extend(sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern])
     run_ablation(paths, data_dir, runs_root, epochs=epochs, overrides=overrides, partition=partition,
-                 postprocess=postprocess, out=out, echo=click.echo)
+                 postprocess=postprocess, seeds=seeds, out=out, echo=click.echo)
 
 
 def main() -> None:

@@ -90,3 +90,21 @@ def shard_paths(folder: PathLike, partition: str, manifest: Optional[Dict[str, A
     if missing:
         raise DatasetError(f"{folder}: shard files listed in {MANIFEST_FILENAME} are missing: {missing}")
     return paths
+
+
+def unlabelled_partition_message(folder: PathLike, partition: str) -> str:
+    """The one-line refusal of scoring a partition without labels (e.g. a SEWA release's test set,
+    whose labels are kept back: converted with every label mask 0)."""
+    return (f"{folder}: partition {partition!r} has no labels (every label mask is 0), so it cannot be scored; "
+            f"score a labelled partition, e.g. --partition devel (or evaluation.partition: devel in the config)")
+
+
+def require_labelled_partition(folder: PathLike, partition: str, manifest: Optional[Dict[str, Any]] = None) -> None:
+    """Raise `DatasetError` when `partition` is missing or, by the manifest's `labelled_frames`,
+    has no labelled frame. A manifest without that count passes (the scores' masks decide later)."""
+    manifest = manifest if manifest is not None else read_manifest(folder)
+    partitions = manifest["partitions"]
+    if partition not in partitions:
+        raise DatasetError(f"{folder}: no partition {partition!r} (has {sorted(partitions)})")
+    if partitions[partition].get("labelled_frames") == 0:
+        raise DatasetError(unlabelled_partition_message(folder, partition))

@@ -29,9 +29,10 @@ import numpy as np
 
 from emorec.config import ExperimentConfig, NormalisationConfig, load_config
 from emorec.constants import AUDIO_INPUT, SEMANTIC_INPUT, installed_version
+from emorec.data.manifest import require_labelled_partition, unlabelled_partition_message
 from emorec.data.pipeline import recordings_for_prediction
 from emorec.data.semantic_features import resolve_semantic_features
-from emorec.errors import EmorecError, InputFileError, OutputExistsError, PathLike
+from emorec.errors import DatasetError, EmorecError, InputFileError, OutputExistsError, PathLike
 from emorec.evaluation.ccc import ccc_per_dimension
 from emorec.evaluation.html_report import write_html_report
 from emorec.evaluation.postprocess import Postprocessor
@@ -141,6 +142,8 @@ def evaluate_run(
         return evaluate_seeds(run_dir, data_dir, partition, output_dir=output_dir, plot=plot, postprocess=postprocess,
                               variance=variance, model_file=model_file, echo=echo, semantic_dir=semantic_dir,
                               overwrite=overwrite)
+    # Before loading the model: a partition without labels would score n/a everywhere.
+    require_labelled_partition(data_dir, partition)
     info = load_run_info(run_dir)
     config: ExperimentConfig = load_config(run_dir / CONFIG_FILENAME)
     label_names = list(info["label_names"])
@@ -166,6 +169,8 @@ def evaluate_run(
 
     results = predict_partition(model, data_dir, partition, label_names, evaluation.batch_recordings, semantic_dir,
                                 normalisation=config.data.normalisation)
+    if not any(float(r["mask"].sum()) > 0 for r in results):  # a manifest without labelled_frames
+        raise DatasetError(unlabelled_partition_message(data_dir, partition))
     scores = pooled_scores(results, label_names, variance=variance)
     table = {f"{partition} raw": scores}
     processed_scores = postprocessor = None
