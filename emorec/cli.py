@@ -302,7 +302,8 @@ def semantic_word2vec(source, output, config_path, overrides, vector_size, windo
 @click.option("--window", type=int, default=None, help="Neighbouring words each side to reconstruct." + _FROM_CONFIG)
 @click.option("--max-frames", type=int, default=None, help="MFCC frames (10 ms) kept per word segment." + _FROM_CONFIG)
 @click.option("--epochs", type=int, default=None, help=_FROM_CONFIG.strip())
-@click.option("--batch-size", type=int, default=None, help="Centre word segments per step." + _FROM_CONFIG)
+@click.option("--batch-size", type=int, default=None,
+              help="Skip-gram pairs per step (whole centres with their neighbours)." + _FROM_CONFIG)
 @click.option("--learning-rate", type=float, default=None, help=_FROM_CONFIG.strip())
 @click.option("--seed", type=int, default=None, help=_FROM_CONFIG.strip())
 @click.option("--partition", "partitions", multiple=True, default=["train"],

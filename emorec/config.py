@@ -380,8 +380,10 @@ class Speech2VecConfig(_Checked):
     window: int = field(default=3, metadata=_AT_LEAST_ONE)
     #: Segments are cut (or zero-padded) to this many MFCC frames (10 ms each).
     max_frames: int = field(default=60, metadata=_AT_LEAST_ONE)
-    epochs: int = field(default=10, metadata=_AT_LEAST_ONE)
-    #: Centre segments per step (each with all its neighbours within `window`).
+    #: 0 gives an untrained (random, still deterministic) encoder, which tests use.
+    epochs: int = field(default=10, metadata=_NOT_NEGATIVE)
+    #: Skip-gram pairs per step, about: each step takes whole centre segments with all their
+    #: neighbours, so that a centre is encoded once per step (emorec.semantic.speech2vec).
     batch_size: int = field(default=64, metadata=_AT_LEAST_ONE)
     learning_rate: float = field(default=1e-3, metadata=_bounds(above=0))
     clip_norm: float = field(default=5.0, metadata=_bounds(above=0))

@@ -24,6 +24,7 @@ import numpy as np
 # The hyper-parameters live in the experiment config (the `semantic.alignment` YAML section);
 # imported here so `emorec.semantic.alignment.AlignmentConfig` keeps working.
 from emorec.config import AlignmentConfig
+from emorec.semantic.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -310,18 +311,6 @@ def adversarial_mapping(source_vectors: np.ndarray, target_vectors: np.ndarray,
     return best_W
 
 
-def _progress_bar(total: int, description: str, enabled: bool):
-    """A tqdm bar on stderr; when stderr is not a terminal (a log file), it redraws rarely, so the
-    log gets a line now and then instead of one per update."""
-    import sys
-
-    from tqdm.auto import tqdm
-
-    interactive = sys.stderr.isatty()
-    return tqdm(total=total, desc=description, disable=not enabled, file=sys.stderr, leave=interactive,
-                mininterval=0.5 if interactive else 15.0, dynamic_ncols=interactive)
-
-
 def _adversarial_run(source_vectors: np.ndarray, target_vectors: np.ndarray, config: AlignmentConfig,
                      seed: int, on_epoch_end: Optional[Callable[[int, np.ndarray], None]] = None, *,
                      progress: bool = True) -> Tuple[np.ndarray, float]:
@@ -411,7 +400,7 @@ def _adversarial_run(source_vectors: np.ndarray, target_vectors: np.ndarray, con
     iterations_per_call = 50
     best_W, best_score = W.numpy(), -np.inf
     lr = config.learning_rate
-    bar = _progress_bar(config.adversarial_epochs * config.iterations_per_epoch, "adversarial", progress)
+    bar = progress_bar(config.adversarial_epochs * config.iterations_per_epoch, "adversarial", progress)
     for epoch in range(config.adversarial_epochs):
         done = 0
         while done < config.iterations_per_epoch:
@@ -442,7 +431,7 @@ def refine(source_vectors: np.ndarray, target_vectors: np.ndarray, W: np.ndarray
     best_W = W
     # The dictionary for the next Procrustes step comes from the same CSLS pass as W's criterion.
     best_score, pairs = _criterion_and_dictionary(source_vectors, target_vectors, W, config)
-    bar = _progress_bar(config.refinement_iterations, "refinement", progress)
+    bar = progress_bar(config.refinement_iterations, "refinement", progress)
     for iteration in range(config.refinement_iterations):
         if len(pairs) < 2:
             logger.warning("refinement %d: dictionary has %d pairs; stopping", iteration, len(pairs))

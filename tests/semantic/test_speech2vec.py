@@ -102,3 +102,25 @@ def test_saved_encoder_embeds_identically(trained, tmp_path):
     np.testing.assert_allclose(loaded.embed_segments(segments), encoder.embed_segments(segments), atol=1e-6)
     assert loaded.max_frames == 20 and loaded.dim == 8
     assert (folder / "word_vectors.bin").is_file()
+
+
+def test_pairs_grouped_by_centre_cover_every_pair_once():
+    # Each training step takes whole centres; together the groups must be exactly the skip-gram pairs.
+    from emorec.semantic.speech2vec import centre_groups
+
+    pairs = skipgram_pairs(tone_utterances(5, seed=2), window=2)
+    centres, starts, counts = centre_groups(pairs)
+    rows = np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts)])
+    np.testing.assert_array_equal(np.sort(rows), np.arange(len(pairs)))
+    for centre, start, count in zip(centres, starts, counts):
+        assert (pairs[start : start + count, 0] == centre).all()
+
+
+def test_training_shows_progress_on_stderr(capsys):
+    config = Speech2VecConfig(dim=4, encoder_units=4, decoder_units=4, window=1, max_frames=10, epochs=2, batch_size=8)
+    train_speech2vec(tone_utterances(4, seed=3), config)
+    captured = capsys.readouterr()
+    assert "speech2vec epoch 1/2" in captured.err and "speech2vec epoch 2/2" in captured.err
+    assert "speech2vec epoch" not in captured.out  # stdout stays the command's JSON report
+    train_speech2vec(tone_utterances(4, seed=3), config, progress=False)
+    assert "speech2vec epoch" not in capsys.readouterr().err
