@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -20,12 +21,13 @@ from emorec.data.pipeline import make_dataset, partition_files
 from emorec.data.semantic_features import resolve_semantic_features
 from emorec.errors import ConfigError, EmorecError, PathLike
 from emorec.models.emotion_model import build_model
-from emorec.training.callbacks import BestModelCheckpoint, MeanCCC
+from emorec.training.backup import AtomicBackupAndRestore, backup_exists
+from emorec.training.callbacks import BestModelCheckpoint, MeanCCC, StopOnNonFiniteLoss
 from emorec.training.losses import ConcordanceLoss
 from emorec.training.metrics import ConcordanceCorrelation
 from emorec.training.run_folder import (BACKUP_DIRNAME, BEST_MODEL_FILENAME, CONFIG_FILENAME, HISTORY_FILENAME,
-                                        LAST_MODEL_FILENAME, LOGS_DIRNAME, read_history, run_finished,
-                                        write_run_info)
+                                        LAST_MODEL_FILENAME, LOGS_DIRNAME, mark_run_finished, read_history,
+                                        run_finished, write_run_info)
 from emorec.training.strategy import is_chief, make_strategy
 
 #: Keras releases [first, end) that `_patch_keras_for_multiworker` was written against (setup.py
@@ -129,8 +131,12 @@ def train_model(
     semantic_dir, semantic_dim = (None, None) if semantic is None else (semantic[0].resolve(), semantic[1])
 
     if run_finished(run_dir):
-        raise EmorecError(f"{run_dir}: holds a finished run (last.keras, no backup to resume from); "
-                          "choose another --run-dir or delete this one")
+        raise EmorecError(f"{run_dir}: holds a finished run; choose another --run-dir or delete this one")
+    if (run_dir / LAST_MODEL_FILENAME).is_file() and not backup_exists(run_dir / BACKUP_DIRNAME):
+        # last.keras is saved after the epoch's backup is committed, so only a deleted backup gets here:
+        # starting over would mix two runs' epochs in history.csv and best.json.
+        raise EmorecError(f"{run_dir}: holds an unfinished run whose {BACKUP_DIRNAME}/ is missing, so its epochs "
+                          "cannot be resumed; delete the run folder to start over or choose another --run-dir")
     keras.utils.set_random_seed(training.seed)
     if not isinstance(strategy, tf.distribute.Strategy):
         strategy = make_strategy(training.strategy)
@@ -150,6 +156,8 @@ def train_model(
             "precision": training.precision,
             "semantic_dim": semantic_dim,
             "semantic_features": None if semantic_dir is None else str(semantic_dir),
+            # Set to true only once fit has returned (see run_folder.run_finished).
+            "finished": False,
         }
         write_run_info(run_dir, info)
 
@@ -171,10 +179,12 @@ def train_model(
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             _patch_keras_for_multiworker(model, strategy)
         run_callbacks: List[keras.callbacks.Callback] = [
-            MeanCCC(label_names),  # first: the callbacks below read val_mean_ccc
+            # First: a non-finite loss or weights must stop the run before anything below saves them.
+            StopOnNonFiniteLoss(f"training.learning_rate ({training.learning_rate:g})"),
+            MeanCCC(label_names),  # the callbacks below read val_mean_ccc
             # Before the CSVLogger: ReduceLROnPlateau logs the epoch's learning_rate into history.csv.
             *schedule_callbacks,
-            keras.callbacks.BackupAndRestore(str(write_dir / BACKUP_DIRNAME)),
+            AtomicBackupAndRestore(write_dir / BACKUP_DIRNAME),
             BestModelCheckpoint(write_dir / BEST_MODEL_FILENAME, monitor="val_mean_ccc", enabled=validate),
             keras.callbacks.ModelCheckpoint(str(write_dir / LAST_MODEL_FILENAME)),
             keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILENAME), append=True),
@@ -196,6 +206,11 @@ def train_model(
         if chief and validate and not (run_dir / BEST_MODEL_FILENAME).is_file():
             # No finite development CCC in any epoch (e.g. constant predictions): keep the last.
             model.save(run_dir / BEST_MODEL_FILENAME)
+        if chief:
+            mark_run_finished(run_dir)
+        # After the marker: a kill between the two leaves a finished run with a stale backup, never
+        # an unfinished run without one.
+        shutil.rmtree(write_dir / BACKUP_DIRNAME, ignore_errors=True)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return read_history(write_dir)
