@@ -44,11 +44,11 @@ import keras
 
 from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from emorec.errors import ExportError, InputFileError, PathLike
-from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers
+from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers, require_finite_weights
 from emorec.export.semantic_graph import front_end_from_features_dir
 from emorec.export.serving_module import DEFAULT_SIGNATURE, STREAM_SIGNATURE, ServingModule, stream_matches_serve
-from emorec.training.run_folder import (RUN_INFO_FILENAME, load_run_model, run_info_or_empty, run_label_names,
-                                        run_normalisation)
+from emorec.training.run_folder import (RUN_INFO_FILENAME, find_run_model, load_run_model, run_info_or_empty,
+                                        run_label_names, run_normalisation)
 
 #: Metadata written next to the SavedModel; TF Serving ignores `assets.extra`.
 METADATA_PATH = Path("assets.extra") / "emorec_export.json"
@@ -101,14 +101,17 @@ def export_saved_model(
     Returns the version folder. Raises `ExportError` when the version exists already, the graph
     holds a non-core op, or the semantic source is word2vec (text, not audio).
     """
+    source = model.name if isinstance(model, keras.Model) else None
     if not isinstance(model, keras.Model):
         run_dir = Path(model)
         label_names = label_names or run_label_names(run_dir)
         model = load_run_model(run_dir)
+        source = str(find_run_model(run_dir))
         if semantic is None:
             semantic = run_semantic_front_end(run_dir)
         if normalisation is None:
             normalisation = run_normalisation(run_dir)
+    require_finite_weights(model, source)
     label_names = list(label_names) if label_names is not None else infer_label_names(model)
     out_dir = Path(out_dir)
     version = next_version(out_dir) if version is None else int(version)
