@@ -21,36 +21,43 @@ from emorec.errors import ExportError
 # In-graph framing shared by both signatures.
 
 
-def frame_waveform(waveform: tf.Tensor, length: tf.Tensor):
-    """Cut a padded batch of waveforms into 0.1 s frames.
-
-    waveform: float32 `[batch, samples]`; length: int `[batch]` real samples per row.
-    Returns (frames float32 `[batch, max_frames, 2205]`, frame_mask bool `[batch, max_frames]`,
-    num_frames int32 `[batch]`), where num_frames = ceil(length / 2205): a trailing partial frame
-    is kept and zero-padded, as the converter does for the TFRecords.
+def validate_serving_inputs(waveform: tf.Tensor, length: tf.Tensor):
+    """(waveform float32, length int32) that no op can read before they are checked.
 
     Raises `tf.errors.InvalidArgumentError` naming the input when waveform is not rank 2, the batch
     sizes of waveform and length differ, or a length is not in 1..samples: without the checks a
     single length broadcasts over every row, a length past the samples is clamped and a negative
-    one gives no frames, all silently (issue 13). Assert ops are core TensorFlow.
+    one gives no frames, all silently (issue 13). Every serving function calls this first and uses
+    only the returned tensors, so the checks run before any op that would fail obscurely (a slice
+    out of bounds for a rank-1 waveform). Assert ops are core TensorFlow.
     """
     waveform = tf.convert_to_tensor(waveform, tf.float32)
     length = tf.cast(length, tf.int32)
+    # EnsureShape checks the rank when the graph runs: a loaded signature does not check its inputs
+    # against its [None, None] spec, and assert_rank (or tf.rank) would be decided at trace time.
+    waveform = tf.ensure_shape(waveform, [None, None], name="check_waveform_rank")
+    length = tf.ensure_shape(length, [None], name="check_length_rank")
     checks = [
-        tf.debugging.assert_rank(waveform, 2, message="waveform must be [batch, samples]"),
-        tf.debugging.assert_rank(length, 1, message="length must be [batch]"),
+        tf.debugging.assert_equal(tf.shape(length)[0], tf.shape(waveform)[0],
+                                  message="length must hold one entry per waveform row (batch sizes differ)"),
+        tf.debugging.assert_positive(length, message="length must be > 0 (real samples of each waveform row)"),
+        tf.debugging.assert_less_equal(length, tf.shape(waveform)[1],
+                                       message="length must be <= the samples of waveform (its second dimension)"),
     ]
     with tf.control_dependencies(checks):
-        samples = tf.shape(waveform)[1]
-        checks = [
-            tf.debugging.assert_equal(tf.shape(length)[0], tf.shape(waveform)[0],
-                                      message="length must hold one entry per waveform row (batch sizes differ)"),
-            tf.debugging.assert_positive(length, message="length must be > 0 (real samples of each waveform row)"),
-            tf.debugging.assert_less_equal(length, samples,
-                                           message="length must be <= the samples of waveform (its second dimension)"),
-        ]
-    with tf.control_dependencies(checks):
-        length = tf.identity(length)
+        return tf.identity(waveform), tf.identity(length)
+
+
+def frame_waveform(waveform: tf.Tensor, length: tf.Tensor):
+    """Cut a padded batch of waveforms into 0.1 s frames.
+
+    waveform: float32 `[batch, samples]`; length: int `[batch]` real samples per row, checked by
+    `validate_serving_inputs`.
+    Returns (frames float32 `[batch, max_frames, 2205]`, frame_mask bool `[batch, max_frames]`,
+    num_frames int32 `[batch]`), where num_frames = ceil(length / 2205): a trailing partial frame
+    is kept and zero-padded, as the converter does for the TFRecords.
+    """
+    waveform, length = validate_serving_inputs(waveform, length)
     num_frames = (length + FRAME_LENGTH_SAMPLES - 1) // FRAME_LENGTH_SAMPLES
     max_frames = tf.reduce_max(tf.concat([num_frames, [0]], axis=0))
     padded_samples = max_frames * FRAME_LENGTH_SAMPLES
