@@ -19,6 +19,7 @@ same options reuses the shards a previous run finished (their statistics are kep
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from typing import Any, Dict, List, Optional
 
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
 from emorec.data.audio import probe_audio
+from emorec.data.locking import output_lock
 from emorec.data.manifest import load_manifest_unchecked, manifest_path, write_manifest
 from emorec.data.schema import recording_to_example
 from emorec.data.shards import PARTIAL_SUFFIX, ShardWriter, shard_name
@@ -80,6 +82,23 @@ def _build_one(module, item: SourceItem, context: BuildContext):
     return built, recording_to_example(built.recording).SerializeToString()
 
 
+def _holding_output_lock(convert):
+    """Run `convert` holding the output folder's lock (`emorec.data.locking`) throughout: a second
+    conversion into the same folder at the same time is refused with a `FolderInUseError` naming
+    the first, instead of the two mixing their shards under one manifest."""
+
+    @functools.wraps(convert)
+    def locked(layout, source, output, **options):
+        output = Path(output)
+        if output.exists() and not output.is_dir():
+            raise DatasetError(f"{output}: exists and is not a folder")
+        with output_lock(output, f"emorec convert --layout {layout} {source}"):
+            return convert(layout, source, output, **options)
+
+    return locked
+
+
+@_holding_output_lock
 def convert_dataset(
     layout: str,
     source: PathLike,
@@ -103,7 +122,8 @@ def convert_dataset(
     word_timing: `auto` (given file if present, else proportional), `given`, `proportional`,
         `pocketsphinx`.
     layout_options (emodb): train_speakers, devel_speakers, test_speakers, label_map, sessions, seed.
-    Returns a ConversionReport; the manifest is `output/manifest.json`.
+    Returns a ConversionReport; the manifest is `output/manifest.json`. Holds `output`'s lock
+    throughout (a `FolderInUseError` while another process converts into it).
     """
     started = time.perf_counter()
     _check_choice("layout", layout, LAYOUTS)

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
+from emorec.data.locking import output_lock
 from emorec.data.manifest import read_manifest
 from emorec.data.recordings import partition_shards
 from emorec.data.schema import Recording, example_to_recording
@@ -199,7 +200,14 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
     segmenter_config = segmenter_config or SegmenterConfig()
     manifest = read_manifest(converted_dir)
     to_write = partition_shards(converted_dir, partitions, manifest)  # fails before the output is touched
-    output.mkdir(parents=True, exist_ok=True)
+    # One writer per features folder: two runs at once would interleave shards and semantic.json.
+    with output_lock(output, f"emorec semantic features {converted_dir} --source {source} --boundaries {boundaries}"):
+        return _write_features(converted_dir, source, boundaries, artefacts, to_write, manifest, output,
+                               segmenter_config)
+
+
+def _write_features(converted_dir: Path, source: str, boundaries: str, artefacts: SemanticArtefacts,
+                    to_write, manifest: dict, output: Path, segmenter_config: SegmenterConfig) -> Path:
 
     setting = {"schema_version": SCHEMA_VERSION, "source": source, "boundaries": boundaries,
                "artefacts_dir": str(Path(artefacts.folder).resolve()),

@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from emorec.config import ExperimentConfig, TrainingConfig, save_config
+from emorec.data.locking import output_lock
 from emorec.data.manifest import manifest_path, read_manifest
 from emorec.data.pipeline import make_dataset, partition_files
 from emorec.data.semantic_features import resolve_semantic_features
@@ -143,7 +144,18 @@ def train_model(
     chief = is_chief(strategy)
     # A non-chief worker of a cluster writes its (identical) files to a private folder.
     write_dir = run_dir if chief else run_dir / f".worker-{_task_index()}"
-    write_dir.mkdir(parents=True, exist_ok=True)
+    # One writer per run folder: a second `emorec train` into it would interleave epochs and backups.
+    with output_lock(write_dir, f"emorec train --run-dir {run_dir}"):
+        return _train(config, data_dir, run_dir, write_dir, chief, strategy, manifest, label_names, validate,
+                      semantic_dir, semantic_dim, callbacks, verbose)
+
+
+def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: Path, chief: bool,
+           strategy: tf.distribute.Strategy, manifest: Dict[str, Any], label_names: List[str], validate: bool,
+           semantic_dir: Optional[Path], semantic_dim: Optional[int], callbacks: Sequence[keras.callbacks.Callback],
+           verbose: Union[str, int]) -> Dict[str, List[float]]:
+    """The body of `train_model`, run while holding the run folder's lock."""
+    training = config.training
     if chief:
         save_config(config, run_dir / CONFIG_FILENAME)
         info = {

@@ -66,3 +66,23 @@ def tiny_config(**training) -> ExperimentConfig:
         model=ModelConfig(cnn=CNNConfig(filters=(4, 4, 4), dropout=0.0), lstm_units=4, lstm_dropout=0.0),
         training=TrainingConfig(**values),
     )
+
+
+@pytest.fixture(scope="session")
+def manifest_sources(tmp_path_factory):
+    """Two small, different `manifest`-layout datasets (A: 3 train recordings, B: 2), as a user's
+    CSV + WAV + label files."""
+    from emorec.experiments.demo import synthetic_recordings, write_manifest_source
+
+    root = tmp_path_factory.mktemp("sources")
+    a = write_manifest_source(synthetic_recordings(recordings={"train": 3}, duration_s=(1, 1), seed=1), root / "a")
+    b = write_manifest_source(synthetic_recordings(recordings={"train": 2}, duration_s=(1, 1), seed=2), root / "b")
+    return a, b
+
+
+def shard_record_counts(folder) -> dict:
+    """{shard file name: records in it}, read back with tf.data."""
+    import tensorflow as tf
+
+    return {path.name: sum(1 for _ in tf.data.TFRecordDataset(str(path)))
+            for path in sorted(Path(folder).glob("*.tfrecord"))}
