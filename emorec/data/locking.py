@@ -68,12 +68,14 @@ def _is_stale(path: Path, holder: Optional[dict]) -> bool:
 
 @contextlib.contextmanager
 def output_lock(folder: PathLike, command: Optional[str] = None) -> Iterator[Path]:
-    """Hold `<folder>/.emorec.lock` for the duration of the `with` block (the folder is created).
+    """Hold `<folder>/.emorec.lock` for the duration of the `with` block. The folder is created,
+    and removed again at the end if this call created it and it is still empty.
 
     command: what to tell a second writer (default: this process's command line).
     Raises `FolderInUseError` when another live process holds the folder.
     """
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILENAME
     token = f"{os.getpid()}-{time.time_ns()}"
@@ -108,3 +110,7 @@ def output_lock(folder: PathLike, command: Optional[str] = None) -> Iterator[Pat
         # Only our own lock: a lock another process took over (ours judged stale) stays.
         if (_read_holder(path) or {}).get("token") == token:
             path.unlink(missing_ok=True)
+        if created:
+            # A call refused before writing anything leaves no empty output folder behind.
+            with contextlib.suppress(OSError):
+                folder.rmdir()
