@@ -14,7 +14,8 @@ Order of work, and why:
 
 A failed run leaves no manifest and no partial file under a final shard name. A re-run with the
 same options reuses the shards a previous run finished (their statistics are kept in
-`.progress/`); `overwrite=True` starts from scratch.
+`.progress/`); `overwrite=True` starts from scratch. Without `overwrite`, shards (or a manifest)
+that no conversion of ours wrote are never deleted or replaced: the run is refused instead.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from emorec.data.locking import output_lock
 from emorec.data.manifest import load_manifest_unchecked, manifest_path, write_manifest
 from emorec.data.schema import recording_to_example
 from emorec.data.shards import PARTIAL_SUFFIX, ShardWriter, shard_name
-from emorec.errors import DatasetError, EmorecError, InputFileError, PathLike
+from emorec.errors import DatasetError, EmorecError, InputFileError, OutputExistsError, PathLike
 from tfrecords_tools import emodb, manifest_layout, sewa
 from tfrecords_tools.labels import LABEL_LENGTH_POLICIES
 from tfrecords_tools.report import ConversionReport
@@ -66,14 +67,30 @@ def _layout_options(layout: str, source: Path, layout_options: Dict[str, Any]) -
 
 
 def _clean_output(output: Path, everything: bool) -> None:
-    """Remove partial files (always) and, with `everything`, our shards, manifest and progress."""
-    for path in output.glob(f"*{PARTIAL_SUFFIX}"):
+    """Remove partial shards (always) and, with `everything` (`--overwrite`), every shard, the
+    manifest and progress."""
+    for path in output.glob(f"*-of-*.tfrecord{PARTIAL_SUFFIX}"):
         path.unlink()
     if everything:
         for path in output.glob("*-of-*.tfrecord"):
             path.unlink()
         shutil.rmtree(output / PROGRESS_DIR, ignore_errors=True)
         manifest_path(output).unlink(missing_ok=True)
+
+
+def _refuse_foreign_files(output: Path, previous: Optional[Dict[str, Any]]) -> None:
+    """Raise `OutputExistsError` when `output` holds shards (or a manifest) that no conversion of
+    ours wrote: neither listed in our manifest nor recorded in `.progress/` by an interrupted run.
+    Without this, they were deleted as "shards of an earlier plan" or overwritten (issue 13)."""
+    ours = {name for entry in (previous or {}).get("partitions", {}).values() for name in entry.get("shards", [])}
+    ours |= {path.name[: -len(".json")] for path in (output / PROGRESS_DIR).glob("*.tfrecord.json")}
+    foreign = sorted(path.name for path in output.glob("*-of-*.tfrecord") if path.name not in ours)
+    if previous is None and manifest_path(output).exists():
+        foreign.insert(0, manifest_path(output).name)  # not a manifest we can read: not ours to replace
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise OutputExistsError(output, f"holds files that no emorec conversion wrote here ({shown}); "
+                                        "pass --overwrite to replace them or choose another output folder")
 
 
 def _build_one(module, item: SourceItem, context: BuildContext):
@@ -169,6 +186,8 @@ def convert_dataset(
             f"{output}: holds a conversion of {previous.get('source')} ({previous.get('source_layout')}) with other "
             "options; pass --overwrite to replace it or choose another output folder"
         )
+    if not overwrite:
+        _refuse_foreign_files(output, previous)
     _clean_output(output, everything=overwrite)
     # From here on the folder must not claim to be complete.
     manifest_path(output).unlink(missing_ok=True)
@@ -200,7 +219,8 @@ def convert_dataset(
         for number, group in enumerate(groups):
             shard_plan.append((partition, shard_name(partition, number, len(groups)), [indices[i] for i in group]))
 
-    # Shards of an earlier, differently planned run would sit next to ours unlisted: remove them.
+    # Shards of an earlier, differently planned run would sit next to ours unlisted: remove them
+    # (they are ours: foreign shards were refused above unless --overwrite).
     planned_names = {name for _, name, _ in shard_plan}
     for path in output.glob("*-of-*.tfrecord"):
         if path.name not in planned_names:
