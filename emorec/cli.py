@@ -5,6 +5,7 @@ becomes a one-line message on stderr and exit status 1.
 """
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 
@@ -362,6 +363,27 @@ def main() -> None:
     except EmorecError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
+    except OSError as error:
+        # A full disk, a read-only or forbidden folder, or a file where a folder should be: the
+        # user's environment, not a bug, so one line naming the path instead of a traceback.
+        # Every writer publishes by rename, so nothing complete-looking is left behind.
+        advice = _OS_ERROR_ADVICE.get(error.errno)
+        if advice is None:
+            raise
+        click.echo(f"error: {error.filename or error.filename2 or 'output'}: {error.strerror}; {advice}", err=True)
+        sys.exit(1)
+
+
+_OS_ERROR_ADVICE = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "free some space or write elsewhere",
+    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EACCES: "no permission to write there; write elsewhere",
+    errno.EPERM: "no permission to write there; write elsewhere",
+    errno.ENOTDIR: "a file stands where a folder is needed; choose another path",
+    errno.EEXIST: "a file stands where a folder is needed; choose another path",
+    errno.EISDIR: "a folder stands where a file is needed; choose another path",
+}
 
 
 if __name__ == "__main__":
