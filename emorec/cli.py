@@ -68,12 +68,26 @@ def convert(layout, source, output, on_error, overwrite, workers, target_shard_m
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("directory", type=click.Path(path_type=str))
-def info(directory) -> None:
+@click.option("--verify", is_flag=True,
+              help="Also read every shard: checksums and record counts against the manifest (exit 1 on a mismatch).")
+def info(directory, verify) -> None:
     """Print what a converted folder holds: recordings, frames, duration, words, label statistics."""
     from emorec.data.manifest import read_manifest
+    from emorec.errors import DatasetError
     from tfrecords_tools.report import format_info
 
-    click.echo(format_info(read_manifest(directory), directory))
+    manifest = read_manifest(directory)
+    click.echo(format_info(manifest, directory))
+    if verify:
+        from emorec.data.verify import verify_converted
+
+        problems = verify_converted(directory, manifest)
+        shards = sum(len(entry["shards"]) for entry in manifest["partitions"].values())
+        if problems:
+            listed = "; ".join(f"{name}: {problem}" for name, problem in problems)
+            raise DatasetError(f"{directory}: {len(problems)} problem(s) in {shards} shards ({listed}); "
+                               "convert the dataset again")
+        click.echo(f"verified: {shards} shards read to the end, record counts and checksums match")
 
 
 # --- train / evaluate / demo (emorec.training, emorec.evaluation, emorec.experiments.demo) -------------

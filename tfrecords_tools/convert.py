@@ -232,6 +232,8 @@ def convert_dataset(
     plan_key = json.dumps({"source": str(source), "options": options}, sort_keys=True)
     stats = {p: PartitionStats(len(label_names)) for p in by_partition}
     shards: Dict[str, List[str]] = {p: [] for p in by_partition}
+    shard_records: Dict[str, Optional[int]] = {}  # per shard, for `emorec info --verify`
+    shard_sha256: Dict[str, Optional[str]] = {}
     policy_counts: Dict[str, int] = collections.Counter()
     without_words: List[str] = []
     shards_written = shards_reused = 0
@@ -247,6 +249,7 @@ def convert_dataset(
             skipped.extend(record["skipped"])
             audio_s += record["stats"]["duration_s"]
             shards[partition].append(name)
+            shard_records[name], shard_sha256[name] = record.get("records"), record.get("sha256")
             shards_reused += 1
         else:
             todo.append((partition, name, indices))
@@ -300,9 +303,10 @@ def convert_dataset(
                     bar.update(1)
                     refill()
                 writer.close()
-                writer = None
+                finished, writer = writer, None
                 shards_written += 1
                 shards[partition].append(name)
+                shard_records[name], shard_sha256[name] = finished.count, finished.sha256
                 stats[partition].merge(shard_stats)
                 policy_counts.update(shard_counts)
                 without_words.extend(shard_without_words)
@@ -311,6 +315,7 @@ def convert_dataset(
                 audio_s += shard_dict["duration_s"]
                 _save_progress(progress_dir / f"{name}.json", {
                     "plan_key": plan_key, "items": [planned[i].name for i in indices], "stats": shard_dict,
+                    "records": finished.count, "sha256": finished.sha256,
                     "policy_counts": dict(shard_counts), "without_words": shard_without_words, "skipped": shard_skipped,
                 })
     finally:
@@ -323,7 +328,10 @@ def convert_dataset(
     for partition in by_partition:
         entry = stats[partition].to_dict(sample_rate_hz)
         entry.pop("_label_sum")
-        partitions[partition] = {"shards": sorted(shards[partition]), **entry}
+        names = sorted(shards[partition])
+        partitions[partition] = {"shards": names, **entry,
+                                 "shard_records": {n: shard_records[n] for n in names if shard_records.get(n) is not None},
+                                 "shard_sha256": {n: shard_sha256[n] for n in names if shard_sha256.get(n)}}
     derived = layout == "emodb"
     notes = []
     if derived:

@@ -20,7 +20,7 @@ from emorec.data.locking import output_lock
 from emorec.data.manifest import manifest_path, read_manifest
 from emorec.data.pipeline import make_dataset, partition_files
 from emorec.data.semantic_features import resolve_semantic_features
-from emorec.errors import ConfigError, EmorecError, PathLike
+from emorec.errors import ConfigError, DatasetError, EmorecError, PathLike
 from emorec.models.emotion_model import build_model
 from emorec.training.backup import AtomicBackupAndRestore, backup_exists
 from emorec.training.callbacks import BestModelCheckpoint, MeanCCC, StopOnNonFiniteLoss
@@ -146,8 +146,23 @@ def train_model(
     write_dir = run_dir if chief else run_dir / f".worker-{_task_index()}"
     # One writer per run folder: a second `emorec train` into it would interleave epochs and backups.
     with output_lock(write_dir, f"emorec train --run-dir {run_dir}"):
-        return _train(config, data_dir, run_dir, write_dir, chief, strategy, manifest, label_names, validate,
-                      semantic_dir, semantic_dim, callbacks, verbose)
+        try:
+            return _train(config, data_dir, run_dir, write_dir, chief, strategy, manifest, label_names, validate,
+                          semantic_dir, semantic_dim, callbacks, verbose)
+        except tf.errors.DataLossError as error:
+            raise _corrupt_data_error(config, data_dir, manifest, error) from None
+
+
+def _corrupt_data_error(config: ExperimentConfig, data_dir: Path, manifest: Dict[str, Any],
+                        error: tf.errors.DataLossError) -> DatasetError:
+    """One line naming the damaged shards: TensorFlow's message names a byte offset, not the file."""
+    from emorec.data.verify import verify_converted
+
+    partitions = [p for p in (config.data.train_partition, config.data.devel_partition) if p]
+    damaged = verify_converted(data_dir, manifest, partitions) or [("a shard", (error.message or "").splitlines()[0])]
+    listed = "; ".join(f"{name}: {problem}" for name, problem in damaged)
+    return DatasetError(f"{data_dir}: corrupt data ({listed}); convert the dataset again "
+                        "(`emorec info --verify` checks a folder)")
 
 
 def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: Path, chief: bool,
@@ -206,15 +221,7 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
             run_callbacks.append(keras.callbacks.EarlyStopping(
                 "val_mean_ccc", mode="max", patience=training.early_stopping_patience))
         run_callbacks.extend(callbacks)
-        model.fit(
-            train_data,
-            validation_data=devel_data,
-            epochs=training.epochs,
-            steps_per_epoch=training.steps_per_epoch,
-            validation_steps=training.validation_steps if validate else None,
-            callbacks=run_callbacks,
-            verbose=verbose,
-        )
+        _fit(model, train_data, devel_data, training, validate, run_callbacks, verbose)
         if chief and validate and not (run_dir / BEST_MODEL_FILENAME).is_file():
             # No finite development CCC in any epoch (e.g. constant predictions): keep the last.
             model.save(run_dir / BEST_MODEL_FILENAME)
@@ -226,6 +233,18 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return read_history(write_dir)
+
+
+def _fit(model, train_data, devel_data, training: TrainingConfig, validate: bool, callbacks, verbose) -> None:
+    model.fit(
+        train_data,
+        validation_data=devel_data,
+        epochs=training.epochs,
+        steps_per_epoch=training.steps_per_epoch,
+        validation_steps=training.validation_steps if validate else None,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
 
 
 def keras_patch_applies(version: Optional[str] = None) -> bool:
