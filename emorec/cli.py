@@ -47,9 +47,11 @@ def _speaker_list(value):
               help="emodb: category -> arousal/valence/dominance YAML [default: the packaged NRC VAD map].")
 @click.option("--sessions", type=int, default=0, help="emodb: join each speaker's utterances into sessions of N (0: off).")
 @click.option("--seed", type=int, default=0, help="emodb: seed of the session order.")
+@click.option("--allow-outside-paths", is_flag=True,
+              help="manifest: accept files outside the CSV's folder (absolute or ../ paths).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def convert(layout, source, output, on_error, overwrite, workers, target_shard_mb, label_length_policy, word_timing,
-            train_speakers, devel_speakers, test_speakers, label_map, sessions, seed, quiet) -> None:
+            train_speakers, devel_speakers, test_speakers, label_map, sessions, seed, allow_outside_paths, quiet) -> None:
     """Convert a dataset at SOURCE into sharded TFRecords and a manifest in OUTPUT."""
     from tfrecords_tools import convert_dataset
 
@@ -62,7 +64,8 @@ def convert(layout, source, output, on_error, overwrite, workers, target_shard_m
         raise click.UsageError("--train/devel/test-speakers, --label-map, --sessions and --seed apply to --layout emodb only")
     report = convert_dataset(layout, source, output, on_error=on_error, overwrite=overwrite, workers=workers,
                              target_shard_mb=target_shard_mb, label_length_policy=label_length_policy,
-                             word_timing=word_timing, progress=not quiet, **layout_options)
+                             word_timing=word_timing, progress=not quiet, allow_outside_paths=allow_outside_paths,
+                             **layout_options)
     click.echo(report.summary())
 
 

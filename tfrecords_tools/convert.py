@@ -129,6 +129,7 @@ def convert_dataset(
     word_timing: str = "auto",
     sample_rate_hz: int = SAMPLE_RATE_HZ,
     progress: bool = True,
+    allow_outside_paths: bool = False,
     **layout_options: Any,
 ) -> ConversionReport:
     """Convert the dataset at `source` (layout `sewa`, `emodb` or `manifest`) into `output`.
@@ -138,6 +139,8 @@ def convert_dataset(
     label_length_policy: `mask`, `pad_edge` or `error` (see tfrecords_tools.labels).
     word_timing: `auto` (given file if present, else proportional), `given`, `proportional`,
         `pocketsphinx`.
+    allow_outside_paths (manifest): accept CSV rows whose files lie outside the CSV's folder
+        (absolute or `../` paths), refused by default.
     layout_options (emodb): train_speakers, devel_speakers, test_speakers, label_map, sessions, seed.
     Returns a ConversionReport; the manifest is `output/manifest.json`. Holds `output`'s lock
     throughout (a `FolderInUseError` while another process converts into it).
@@ -193,7 +196,10 @@ def convert_dataset(
     manifest_path(output).unlink(missing_ok=True)
 
     # --- List and probe ------------------------------------------------------------------------
-    items = module.list_items(source, resolved_layout_options if layout == "emodb" else {})
+    listing_options = resolved_layout_options if layout == "emodb" else {}
+    if allow_outside_paths and layout == "manifest":
+        listing_options = {"allow_outside_paths": True}
+    items = module.list_items(source, listing_options)
     label_names = list(module.label_names(items) if hasattr(module, "label_names") else module.LABEL_NAMES)
     context = BuildContext(int(sample_rate_hz), label_length_policy, word_timing, tuple(label_names))
     skipped: List[Dict[str, str]] = []

@@ -69,3 +69,95 @@ def test_read_only_output_folder_is_one_line(manifest_sources, tmp_path):
     line = one_line_error(result)
     assert "no permission to write there" in line, line
     assert not (output / "manifest.json").exists()
+
+
+# --- dataset readers: rows that used to be accepted silently ------------------------------------
+
+def _emodb(folder, label_rows, timing_rows):
+    """A two-speaker EmoDB-layout folder of 1 s WAVs (16 kHz) with the given CSV rows."""
+    import numpy as np
+    from scipy.io import wavfile
+
+    (folder / "wav").mkdir(parents=True)
+    for row in label_rows:
+        wavfile.write(folder / "wav" / row.split(",")[0], 16_000, (np.sin(np.arange(16_000) / 9) * 9000).astype(np.int16))
+    (folder / "labels.csv").write_text("file,speaker,emotion\n" + "\n".join(label_rows) + "\n")
+    (folder / "word_timings.csv").write_text("file,word,start_s,end_s\n" + "\n".join(timing_rows) + "\n")
+    return folder
+
+
+EMODB_SPEAKERS = ("--train-speakers", "03", "--devel-speakers", "11", "--test-speakers", "15")
+
+
+def test_duplicated_emodb_label_row_is_refused_naming_the_row(tmp_path):
+    source = _emodb(tmp_path / "emodb", ["03a01Fa.wav,03,happiness", "11a01Fa.wav,11,anger", "03a01Fa.wav,03,happiness"],
+                    ["03a01Fa.wav,Der,0.1,0.3"])
+    result = run_cli("convert", "--layout", "emodb", "--quiet", *EMODB_SPEAKERS, source, tmp_path / "out")
+    line = one_line_error(result)
+    assert f"{source / 'labels.csv'}: line 4: 03a01Fa.wav is listed again (first on line 2)" in line, line
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_nan_word_timing_honours_on_error_skip(tmp_path):
+    source = _emodb(tmp_path / "emodb", ["03a01Fa.wav,03,happiness", "11a01Fa.wav,11,anger"],
+                    ["03a01Fa.wav,Der,nan,0.3", "11a01Fa.wav,Der,0.1,0.3"])
+    result = run_cli("convert", "--layout", "emodb", "--quiet", *EMODB_SPEAKERS, source, tmp_path / "failed")
+    assert "column 'start_s': value is nan" in one_line_error(result)
+    assert not (tmp_path / "failed" / "manifest.json").exists()
+    result = run_cli("convert", "--layout", "emodb", "--quiet", "--on-error", "skip", *EMODB_SPEAKERS, source,
+                     tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    manifest = read_manifest(tmp_path / "out")
+    assert [entry["file"] for entry in manifest["skipped"]] == [str(source / "word_timings.csv")]
+    assert sum(entry["recordings"] for entry in manifest["partitions"].values()) == 1
+
+
+@pytest.mark.parametrize("start_s, end_s, problem", [
+    ("0.5", "0.2", "word 'Der' of 03a01Fa.wav ends (0.2 s) before it starts (0.5 s)"),
+    ("0.5", "7.0", "word 'Der' of 03a01Fa.wav ends at 7 s, past the audio's 1.00 s"),
+], ids=["end before start", "end past the audio"])
+def test_impossible_word_times_are_refused_or_skipped(tmp_path, start_s, end_s, problem):
+    source = _emodb(tmp_path / "emodb", ["03a01Fa.wav,03,happiness", "11a01Fa.wav,11,anger"],
+                    [f"03a01Fa.wav,Der,{start_s},{end_s}"])
+    result = run_cli("convert", "--layout", "emodb", "--quiet", *EMODB_SPEAKERS, source, tmp_path / "out")
+    line = one_line_error(result)
+    assert f"{source / 'word_timings.csv'}: {problem}" in line, line
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    result = run_cli("convert", "--layout", "emodb", "--quiet", "--on-error", "skip", *EMODB_SPEAKERS, source,
+                     tmp_path / "skipped")
+    assert result.returncode == 0 and read_manifest(tmp_path / "skipped")["skipped"][0]["reason"].startswith(problem)
+
+
+def test_absurd_label_magnitude_is_refused_naming_file_and_row(manifest_sources, tmp_path):
+    import shutil
+
+    source = tmp_path / "src"
+    shutil.copytree(manifest_sources[0].parent, source)
+    label_file = sorted((source / "labels").glob("*.csv"))[0]
+    lines = label_file.read_text().splitlines()
+    fields = lines[3].split(",")
+    lines[3] = ",".join([fields[0], "1e30", *fields[2:]])
+    label_file.write_text("\n".join(lines) + "\n")
+    result = run_cli("convert", "--layout", "manifest", "--quiet", source / "manifest.csv", tmp_path / "out")
+    line = one_line_error(result)
+    assert f"{label_file}: label row 3 (time 0.2 s), dimension 1: 1e+30 is not a plausible label" in line, line
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_manifest_paths_outside_the_dataset_folder_need_a_flag(manifest_sources, tmp_path):
+    import shutil
+
+    source = tmp_path / "src"
+    shutil.copytree(manifest_sources[0].parent, source)
+    csv_path = source / "manifest.csv"
+    text = csv_path.read_text()
+    first_audio = text.splitlines()[1].split(",")[0]
+    outside = tmp_path / "elsewhere.wav"
+    shutil.copy(source / first_audio, outside)
+    csv_path.write_text(text.replace(first_audio, f"../{outside.name}", 1))
+    result = run_cli("convert", "--layout", "manifest", "--quiet", csv_path, tmp_path / "out")
+    line = one_line_error(result)
+    assert f"{csv_path}: line 2, column 'audio': ../elsewhere.wav lies outside the dataset folder" in line, line
+    assert "--allow-outside-paths" in line and not (tmp_path / "out" / "manifest.json").exists()
+    result = run_cli("convert", "--layout", "manifest", "--quiet", "--allow-outside-paths", csv_path, tmp_path / "out")
+    assert result.returncode == 0, result.stderr
