@@ -9,7 +9,8 @@ generation committed by a single rename:
     backup/state.json                   {"epoch": N, "weights": "weights-N.weights.h5"}, replaced
                                         atomically after the weights file is in place
 
-`state.json` names the generation to restore; the previous generation is deleted only after the
+`train_model` places this callback after the run's other epoch-end callbacks, so a committed
+epoch has its history row and models written. `state.json` names the generation to restore; the previous generation is deleted only after the
 new `state.json` is durable, so at every instant one complete generation is named. The backup is
 not deleted at the end of `fit`: `train_model` marks the run finished first (run.json) and then
 removes it, so that a missing backup never makes an unfinished run look finished.

@@ -133,9 +133,10 @@ def train_model(
 
     if run_finished(run_dir):
         raise EmorecError(f"{run_dir}: holds a finished run; choose another --run-dir or delete this one")
-    if (run_dir / LAST_MODEL_FILENAME).is_file() and not backup_exists(run_dir / BACKUP_DIRNAME):
-        # last.keras is saved after the epoch's backup is committed, so only a deleted backup gets here:
-        # starting over would mix two runs' epochs in history.csv and best.json.
+    if not backup_exists(run_dir / BACKUP_DIRNAME) and len(read_history(run_dir).get("epoch", [])) > 1:
+        # The backup is committed at the end of every epoch, so a second epoch's history row
+        # without a backup means backup/ was deleted (a kill in the first epoch leaves at most one
+        # row, and that epoch is simply run again): starting over would mix two runs' epochs.
         raise EmorecError(f"{run_dir}: holds an unfinished run whose {BACKUP_DIRNAME}/ is missing, so its epochs "
                           "cannot be resumed; delete the run folder to start over or choose another --run-dir")
     keras.utils.set_random_seed(training.seed)
@@ -211,7 +212,6 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
             MeanCCC(label_names),  # the callbacks below read val_mean_ccc
             # Before the CSVLogger: ReduceLROnPlateau logs the epoch's learning_rate into history.csv.
             *schedule_callbacks,
-            AtomicBackupAndRestore(write_dir / BACKUP_DIRNAME),
             BestModelCheckpoint(write_dir / BEST_MODEL_FILENAME, monitor="val_mean_ccc", enabled=validate),
             keras.callbacks.ModelCheckpoint(str(write_dir / LAST_MODEL_FILENAME)),
             keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILENAME), append=True),
@@ -220,6 +220,11 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
         if training.early_stopping_patience is not None and validate:
             run_callbacks.append(keras.callbacks.EarlyStopping(
                 "val_mean_ccc", mode="max", patience=training.early_stopping_patience))
+        # Last of the run's own callbacks: an epoch counts as done only once its history row, best
+        # and last models are written. A kill before the commit replays the whole epoch (its files
+        # rewritten, the duplicate history row dropped by read_history); committed first, a kill
+        # after the last epoch's commit would leave that epoch's models and row unwritten for good.
+        run_callbacks.append(AtomicBackupAndRestore(write_dir / BACKUP_DIRNAME))
         run_callbacks.extend(callbacks)
         _fit(model, train_data, devel_data, training, validate, run_callbacks, verbose)
         if chief and validate and not (run_dir / BEST_MODEL_FILENAME).is_file():

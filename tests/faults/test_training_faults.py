@@ -81,11 +81,11 @@ def test_deleted_backup_does_not_make_an_unfinished_run_finished(tiny_data, tmp_
     run_dir = tmp_path / "run"
     config = tiny_config(epochs=3)
     with pytest.raises(KeyboardInterrupt):
-        train_model(config, tiny_data, run_dir, callbacks=[StopAfterEpochs(1)], verbose=0)
+        train_model(config, tiny_data, run_dir, callbacks=[StopAfterEpochs(2)], verbose=0)
     assert (run_dir / "last.keras").is_file()
     import shutil
 
-    shutil.rmtree(run_dir / "backup")
+    shutil.rmtree(run_dir / "backup")  # two epochs done, their state gone
     assert not run_finished(run_dir)  # before: last.keras and no backup/ meant "finished"
     with pytest.raises(EmorecError, match="unfinished run whose backup/ is missing"):
         train_model(config, tiny_data, run_dir, verbose=0)
