@@ -226,7 +226,15 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
         # after the last epoch's commit would leave that epoch's models and row unwritten for good.
         run_callbacks.append(AtomicBackupAndRestore(write_dir / BACKUP_DIRNAME))
         run_callbacks.extend(callbacks)
-        _fit(model, train_data, devel_data, training, validate, run_callbacks, verbose)
+        model.fit(
+            train_data,
+            validation_data=devel_data,
+            epochs=training.epochs,
+            steps_per_epoch=training.steps_per_epoch,
+            validation_steps=training.validation_steps if validate else None,
+            callbacks=run_callbacks,
+            verbose=verbose,
+        )
         if chief and validate and not (run_dir / BEST_MODEL_FILENAME).is_file():
             # No finite development CCC in any epoch (e.g. constant predictions): keep the last.
             model.save(run_dir / BEST_MODEL_FILENAME)
@@ -238,18 +246,6 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return read_history(write_dir)
-
-
-def _fit(model, train_data, devel_data, training: TrainingConfig, validate: bool, callbacks, verbose) -> None:
-    model.fit(
-        train_data,
-        validation_data=devel_data,
-        epochs=training.epochs,
-        steps_per_epoch=training.steps_per_epoch,
-        validation_steps=training.validation_steps if validate else None,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
 
 
 def keras_patch_applies(version: Optional[str] = None) -> bool:
