@@ -183,24 +183,34 @@ def export(run_dir, out, model_version, export_format) -> None:
               help="Exported model folder (saved_models/NAME or one version of it) "
                    "[default: saved_models/emodb_paralinguistic].")
 @click.option("--out", "out_dir", type=click.Path(path_type=str), default="predictions",
-              help="Folder for one AVEC-layout CSV (and PNG) per file.")
+              help="Folder for one CSV (and PNG) per file, at its path relative to the inputs' common folder "
+                   "plus .csv (spk1/talk.wav -> OUT/spk1/talk.wav.csv).")
+@click.option("--format", "output_format", type=click.Choice(["csv", "avec"]), default="csv",
+              help="csv: header file,start_s,end_s,<dims>; avec: the headerless AVEC label layout "
+                   "('name';time_s;dim1;...).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files (refused otherwise).")
 @click.option("--plot", is_flag=True, help="Also write a PNG of the curves per file.")
-@click.option("--chunk-s", type=float, default=30.0, help="Seconds of audio per model call (LSTM state carries over).")
+@click.option("--chunk-s", type=float, default=30.0,
+              help="Seconds of audio per model call for longer files (LSTM state carries over).")
+@click.option("--batch-s", "batch_audio_s", type=float, default=60.0,
+              help="Padded seconds of audio per model call that batches shorter files (0: one call per file).")
 @click.option("--words", "words_csv", type=click.Path(path_type=str), default=None,
               help="Word timings CSV (file,word,start_s,end_s) for a semantic model trained on given boundaries.")
-def predict(audio, model_dir, out_dir, plot, chunk_s, words_csv) -> None:
+@click.option("--workers", type=int, default=None, help="Decoding threads [default: min(4, CPUs)].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict(audio, model_dir, out_dir, output_format, overwrite, plot, chunk_s, batch_audio_s, words_csv, workers,
+            quiet) -> None:
     """Predict affect curves (10 per second) for AUDIO files of any rate, channel count and format."""
     from emorec.export.predict import default_model_dir, predict_files
 
-    report = predict_files(audio, model_dir or default_model_dir(), out_dir=out_dir, plot=plot, chunk_s=chunk_s,
-                           words_csv=words_csv)
-    for path in audio:
-        if str(path) in report.tables:
-            click.echo(f"{path}: {len(report.tables[str(path)])} frames -> {Path(out_dir) / Path(path).stem}.csv")
-        else:
-            click.echo(f"error: {report.errors[str(path)]}", err=True)
+    report = predict_files(audio, model_dir or default_model_dir(), out_dir=out_dir, output_format=output_format,
+                           overwrite=overwrite, plot=plot, chunk_s=chunk_s, words_csv=words_csv,
+                           batch_audio_s=batch_audio_s, workers=workers, progress=not quiet)
+    for message in report.errors.values():
+        click.echo(f"error: {message}", err=True)
+    click.echo(f"{report.summary()} -> {out_dir}")
     if report.errors:
-        raise EmorecError(f"{len(report.errors)} of {len(audio)} files failed")
+        raise EmorecError(f"{len(report.errors)} of {len(report.errors) + len(report.tables)} files failed")
 
 
 # --- semantic branch (emorec.semantic) ------------------------------------------------------------
