@@ -259,3 +259,17 @@ def test_many_files_batched_equal_one_file_at_a_time(tmp_path, exported, loaded,
         assert np.std(alone["arousal"].to_numpy()) > 1e-4
         np.testing.assert_allclose(table.to_numpy(), alone.to_numpy(), atol=1e-4, rtol=0)
     assert report.audio_s == pytest.approx(sum(durations_s), abs=0.01)
+
+
+def test_csv_quotes_a_path_with_commas(tmp_path):
+    from emorec.export.predict import write_predictions
+
+    file = str(tmp_path / 'take 1, "final".wav')
+    index = pd.MultiIndex.from_arrays([[file, file], pd.to_timedelta([0, 100], unit="ms"),
+                                       pd.to_timedelta([100, 150], unit="ms")], names=["file", "start", "end"])
+    table = pd.DataFrame({"arousal": [0.25, -0.5], "valence": [1.0, 0.125]}, index=index)
+    rows = pd.read_csv(write_predictions(tmp_path / "x.csv", table))
+    assert list(rows.columns) == ["file", "start_s", "end_s", "arousal", "valence"]
+    assert list(rows["file"]) == [file, file]
+    assert rows[["start_s", "end_s", "arousal", "valence"]].to_numpy().tolist() == [[0.0, 0.1, 0.25, 1.0],
+                                                                                   [0.1, 0.15, -0.5, 0.125]]
