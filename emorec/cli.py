@@ -192,7 +192,7 @@ def export(run_dir, out, model_version, export_format) -> None:
 @click.option("--plot", is_flag=True, help="Also write a PNG of the curves per file.")
 @click.option("--chunk-s", type=float, default=30.0,
               help="Seconds of audio per model call for longer files (LSTM state carries over).")
-@click.option("--batch-s", "batch_audio_s", type=float, default=60.0,
+@click.option("--batch-s", "batch_audio_s", type=float, default=10.0,
               help="Padded seconds of audio per model call that batches shorter files (0: one call per file).")
 @click.option("--words", "words_csv", type=click.Path(path_type=str), default=None,
               help="Word timings CSV (file,word,start_s,end_s) for a semantic model trained on given boundaries.")

@@ -53,10 +53,13 @@ from emorec.errors import EmorecError, InputFileError, OutputExistsError, PathLi
 #: model near 130 MB while the per-call overhead stays negligible.
 DEFAULT_CHUNK_S = 30.0
 
-#: Padded audio per batched `serving_default` call for short files (batch size x longest file):
-#: about the CNN activations of one 60 s call, well inside memory, and enough rows per call that
-#: the per-call overhead of short clips is amortised.
-DEFAULT_BATCH_AUDIO_S = 60.0
+#: Padded audio per batched `serving_default` call for short files (rows x longest file). Measured
+#: on 2 cores with the paper's model over 80 clips of 1-5 s (median of 4 interleaved rounds): one
+#: call per clip 113x real time, batches of <= 8 s 134x, 16 s 127x, 32 s 84x, 60 s 89x. Larger
+#: calls use no less CPU per second of audio but keep fewer cores busy (conv1's activations,
+#: 4.4 MB per second of audio, leave the caches), so batches stay small: enough to save the
+#: per-call and per-LSTM-loop overhead of short clips, no more.
+DEFAULT_BATCH_AUDIO_S = 10.0
 
 #: Prediction file layouts: `csv` with a header, `avec` the headerless AVEC label layout.
 OUTPUT_FORMATS = ("csv", "avec")
@@ -76,7 +79,16 @@ def default_model_dir() -> Path:
 
 
 class ExportedModel:
-    """An exported emorec SavedModel, loaded once and called per recording."""
+    """An exported emorec SavedModel, loaded once and called per recording or per batch.
+
+    Args:
+        model_dir: `saved_models/NAME` (its newest version) or one version folder.
+
+    Example:
+        >>> model = ExportedModel("saved_models/emodb_paralinguistic")
+        >>> model.predict_waveform(waveform_22k)["arousal"]          # [frames]
+        >>> model.predict_batch([clip_a, clip_b])[1]["valence"]      # one padded call
+    """
 
     def __init__(self, model_dir: PathLike):
         import tensorflow as tf
