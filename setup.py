@@ -29,8 +29,10 @@ EXTRAS = {
     "gpu": ["tensorflow[and-cuda]==2.17.1"],
     # The ONNX and forced-alignment tests run in the default test install; only
     # tensorflow-serving-api needs a separate --no-deps install (see .ci/run).
+    # The baseline's tests (tests/benchmarks) run in CI too, so the test install carries the bench extra.
     "test": ["pytest>=8,<10", "tf2onnx==1.17.0", "onnx>=1.15,<1.17", "onnxruntime>=1.17,<1.20",
-             "grpcio>=1.24.3,<2", "pocketsphinx==5.1.1"],
+             "grpcio>=1.24.3,<2", "pocketsphinx==5.1.1",
+             "opensmile>=2.5,<3", "pyarrow<18", "scikit-learn>=1.3,<1.7"],
     "align": ["pocketsphinx==5.1.1"],
     "bench": ["opensmile>=2.5,<3", "pyarrow<18", "scikit-learn>=1.3,<1.7"],
     "onnx": ["tf2onnx==1.17.0", "onnx>=1.15,<1.17", "onnxruntime>=1.17,<1.20"],
