@@ -17,8 +17,16 @@ CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"]}
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(package_name="emorec")
-def cli() -> None:
+@click.option("--verbose", is_flag=True,
+              help="Show TensorFlow's and absl's log lines and every Keras metric (hidden by default).")
+def cli(verbose) -> None:
     """Continuous speech emotion recognition: convert data, train, evaluate, export, predict."""
+    from emorec.console import quiet_library_logs, set_verbose
+
+    # Before any verb imports TensorFlow: its C++ log level is read once, at import.
+    set_verbose(verbose)
+    if not verbose:
+        quiet_library_logs()
 
 
 # --- convert / info (tfrecords_tools) ---------------------------------------------------------------
@@ -190,9 +198,13 @@ def demo(workdir, epochs, overrides) -> None:
 def export(run_dir, out, model_version, export_format) -> None:
     """Export a trained model for serving: SavedModel (waveform in, per-frame affect out) or ONNX."""
     if export_format == "onnx":
+        from emorec.console import is_verbose, native_log_filter
         from emorec.export.onnx import export_onnx
 
-        click.echo(f"wrote {export_onnx(run_dir, out)}")
+        # tf2onnx's grappler pass logs through absl's C++ logging, which TF_CPP_MIN_LOG_LEVEL misses.
+        with native_log_filter(enabled=not is_verbose()):
+            onnx_path = export_onnx(run_dir, out)
+        click.echo(f"wrote {onnx_path}")
         return
     from emorec.export.saved_model import export_saved_model
 

@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from emorec.config import ExperimentConfig, TrainingConfig, save_config
+from emorec.console import keras_verbose
 from emorec.data.manifest import manifest_path, read_manifest
 from emorec.data.pipeline import make_dataset, partition_files
 from emorec.data.semantic_features import resolve_semantic_features
@@ -24,6 +25,7 @@ from emorec.training.callbacks import BestModelCheckpoint, MeanCCC
 from emorec.training.losses import ConcordanceLoss
 from emorec.training.metrics import ConcordanceCorrelation
 from emorec.training.precision import resolve_precision
+from emorec.training.progress import EpochProgress
 from emorec.training.run_folder import (BACKUP_DIRNAME, BEST_MODEL_FILENAME, CONFIG_FILENAME, HISTORY_FILENAME,
                                         LAST_MODEL_FILENAME, LOGS_DIRNAME, read_history, run_finished,
                                         write_run_info)
@@ -114,6 +116,8 @@ def train_model(
     unfinished run's backup resumes it and ends after the same total number of epochs.
     semantic_dir: the semantic features folder when `config.model.semantic.source` is not "none"
     (default `<data_dir>/semantic/<source>-<boundaries>/`, written by `emorec semantic features`).
+    verbose: Keras' (0 silent, 1 a live bar, 2 a line per epoch); "auto" is 1 on a terminal and 2
+    otherwise. The lines show loss, CCC per dimension and mean CCC (`emorec.training.progress`).
     Returns the history of all epochs (`{"epoch": [...], "loss": [...], "val_mean_ccc": [...], ...}`).
     """
     config = resolve_config(config, strategy=strategy if isinstance(strategy, str) else None,
@@ -188,6 +192,7 @@ def train_model(
             run_callbacks.append(keras.callbacks.EarlyStopping(
                 "val_mean_ccc", mode="max", patience=training.early_stopping_patience))
         run_callbacks.extend(callbacks)
+        run_callbacks.append(EpochProgress(label_names))  # last: shows val_mean_ccc, once per metric
         model.fit(
             train_data,
             validation_data=devel_data,
@@ -195,7 +200,7 @@ def train_model(
             steps_per_epoch=training.steps_per_epoch,
             validation_steps=training.validation_steps if validate else None,
             callbacks=run_callbacks,
-            verbose=verbose,
+            verbose=keras_verbose(verbose),
         )
         if chief and validate and not (run_dir / BEST_MODEL_FILENAME).is_file():
             # No finite development CCC in any epoch (e.g. constant predictions): keep the last.
