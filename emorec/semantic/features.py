@@ -18,6 +18,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
+from emorec.console import progress_bar
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
 from emorec.data.manifest import read_manifest
 from emorec.data.recordings import partition_shards
@@ -185,10 +186,12 @@ def recording_features(recording: Recording, source: str, boundaries: str, artef
 
 def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str, artefacts_dir: PathLike,
                           partitions: Optional[Sequence[str]] = None, output_dir: Optional[PathLike] = None,
-                          segmenter_config: Optional[SegmenterConfig] = None, *, allow_pickle: bool = False) -> Path:
+                          segmenter_config: Optional[SegmenterConfig] = None, *, allow_pickle: bool = False,
+                          progress: bool = False) -> Path:
     """Write semantic features for every recording of a converted dataset folder.
 
     allow_pickle: accept a gensim pickle `word2vec.kv` in the artefacts (it runs code when opened).
+    progress: a bar of recordings with ETA on stderr (plain lines, about 20, when not a terminal).
 
     Output: `output_dir` (default `<converted>/semantic/<source>-<boundaries>/`), laid out as the
     module docstring describes. Returns the output folder.
@@ -233,6 +236,9 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
 
     written: Dict[str, dict] = {}
     dim: Optional[int] = None
+    total = sum(int(manifest["partitions"][name].get("recordings", 0)) for name in to_write) or None
+    bar = progress_bar(total, f"semantic features {source}-{boundaries}", unit="recording", enabled=progress,
+                       line_every=max(1, (total or 0) // 20))
     for partition, shards in to_write.items():
         info = {"shards": [], "shard_recordings": [], "recordings": 0, "frames": 0, "word_frames": 0}
         for shard in shards:
@@ -245,8 +251,10 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
                     dim = int(features.shape[1])
                     info["frames"] += int(features.shape[0])
                     info["word_frames"] += int(word_mask.sum())
+                    bar.update(1)
             except BaseException:
                 writer.abort()
+                bar.close()
                 raise
             writer.close()
             info["shards"].append(shard.name)
@@ -256,6 +264,7 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
         logger.info("%s: %d recordings, %d of %d frames with a word", partition, info["recordings"],
                     info["word_frames"], info["frames"])
 
+    bar.close()
     if dim is not None and previous_dim is not None and dim != previous_dim:
         logger.warning("%s: dropping partitions %s written with %d-dim vectors (now %d)", output,
                        sorted(kept), previous_dim, dim)

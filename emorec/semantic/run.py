@@ -48,10 +48,11 @@ def convert_pickled_vectors(pickle_path: PathLike, output: PathLike) -> Dict:
 
 
 def run_speech2vec(source: PathLike, output_dir: PathLike, config=None, *, partitions: Sequence[str] = ("train",),
-                   held_out_speakers: Sequence[str] = ()) -> Dict:
+                   held_out_speakers: Sequence[str] = (), progress: bool = True) -> Dict:
     """Train Speech2Vec on the word segments of `source` (converted dataset, word_timings.csv
     folder or TIMIT-style folder), minus the held-out speakers; save encoder and word vectors into
-    `output_dir`; report held-out word-type retrieval against chance."""
+    `output_dir`; report held-out word-type retrieval against chance. progress: a bar (or a line
+    per epoch off a terminal) with ETA on stderr."""
     from emorec.semantic.evaluation import split_by_speaker, type_retrieval_accuracy
     from emorec.semantic.segments import load_utterances
     from emorec.semantic.speech2vec import Speech2VecConfig, save_speech2vec, train_speech2vec
@@ -61,7 +62,7 @@ def run_speech2vec(source: PathLike, output_dir: PathLike, config=None, *, parti
     train, held = split_by_speaker(utterances, held_out_speakers)
     if not train:
         raise InputFileError(source, "no training utterances left after holding out speakers")
-    encoder, vectors, history = train_speech2vec(train, config)
+    encoder, vectors, history = train_speech2vec(train, config, progress=progress)
     save_speech2vec(output_dir, encoder, vectors, history)
     report = {"source": str(source), "output": str(output_dir), "train_utterances": len(train),
               "train_segments": sum(len(u.words) for u in train), "types": len(vectors),
