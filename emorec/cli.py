@@ -249,10 +249,15 @@ def semantic() -> None:
     """Semantic branch: Word2Vec, Speech2Vec, alignment (eq. 1-3), frame-level features."""
 
 
-def _semantic_report(report: dict) -> None:
+def _semantic_report(report: dict, as_json: bool, summary) -> None:
+    """The report as a readable summary (`summary(report)`), or as JSON with --json."""
     import json
 
-    click.echo(json.dumps(report, indent=2, default=str))
+    click.echo(json.dumps(report, indent=2, default=str) if as_json else summary(report))
+
+
+def json_option():
+    return click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON instead of a summary.")
 
 
 @semantic.command("word2vec", context_settings=CONTEXT)
@@ -261,48 +266,53 @@ def _semantic_report(report: dict) -> None:
 @click.option("--vector-size", type=int, default=100, help="Embedding dimension.")
 @click.option("--window", type=int, default=5, help="Skip-gram window (words each side).")
 @click.option("--min-count", type=int, default=5, help="Ignore rarer words.")
-@click.option("--epochs", type=int, default=5)
-@click.option("--seed", type=int, default=0)
+@click.option("--epochs", type=int, default=5, help="Passes over the corpus.")
+@click.option("--seed", type=int, default=0, help="Seed of gensim's initialisation and sampling (one worker thread).")
 @click.option("--partition", "partitions", multiple=True, default=["train"],
               help="Converted dataset only: partitions whose transcripts are used.")
 @click.option("--neighbours", default="", help="Comma-separated words whose nearest neighbours to print.")
-def semantic_word2vec(source, output, vector_size, window, min_count, epochs, seed, partitions, neighbours) -> None:
+@json_option()
+def semantic_word2vec(source, output, vector_size, window, min_count, epochs, seed, partitions, neighbours,
+                      as_json) -> None:
     """Train Word2Vec on SOURCE (a folder of text files, or a converted dataset's transcripts) and
     save the vectors to OUTPUT (word2vec binary format, e.g. ART/word2vec.bin)."""
-    from emorec.semantic.run import run_word2vec
+    from emorec.semantic.run import format_word2vec_report, run_word2vec
 
     _semantic_report(run_word2vec(source, output, partitions=partitions,
                                   neighbours=[w for w in neighbours.split(",") if w],
-                                  vector_size=vector_size, window=window, min_count=min_count, epochs=epochs, seed=seed))
+                                  vector_size=vector_size, window=window, min_count=min_count, epochs=epochs, seed=seed),
+                     as_json, format_word2vec_report)
 
 
 @semantic.command("speech2vec", context_settings=CONTEXT)
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--dim", type=int, default=100, help="Embedding dimension.")
-@click.option("--encoder-units", type=int, default=128)
-@click.option("--decoder-units", type=int, default=128)
+@click.option("--encoder-units", type=int, default=128, help="Units of the encoder RNN over a word's MFCCs.")
+@click.option("--decoder-units", type=int, default=128, help="Units of the decoder RNN that rebuilds a neighbour's MFCCs.")
 @click.option("--window", type=int, default=3, help="Neighbouring words each side to reconstruct.")
 @click.option("--max-frames", type=int, default=60, help="MFCC frames (10 ms) kept per word segment.")
-@click.option("--epochs", type=int, default=10)
-@click.option("--batch-size", type=int, default=64)
-@click.option("--learning-rate", type=float, default=1e-3)
-@click.option("--seed", type=int, default=0)
+@click.option("--epochs", type=int, default=10, help="Passes over all (centre word, neighbour) pairs.")
+@click.option("--batch-size", type=int, default=64, help="Word pairs per optimiser step.")
+@click.option("--learning-rate", type=float, default=1e-3, help="Adam's learning rate.")
+@click.option("--seed", type=int, default=0, help="Seed of the initialisation and the pair order.")
 @click.option("--partition", "partitions", multiple=True, default=["train"],
               help="Converted dataset only: partitions whose word segments are used.")
 @click.option("--hold-out-speakers", default="", help="Comma-separated speakers kept out of training and scored.")
+@json_option()
 def semantic_speech2vec(source, output_dir, dim, encoder_units, decoder_units, window, max_frames, epochs,
-                        batch_size, learning_rate, seed, partitions, hold_out_speakers) -> None:
+                        batch_size, learning_rate, seed, partitions, hold_out_speakers, as_json) -> None:
     """Train Speech2Vec on the word segments of SOURCE (a converted dataset, a folder with
     word_timings.csv, or a TIMIT-style folder with .wrd files); save encoder and word vectors."""
-    from emorec.semantic.run import run_speech2vec
+    from emorec.semantic.run import format_speech2vec_report, run_speech2vec
     from emorec.semantic.speech2vec import Speech2VecConfig
 
     config = Speech2VecConfig(dim=dim, encoder_units=encoder_units, decoder_units=decoder_units, window=window,
                               max_frames=max_frames, epochs=epochs, batch_size=batch_size,
                               learning_rate=learning_rate, seed=seed)
     _semantic_report(run_speech2vec(source, output_dir, config, partitions=partitions,
-                                    held_out_speakers=[s for s in hold_out_speakers.split(",") if s]))
+                                    held_out_speakers=[s for s in hold_out_speakers.split(",") if s]),
+                     as_json, format_speech2vec_report)
 
 
 @semantic.command("align", context_settings=CONTEXT)
@@ -310,25 +320,30 @@ def semantic_speech2vec(source, output_dir, dim, encoder_units, decoder_units, w
 @click.argument("target_vectors", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.argument("output", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--adversarial/--no-adversarial", default=True, help="Run the adversarial stage first.")
-@click.option("--adversarial-epochs", type=int, default=4)
-@click.option("--iterations-per-epoch", type=int, default=1000)
-@click.option("--batch-size", type=int, default=32)
-@click.option("--discriminator-hidden", type=int, default=512)
-@click.option("--orthogonalisation", type=click.Choice(["beta", "project"]), default="beta")
+@click.option("--adversarial-epochs", type=int, default=4,
+              help="Epochs of the adversarial game (eq. 1-2); the map with the best unsupervised criterion is kept.")
+@click.option("--iterations-per-epoch", type=int, default=1000,
+              help="Discriminator and mapping updates per adversarial epoch.")
+@click.option("--batch-size", type=int, default=32, help="Words drawn from each space per adversarial update.")
+@click.option("--discriminator-hidden", type=int, default=512, help="Units of each hidden layer of the discriminator.")
+@click.option("--orthogonalisation", type=click.Choice(["beta", "project"]), default="beta",
+              help="Keeping W orthogonal: beta (MUSE's W <- (1+b)W - b W W^T W) or project (W <- UV^T each step).")
 @click.option("--restarts", type=int, default=1, help="Adversarial runs; the best unsupervised criterion wins.")
-@click.option("--refinement-iterations", type=int, default=5)
+@click.option("--refinement-iterations", type=int, default=5,
+              help="Procrustes refinements (eq. 3) on CSLS mutual nearest neighbours (0: none).")
 @click.option("--dictionary-size", type=int, default=15000, help="Most frequent words considered for the dictionary.")
 @click.option("--target-most-frequent", type=int, default=0, help="Keep only this many target words (0: all).")
 @click.option("--supervised", is_flag=True, help="Procrustes on identically spelled words, scored on held-out ones.")
-@click.option("--seed", type=int, default=0)
+@click.option("--seed", type=int, default=0, help="Seed of the adversarial game and of the supervised split.")
 @click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
+@json_option()
 def semantic_align(source_vectors, target_vectors, output, adversarial, adversarial_epochs, iterations_per_epoch,
                    batch_size, discriminator_hidden, orthogonalisation, restarts, refinement_iterations,
-                   dictionary_size, target_most_frequent, supervised, seed, allow_pickle) -> None:
+                   dictionary_size, target_most_frequent, supervised, seed, allow_pickle, as_json) -> None:
     """Learn W mapping SOURCE_VECTORS (Speech2Vec folder or word2vec file) into TARGET_VECTORS' space (word2vec file);
     save W as .npy in OUTPUT and print precision at 1/5 with chance levels."""
     from emorec.semantic.alignment import AlignmentConfig
-    from emorec.semantic.run import run_align
+    from emorec.semantic.run import format_align_report, run_align
 
     config = AlignmentConfig(adversarial=adversarial, adversarial_epochs=adversarial_epochs,
                              iterations_per_epoch=iterations_per_epoch, batch_size=batch_size,
@@ -337,7 +352,8 @@ def semantic_align(source_vectors, target_vectors, output, adversarial, adversar
                              dictionary_most_frequent=dictionary_size, seed=seed)
     _semantic_report(run_align(source_vectors, target_vectors, output, config,
                                target_most_frequent=target_most_frequent, supervised=supervised,
-                               allow_pickle=allow_pickle))
+                               allow_pickle=allow_pickle),
+                     as_json, format_align_report)
 
 
 @semantic.command("convert-vectors", context_settings=CONTEXT)
@@ -348,7 +364,8 @@ def semantic_convert_vectors(pickle_path, output) -> None:
     pickle runs any code it holds: convert only files from a source you trust."""
     from emorec.semantic.run import convert_pickled_vectors
 
-    _semantic_report(convert_pickled_vectors(pickle_path, output))
+    report = convert_pickled_vectors(pickle_path, output)
+    click.echo(f"{report['source']} -> {report['output']}: {report['vocabulary']} words")
 
 
 @semantic.command("features", context_settings=CONTEXT)
@@ -363,7 +380,9 @@ def semantic_convert_vectors(pickle_path, output) -> None:
 @click.option("--out", "output_dir", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Output folder [default: CONVERTED/semantic/SOURCE-BOUNDARIES].")
 @click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
-def semantic_features(converted, source, boundaries, artefacts_dir, partitions, output_dir, allow_pickle) -> None:
+@json_option()
+def semantic_features(converted, source, boundaries, artefacts_dir, partitions, output_dir, allow_pickle,
+                      as_json) -> None:
     """Write frame-level semantic features (zeros where no word) for every recording of CONVERTED."""
     import json
 
@@ -371,8 +390,11 @@ def semantic_features(converted, source, boundaries, artefacts_dir, partitions, 
     from emorec.semantic.features import add_semantic_features
 
     out = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir,
-                                allow_pickle=allow_pickle)
+                                allow_pickle=allow_pickle, progress=True)
     meta = json.loads((Path(out) / FEATURES_METADATA).read_text())
+    if as_json:
+        click.echo(json.dumps(meta, indent=2))
+        return
     for partition, info in meta["partitions"].items():
         click.echo(f"{partition}: {info['recordings']} recordings, {info['word_frames']} of {info['frames']} "
                    f"frames with a word ({source}, {boundaries} boundaries)")

@@ -121,3 +121,55 @@ def _with_vectors(keyed_vectors, vectors: np.ndarray):
     out = KeyedVectors(vectors.shape[1])
     out.add_vectors(list(keyed_vectors.index_to_key), vectors.astype(np.float32))
     return out
+
+
+# --- readable summaries of the reports (`emorec semantic ...` prints these; --json the dicts) -------
+def _fraction(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
+def format_word2vec_report(report: Dict) -> str:
+    """A few lines for a person: what was read, the vocabulary, where the vectors went, neighbours."""
+    lines = [f"Word2Vec on {report['source']} ({report['kind']}): {report['vocabulary']} words, "
+             f"{report['vector_size']} dimensions",
+             f"wrote {report['output']}"]
+    for word, neighbours in report.get("neighbours", {}).items():
+        lines.append(f"  {word}: " + (", ".join(neighbours) if neighbours is not None else "not in the vocabulary"))
+    return "\n".join(lines)
+
+
+def format_speech2vec_report(report: Dict) -> str:
+    """Segments trained on, word types, final loss and the held-out retrieval against chance."""
+    loss = report.get("final_loss")
+    lines = [f"Speech2Vec on {report['source']}: {report['train_segments']} word segments in "
+             f"{report['train_utterances']} utterances, {report['types']} word types, final loss "
+             f"{'n/a' if loss is None else f'{loss:.4f}'}",
+             f"wrote {report['output']} (report.json beside the vectors)"]
+    retrieval = report.get("held_out_retrieval")
+    if retrieval:
+        lines.append(f"held-out speakers {', '.join(report['held_out_speakers'])}: word-type retrieval "
+                     f"{_fraction(retrieval['accuracy'])} on {retrieval['instances']} words "
+                     f"(chance {_fraction(retrieval['chance'])}, majority type {_fraction(retrieval['majority'])})")
+    return "\n".join(lines)
+
+
+def format_align_report(report: Dict) -> str:
+    """Vocabularies, mode, and precision at 1/5 (CSLS and nearest neighbour) beside chance."""
+    evaluation = report.get("evaluation", {})
+    lines = [f"{report['mode']} alignment of {report['source']} ({report['source_vocabulary']} words) to "
+             f"{report['target']} ({report['target_vocabulary']} words)"
+             + (", both spaces centred and normalised" if report.get("normalise") else "")]
+    if evaluation.get("pairs"):
+        scored = "held-out identically spelled words" if report["mode"] == "supervised" else \
+            "identically spelled words"
+        lines.append(f"scored on {evaluation['pairs']} {scored}"
+                     + (f" (Procrustes fitted on {evaluation['train_pairs']})" if "train_pairs" in evaluation else ""))
+        for k in (1, 5):
+            if f"p@{k}_csls" in evaluation:
+                lines.append(f"  precision@{k}: CSLS {_fraction(evaluation[f'p@{k}_csls'])}, "
+                             f"nearest neighbour {_fraction(evaluation[f'p@{k}_nn'])}, "
+                             f"chance {_fraction(evaluation[f'chance@{k}'])}")
+    else:
+        lines.append("no identically spelled words to score the map on")
+    lines.append(f"wrote {report['output']}")
+    return "\n".join(lines)
