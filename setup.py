@@ -1,9 +1,28 @@
 """emorec: continuous speech emotion recognition from raw audio and semantic features."""
+import shutil
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
+
+#: `emorec predict`'s default model: kept in the checkout at saved_models/NAME (where export writes and
+#: TF Serving mounts models) and copied into the built package as emorec/resources/models/NAME, so a
+#: wheel install finds it through importlib.resources (emorec.export.predict.default_model_dir).
+SHIPPED_MODEL = "emodb_paralinguistic"
+
+
+class BuildWithShippedModel(build_py):
+    """build_py that also copies the shipped SavedModel into the package being built."""
+
+    def run(self):
+        super().run()
+        source = HERE / "saved_models" / SHIPPED_MODEL
+        if not source.is_dir():  # an sdist built without it (MANIFEST.in grafts it) must not ship silently
+            raise FileNotFoundError(f"{source}: the default model is missing from this source tree")
+        target = Path(self.build_lib) / "emorec" / "resources" / "models" / SHIPPED_MODEL
+        shutil.copytree(source, target, dirs_exist_ok=True)
 
 # tensorflow-io 0.37.1 is its last release and its ops load only against TensorFlow 2.17.x;
 # numpy must stay below 2 for that TensorFlow. Keep these pins together.
@@ -56,5 +75,6 @@ setup(
     install_requires=CORE,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["emorec=emorec.cli:main"]},
+    cmdclass={"build_py": BuildWithShippedModel},
     license="MIT",
 )

@@ -215,7 +215,7 @@ def export(run_dir, out, model_version, export_format) -> None:
 @click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--model", "model_dir", type=click.Path(path_type=str), default=None,
               help="Exported model folder (saved_models/NAME or one version of it) "
-                   "[default: saved_models/emodb_paralinguistic].")
+                   "[default: the shipped saved_models/emodb_paralinguistic, package data in a wheel install].")
 @click.option("--out", "out_dir", type=click.Path(path_type=str), default="predictions",
               help="Folder for one AVEC-layout CSV (and PNG) per file.")
 @click.option("--plot", is_flag=True, help="Also write a PNG of the curves per file.")

@@ -36,15 +36,25 @@ from emorec.export.serving_module import DEFAULT_SIGNATURE, NORM_STATE_NAMES, ST
 #: model near 130 MB while the per-call overhead stays negligible.
 DEFAULT_CHUNK_S = 30.0
 
-#: `emorec predict`'s default model, relative to the repository / working directory.
+#: `emorec predict`'s default model: `saved_models/<name>` in a checkout, package data
+#: `emorec/resources/models/<name>` in an installed wheel (setup.py copies it there when building).
 DEFAULT_MODEL_NAME = "emodb_paralinguistic"
+
+#: Where the built package holds shipped models, relative to the `emorec` package.
+PACKAGED_MODELS_DIR = "resources/models"
 
 
 def default_model_dir() -> Path:
-    """`saved_models/emodb_paralinguistic` in the working directory, else next to the package."""
-    relative = Path("saved_models") / DEFAULT_MODEL_NAME
-    candidates = [Path.cwd() / relative, Path(__file__).resolve().parents[2] / relative]
-    return next((path for path in candidates if path.is_dir()), candidates[-1])
+    """The shipped default model: the installed package's copy (a wheel install), else
+    `saved_models/emodb_paralinguistic` of the checkout the package is imported from."""
+    from importlib.resources import files
+
+    packaged = files("emorec")
+    for part in (*PACKAGED_MODELS_DIR.split("/"), DEFAULT_MODEL_NAME):  # one part per call: Python 3.9
+        packaged = packaged / part
+    if packaged.is_dir():
+        return Path(str(packaged))  # a wheel unpacks into a real folder; TensorFlow needs a path
+    return Path(__file__).resolve().parents[2] / "saved_models" / DEFAULT_MODEL_NAME
 
 
 class ExportedModel:
