@@ -303,6 +303,12 @@ def convert_dataset(
         )
     if policy_counts.get("unlabelled"):
         notes.append("recordings without a label file are stored with zero labels and label_mask 0")
+    # Recordings joined from audio files (emodb --sessions, a last session may hold one utterance):
+    # which files, in their order in the recording, so each session's utterances can be traced back.
+    sessions = layout == "emodb" and resolved_layout_options.get("sessions", 0) > 0
+    skipped_files = {str(entry["file"]) for entry in skipped}
+    joined = {item.name: [_source_relative(path, source) for path in item.audio_files] for item in planned
+              if (sessions or len(item.audio_files) > 1) and not skipped_files.intersection(map(str, item.files))}
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "sample_rate_hz": int(sample_rate_hz),
@@ -316,6 +322,7 @@ def convert_dataset(
         "skipped": skipped,
         "label_length_policy_counts": dict(policy_counts),
         "recordings_without_words": without_words,
+        "joined_recordings": joined,
         "notes": notes,
         "complete": True,
     }
@@ -328,6 +335,14 @@ def convert_dataset(
         recordings_without_words=without_words, shards_written=shards_written, shards_reused=shards_reused,
         audio_s=audio_s, wall_s=wall_s,
     )
+
+
+def _source_relative(path: PathLike, source: PathLike) -> str:
+    """`path` relative to the dataset folder `source` when inside it (portable), else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path(source).resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _load_progress(path: Path, plan_key: str, item_names: List[str]) -> Optional[Dict[str, Any]]:
