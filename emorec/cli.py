@@ -21,7 +21,7 @@ CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"]}
               help="Show TensorFlow's and absl's log lines and every Keras metric (hidden by default).")
 def cli(verbose) -> None:
     """Continuous speech emotion recognition: convert data, train, evaluate, export, predict."""
-    from emorec.console import quiet_library_logs, set_verbose
+    from emorec.data.console import quiet_library_logs, set_verbose
 
     # Before any verb imports TensorFlow: its C++ log level is read once, at import.
     set_verbose(verbose)
@@ -198,7 +198,7 @@ def demo(workdir, epochs, overrides) -> None:
 def export(run_dir, out, model_version, export_format) -> None:
     """Export a trained model for serving: SavedModel (waveform in, per-frame affect out) or ONNX."""
     if export_format == "onnx":
-        from emorec.console import is_verbose, native_log_filter
+        from emorec.data.console import is_verbose, native_log_filter
         from emorec.export.onnx import export_onnx
 
         # tf2onnx's grappler pass logs through absl's C++ logging, which TF_CPP_MIN_LOG_LEVEL misses.

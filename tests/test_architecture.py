@@ -18,7 +18,7 @@ PACKAGES = ("emorec", "tfrecords_tools")
 #: other. A name covers the module of that name and everything below it (a name ending in `$`
 #: covers that module only); the longest name wins.
 LAYERS: List[List[Tuple[str, ...]]] = [
-    [("emorec.constants", "emorec.errors", "emorec.config", "emorec.text", "emorec.console")],
+    [("emorec.constants", "emorec.errors", "emorec.config", "emorec.text")],
     [("emorec.data",)],
     [("tfrecords_tools",)],
     [("emorec.models",), ("emorec.semantic",)],

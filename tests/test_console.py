@@ -1,9 +1,9 @@
-"""emorec.console: progress as plain lines off a terminal, the native log filter, Keras' verbosity."""
+"""emorec.data.console: progress as plain lines off a terminal, the native log filter, Keras' verbosity."""
 import io
 import os
 import re
 
-from emorec.console import LineProgress, keras_verbose, native_log_filter, progress_bar
+from emorec.data.console import LineProgress, keras_verbose, native_log_filter, progress_bar
 
 
 def test_native_log_filter_drops_tensorflow_lines_and_keeps_the_rest(capfd):

@@ -18,7 +18,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from emorec.console import progress_bar
+from emorec.data.console import progress_bar
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
 from emorec.data.manifest import read_manifest
 from emorec.data.recordings import partition_shards

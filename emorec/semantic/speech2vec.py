@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from emorec.console import progress_bar
+from emorec.data.console import progress_bar
 from emorec.errors import InputFileError, PathLike
 
 if TYPE_CHECKING:

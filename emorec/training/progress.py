@@ -11,7 +11,7 @@ from typing import Sequence
 
 import keras
 
-from emorec.console import is_verbose
+from emorec.data.console import is_verbose
 from emorec.training.callbacks import ccc_log_key
 
 

@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from emorec.config import ExperimentConfig, TrainingConfig, save_config
-from emorec.console import keras_verbose
+from emorec.data.console import keras_verbose
 from emorec.data.manifest import manifest_path, read_manifest
 from emorec.data.pipeline import make_dataset, partition_files
 from emorec.data.semantic_features import resolve_semantic_features

@@ -9,7 +9,8 @@ before TensorFlow is imported (the C++ level is read once, at import); the `emor
 unless `--verbose` is given. Some C++ lines (absl's `I0000 ...` format) ignore that level; the
 few places that emit them (ONNX conversion's grappler pass) run inside `native_log_filter`.
 
-Nothing here imports TensorFlow: this sits at the bottom of the layers (see ARCHITECTURE.md).
+Nothing here imports TensorFlow. It lives in emorec.data, the lowest layer that the semantic
+steps, training and the CLI all import (see ARCHITECTURE.md).
 """
 from __future__ import annotations
 
