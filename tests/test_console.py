@@ -40,3 +40,18 @@ def test_progress_bar_off_a_terminal_is_line_progress_and_keras_gets_verbose_2()
     assert isinstance(progress_bar(3, "x", file=io.StringIO()), LineProgress)
     assert keras_verbose("auto") == 2
     assert keras_verbose(0) == 0
+
+
+def test_epoch_progress_shows_each_number_once_unless_verbose():
+    from emorec.data.console import set_verbose
+    from emorec.training.progress import EpochProgress
+
+    logs = {"loss": 0.9, "arousal_loss": 0.4, "arousal_ccc": 0.6, "mean_ccc": 0.6, "val_loss": 0.8,
+            "val_arousal_loss": 0.3, "val_arousal_ccc": 0.7, "val_mean_ccc": 0.7}
+    shown = EpochProgress(["arousal"])._shown(logs)
+    assert list(shown) == ["loss", "arousal_ccc", "mean_ccc", "val_loss", "val_arousal_ccc", "val_mean_ccc"]
+    set_verbose(True)  # emorec --verbose
+    try:
+        assert EpochProgress(["arousal"])._shown(logs) == logs
+    finally:
+        set_verbose(False)
