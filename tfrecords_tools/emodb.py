@@ -170,7 +170,7 @@ def build(item: SourceItem, context: BuildContext) -> BuiltItem:
     has_all_words = True
     utterances = item.payload["utterances"]
     for index, utterance in enumerate(utterances):
-        audio = load_audio(utterance["audio"], context.sample_rate_hz)
+        audio = load_audio(utterance["audio"], context.sample_rate_hz, limits=context.audio_limits)
         frames = num_frames_for(audio.shape[0])
         offset_s = offset_samples / context.sample_rate_hz
         if utterance["words"]:

@@ -116,7 +116,7 @@ def build(item: SourceItem, context: BuildContext) -> BuiltItem:
         rows = [(parse_number(r["start_s"], words_path, reader.line_num, "start_s"),
                  parse_number(r["end_s"], words_path, reader.line_num, "end_s"), r["word"]) for r in reader]
         words = words_from_timings(rows)
-    audio = load_audio(item.payload["audio"], context.sample_rate_hz)
+    audio = load_audio(item.payload["audio"], context.sample_rate_hz, limits=context.audio_limits)
     num_frames = num_frames_for(audio.shape[0])
     labels, mask, case = align_labels(times, values, num_frames, context.label_length_policy, labels_path)
     recording = make_recording(item, pad_to_frames(audio), names, labels, mask, words, audio.shape[0])

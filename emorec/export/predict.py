@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
+from emorec.data.audio import DEFAULT_MAX_DURATION_S, AudioLimits
 from emorec.data.frames import frame_times_s, num_frames_for
 from emorec.errors import EmorecError, InputFileError, OutputExistsError, PathLike
 
@@ -70,12 +71,21 @@ INDEX_NAMES = ("file", "start", "end")
 #: `emorec predict`'s default model, relative to the repository / working directory.
 DEFAULT_MODEL_NAME = "emodb_paralinguistic"
 
+#: Where the built package holds shipped models, relative to the `emorec` package.
+PACKAGED_MODELS_DIR = "resources/models"
+
 
 def default_model_dir() -> Path:
-    """`saved_models/emodb_paralinguistic` in the working directory, else next to the package."""
-    relative = Path("saved_models") / DEFAULT_MODEL_NAME
-    candidates = [Path.cwd() / relative, Path(__file__).resolve().parents[2] / relative]
-    return next((path for path in candidates if path.is_dir()), candidates[-1])
+    """The shipped default model: the installed package's copy (a wheel install), else
+    `saved_models/emodb_paralinguistic` of the checkout the package is imported from."""
+    from importlib.resources import files
+
+    packaged = files("emorec")
+    for part in (*PACKAGED_MODELS_DIR.split("/"), DEFAULT_MODEL_NAME):  # one part per call: Python 3.9
+        packaged = packaged / part
+    if packaged.is_dir():
+        return Path(str(packaged))  # a wheel unpacks into a real folder; TensorFlow needs a path
+    return Path(__file__).resolve().parents[2] / "saved_models" / DEFAULT_MODEL_NAME
 
 
 class ExportedModel:
@@ -210,9 +220,11 @@ def _as_model(model: Union[ExportedModel, PathLike]) -> ExportedModel:
     return model if isinstance(model, ExportedModel) else ExportedModel(model)
 
 
-def prepare_waveform(waveform: np.ndarray, sample_rate_hz: int, source: PathLike = "<array>") -> np.ndarray:
-    """Mix down `[samples]` / `[samples, channels]` and resample to 22 050 Hz, float32 in [-1, 1]."""
-    from emorec.data.audio import resample, to_mono
+def prepare_waveform(waveform: np.ndarray, sample_rate_hz: int, source: PathLike = "<array>",
+                     limits=None) -> np.ndarray:
+    """Mix down `[samples]` / `[samples, channels]` and resample to 22 050 Hz, float32 in [-1, 1].
+    limits: an `emorec.data.audio.AudioLimits` for the rate and duration (default: 1-384 kHz, 4 h)."""
+    from emorec.data.audio import check_limits, resample, to_mono
 
     waveform = np.asarray(waveform)
     if waveform.ndim not in (1, 2):
@@ -226,6 +238,7 @@ def prepare_waveform(waveform: np.ndarray, sample_rate_hz: int, source: PathLike
         raise InputFileError(source, f"expected float samples in [-1, 1], got dtype {waveform.dtype}")
     if not np.all(np.isfinite(waveform)):
         raise InputFileError(source, "audio contains NaN or infinite samples")
+    check_limits(source, int(sample_rate_hz), waveform.shape[0], limits)
     mono = resample(to_mono(waveform.astype(np.float32, copy=False)), int(sample_rate_hz), SAMPLE_RATE_HZ)
     if mono.size == 0:
         raise InputFileError(source, "audio has zero samples after resampling")
@@ -257,6 +270,8 @@ def predict_array(
     name: str = "",
     chunk_s: Optional[float] = DEFAULT_CHUNK_S,
     words: Optional[Sequence[Tuple[float, float]]] = None,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    allow_any_sample_rate: bool = False,
 ) -> pd.DataFrame:
     """Predict the affect curves of a numpy waveform.
 
@@ -272,7 +287,7 @@ def predict_array(
     dimension (see `frame_table`).
     """
     model = _as_model(model)
-    mono = prepare_waveform(waveform, sample_rate_hz)
+    mono = prepare_waveform(waveform, sample_rate_hz, limits=AudioLimits(max_duration_s, allow_any_sample_rate))
     return frame_table(model.predict_waveform(mono, chunk_s, words), model.label_names, name, mono.shape[0])
 
 
@@ -390,6 +405,8 @@ def predict_file(
     plot: bool = False,
     chunk_s: Optional[float] = DEFAULT_CHUNK_S,
     words: Optional[Sequence[Tuple[float, float]]] = None,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    allow_any_sample_rate: bool = False,
 ) -> pd.DataFrame:
     """Predict one audio file (any rate, channel count and format the converter reads).
 
@@ -400,9 +417,11 @@ def predict_file(
             `plot`, `<file name>.png`; an existing one raises `OutputExistsError` unless `overwrite`.
         chunk_s: seconds per `serving_stream` call; None for one call.
         words: (start_s, end_s) per word, for a semantic model trained on given boundaries.
+        max_duration_s, allow_any_sample_rate: sanity limits (see `emorec.data.audio.AudioLimits`).
 
     Returns one row per 0.1 s frame indexed by (file, start, end), `file` the absolute path.
-    Raises InputFileError for a missing, empty, zero-length or undecodable file.
+    Raises InputFileError for a missing, empty, zero-length or undecodable file, or one outside
+    the limits.
 
     Example:
         >>> table = predict_file("talk.wav", "saved_models/emodb_paralinguistic")
@@ -414,7 +433,7 @@ def predict_file(
     if out_dir is not None:
         outputs = _planned_outputs([path], out_dir, output_format, plot, overwrite)[str(path)]
     model = _as_model(model)
-    mono = load_audio(path, SAMPLE_RATE_HZ)
+    mono = load_audio(path, SAMPLE_RATE_HZ, limits=AudioLimits(max_duration_s, allow_any_sample_rate))
     words = model.word_boundaries(mono, words, source=path)  # errors name the file
     table = frame_table(model.predict_waveform(mono, chunk_s, words), model.label_names,
                         os.path.abspath(path), mono.shape[0])
@@ -556,6 +575,8 @@ def predict_files(
     batch_audio_s: float = DEFAULT_BATCH_AUDIO_S,
     workers: Optional[int] = None,
     progress: bool = False,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    allow_any_sample_rate: bool = False,
 ) -> PredictReport:
     """Predict many audio files; a bad file is recorded in `errors` and the rest go on.
 
@@ -571,6 +592,7 @@ def predict_files(
         batch_audio_s: padded audio per batched call of short files (0: one call per file).
         workers: decoding/resampling threads [default: min(4, CPUs)].
         progress: a tqdm bar over files on stderr (count and ETA).
+        max_duration_s, allow_any_sample_rate: sanity limits (see `emorec.data.audio.AudioLimits`).
 
     Returns a `PredictReport`; its tables equal `predict_file`'s one at a time (within float
     tolerance: batching changes only the padding, which the graph masks).
@@ -595,11 +617,12 @@ def predict_files(
     results: Dict[str, pd.DataFrame] = {}
     bar = _progress_bar(len(given), progress)
 
+    limits = AudioLimits(max_duration_s, allow_any_sample_rate)
     # Headers only (~0.5 ms a file): lengths to batch by before anything is decoded.
     durations_s: Dict[str, float] = {}
     for path in given:
         try:
-            durations_s[path] = probe_audio(path).duration_s
+            durations_s[path] = probe_audio(path, limits=limits).duration_s
         except EmorecError as error:
             report.errors[path] = str(error)
             bar.update(1)
@@ -651,7 +674,7 @@ def predict_files(
                 while next_item < len(items) and (
                         len(pending) < 2 or sum(item.audio_s for item, _ in pending) < look_ahead_s):
                     item = items[next_item]
-                    pending.append((item, {path: pool.submit(load_audio, path, SAMPLE_RATE_HZ)
+                    pending.append((item, {path: pool.submit(load_audio, path, SAMPLE_RATE_HZ, limits=limits)
                                            for path in item.paths}))
                     next_item += 1
                 predict_item(*pending.pop(0))

@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from emorec.config import ExperimentConfig, TrainingConfig, save_config
+from emorec.data.console import keras_verbose
 from emorec.data.manifest import manifest_path, read_manifest
 from emorec.data.pipeline import make_dataset, partition_files
 from emorec.data.semantic_features import resolve_semantic_features
@@ -23,6 +24,8 @@ from emorec.models.emotion_model import build_model
 from emorec.training.callbacks import BestModelCheckpoint, MeanCCC
 from emorec.training.losses import ConcordanceLoss
 from emorec.training.metrics import ConcordanceCorrelation
+from emorec.training.precision import resolve_precision
+from emorec.training.progress import EpochProgress
 from emorec.training.run_folder import (BACKUP_DIRNAME, BEST_MODEL_FILENAME, CONFIG_FILENAME, HISTORY_FILENAME,
                                         LAST_MODEL_FILENAME, LOGS_DIRNAME, read_history, run_finished,
                                         write_run_info)
@@ -107,10 +110,14 @@ def train_model(
     """Train the model of `config` on `data_dir` (a converted folder), writing into `run_dir`.
 
     strategy: a name (`auto`, `default`, `mirrored`, `multiworker`), a `tf.distribute.Strategy`,
-    or None for the config's. precision/epochs override the config. A run folder holding an
+    or None for the config's. precision/epochs override the config; precision "auto" becomes
+    mixed_bfloat16 or float32 after this machine's hardware (`emorec.training.precision`, logged;
+    config.yaml keeps "auto", run.json records the choice). A run folder holding an
     unfinished run's backup resumes it and ends after the same total number of epochs.
     semantic_dir: the semantic features folder when `config.model.semantic.source` is not "none"
     (default `<data_dir>/semantic/<source>-<boundaries>/`, written by `emorec semantic features`).
+    verbose: Keras' (0 silent, 1 a live bar, 2 a line per epoch); "auto" is 1 on a terminal and 2
+    otherwise. The lines show loss, CCC per dimension and mean CCC (`emorec.training.progress`).
     Returns the history of all epochs (`{"epoch": [...], "loss": [...], "val_mean_ccc": [...], ...}`).
     """
     config = resolve_config(config, strategy=strategy if isinstance(strategy, str) else None,
@@ -132,6 +139,7 @@ def train_model(
         raise EmorecError(f"{run_dir}: holds a finished run (last.keras, no backup to resume from); "
                           "choose another --run-dir or delete this one")
     keras.utils.set_random_seed(training.seed)
+    policy = resolve_precision(training.precision)
     if not isinstance(strategy, tf.distribute.Strategy):
         strategy = make_strategy(training.strategy)
     chief = is_chief(strategy)
@@ -147,7 +155,7 @@ def train_model(
             # Without a devel set nothing is selected: the run's model (for export) is the last.
             "best_model": BEST_MODEL_FILENAME if validate else LAST_MODEL_FILENAME,
             "last_model": LAST_MODEL_FILENAME,
-            "precision": training.precision,
+            "precision": policy,
             "semantic_dim": semantic_dim,
             "semantic_features": None if semantic_dir is None else str(semantic_dir),
         }
@@ -163,7 +171,7 @@ def train_model(
         training, training.steps_per_epoch or int(train_data.cardinality()), validate=validate,
         config_source=f"config {config.name!r}")
     previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(training.precision)
+    keras.mixed_precision.set_global_policy(policy)
     try:
         with strategy.scope():
             model = build_model(config.model, label_names, semantic_dim=semantic_dim)
@@ -184,6 +192,7 @@ def train_model(
             run_callbacks.append(keras.callbacks.EarlyStopping(
                 "val_mean_ccc", mode="max", patience=training.early_stopping_patience))
         run_callbacks.extend(callbacks)
+        run_callbacks.append(EpochProgress(label_names))  # last: shows val_mean_ccc, once per metric
         model.fit(
             train_data,
             validation_data=devel_data,
@@ -191,7 +200,7 @@ def train_model(
             steps_per_epoch=training.steps_per_epoch,
             validation_steps=training.validation_steps if validate else None,
             callbacks=run_callbacks,
-            verbose=verbose,
+            verbose=keras_verbose(verbose),
         )
         if chief and validate and not (run_dir / BEST_MODEL_FILENAME).is_file():
             # No finite development CCC in any epoch (e.g. constant predictions): keep the last.
