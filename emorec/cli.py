@@ -18,13 +18,31 @@ CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"]}
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(package_name="emorec")
-def cli() -> None:
+@click.option("--verbose", is_flag=True,
+              help="Show TensorFlow's and absl's log lines and every Keras metric (hidden by default).")
+def cli(verbose) -> None:
     """Continuous speech emotion recognition: convert data, train, evaluate, export, predict."""
+    from emorec.data.console import quiet_library_logs, set_verbose
+
+    # Before any verb imports TensorFlow: its C++ log level is read once, at import.
+    set_verbose(verbose)
+    if not verbose:
+        quiet_library_logs()
 
 
 # --- convert / info (tfrecords_tools) ---------------------------------------------------------------
 def _speaker_list(value):
     return None if value is None else [s for s in value.replace(",", " ").split() if s]
+
+
+def _audio_limit_options(command):
+    """--max-duration-s / --allow-sample-rate, shared by convert and predict (emorec.data.audio.AudioLimits)."""
+    from emorec.data.audio import DEFAULT_MAX_DURATION_S
+
+    command = click.option("--allow-sample-rate", is_flag=True,
+                           help="Accept sample rates outside 1 kHz-384 kHz (usually a corrupt header).")(command)
+    return click.option("--max-duration-s", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_MAX_DURATION_S,
+                        help="Refuse audio files longer than this (seconds).")(command)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -50,8 +68,10 @@ def _speaker_list(value):
 @click.option("--allow-outside-paths", is_flag=True,
               help="manifest: accept files outside the CSV's folder (absolute or ../ paths).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@_audio_limit_options
 def convert(layout, source, output, on_error, overwrite, workers, target_shard_mb, label_length_policy, word_timing,
-            train_speakers, devel_speakers, test_speakers, label_map, sessions, seed, allow_outside_paths, quiet) -> None:
+            train_speakers, devel_speakers, test_speakers, label_map, sessions, seed, allow_outside_paths, quiet,
+            max_duration_s, allow_sample_rate) -> None:
     """Convert a dataset at SOURCE into sharded TFRecords and a manifest in OUTPUT."""
     from tfrecords_tools import convert_dataset
 
@@ -65,7 +85,7 @@ def convert(layout, source, output, on_error, overwrite, workers, target_shard_m
     report = convert_dataset(layout, source, output, on_error=on_error, overwrite=overwrite, workers=workers,
                              target_shard_mb=target_shard_mb, label_length_policy=label_length_policy,
                              word_timing=word_timing, progress=not quiet, allow_outside_paths=allow_outside_paths,
-                             **layout_options)
+                             max_duration_s=max_duration_s, allow_any_sample_rate=allow_sample_rate, **layout_options)
     click.echo(report.summary())
 
 
@@ -109,19 +129,28 @@ def set_option(scope: str = "the config"):
               help="Run folder (config, checkpoints, logs); an unfinished run there resumes.")
 @click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default=None,
               help="tf.distribute strategy [default: the config's].")
-@click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default=None,
-              help="Compute precision [default: the config's].")
+@click.option("--precision", type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]), default=None,
+              help="Compute precision; auto: mixed_bfloat16 where the CPU or GPU has bfloat16 arithmetic, "
+                   "else float32 [default: the config's, auto unless it says otherwise].")
 @click.option("--epochs", type=int, default=None, help="Epochs [default: the config's].")
 @set_option()
 @click.option("--seeds", type=int, default=None,
               help="Train N runs (the config's seed, +1, ...) into RUN/seed-<s>/ and report mean ± sd per dimension.")
 def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides, seeds) -> None:
     """Train the model of an experiment config on a converted folder."""
+    import logging
+
     from emorec.config import apply_overrides, load_config
 
     # Checked before TensorFlow is imported: a mistyped key fails in a second, and nothing is written.
     config = apply_overrides(load_config(config_path), overrides)
     from emorec.training import train_model
+
+    # Show the precision `auto` chose (logged once by emorec.training.precision).
+    precision_logger = logging.getLogger("emorec.training.precision")
+    precision_logger.setLevel(logging.INFO)
+    if not precision_logger.handlers:
+        precision_logger.addHandler(logging.StreamHandler(sys.stderr))
 
     if seeds is not None:
         from emorec.training.seeds import train_seeds
@@ -186,9 +215,13 @@ def demo(workdir, epochs, overrides) -> None:
 def export(run_dir, out, model_version, export_format) -> None:
     """Export a trained model for serving: SavedModel (waveform in, per-frame affect out) or ONNX."""
     if export_format == "onnx":
+        from emorec.data.console import is_verbose, native_log_filter
         from emorec.export.onnx import export_onnx
 
-        click.echo(f"wrote {export_onnx(run_dir, out)}")
+        # tf2onnx's grappler pass logs through absl's C++ logging, which TF_CPP_MIN_LOG_LEVEL misses.
+        with native_log_filter(enabled=not is_verbose()):
+            onnx_path = export_onnx(run_dir, out)
+        click.echo(f"wrote {onnx_path}")
         return
     from emorec.export.saved_model import export_saved_model
 
@@ -199,38 +232,59 @@ def export(run_dir, out, model_version, export_format) -> None:
 @click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--model", "model_dir", type=click.Path(path_type=str), default=None,
               help="Exported model folder (saved_models/NAME or one version of it) "
-                   "[default: saved_models/emodb_paralinguistic].")
+                   "[default: the shipped saved_models/emodb_paralinguistic, package data in a wheel install].")
 @click.option("--out", "out_dir", type=click.Path(path_type=str), default="predictions",
-              help="Folder for one AVEC-layout CSV (and PNG) per file.")
+              help="Folder for one CSV (and PNG) per file, at its path relative to the inputs' common folder "
+                   "plus .csv (spk1/talk.wav -> OUT/spk1/talk.wav.csv).")
+@click.option("--format", "output_format", type=click.Choice(["csv", "avec"]), default="csv",
+              help="csv: header file,start_s,end_s,<dims>; avec: the headerless AVEC label layout "
+                   "('name';time_s;dim1;...).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files (refused otherwise).")
 @click.option("--plot", is_flag=True, help="Also write a PNG of the curves per file.")
-@click.option("--chunk-s", type=float, default=30.0, help="Seconds of audio per model call (LSTM state carries over).")
+@click.option("--chunk-s", type=float, default=30.0,
+              help="Seconds of audio per model call for longer files (LSTM state carries over).")
+@click.option("--batch-s", "batch_audio_s", type=float, default=10.0,
+              help="Padded seconds of audio per model call that batches shorter files (0: one call per file).")
 @click.option("--words", "words_csv", type=click.Path(path_type=str), default=None,
               help="Word timings CSV (file,word,start_s,end_s) for a semantic model trained on given boundaries.")
-def predict(audio, model_dir, out_dir, plot, chunk_s, words_csv) -> None:
+@click.option("--workers", type=int, default=None, help="Decoding threads [default: min(4, CPUs)].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_audio_limit_options
+def predict(audio, model_dir, out_dir, output_format, overwrite, plot, chunk_s, batch_audio_s, words_csv, workers,
+            quiet, max_duration_s, allow_sample_rate) -> None:
     """Predict affect curves (10 per second) for AUDIO files of any rate, channel count and format."""
     from emorec.export.predict import default_model_dir, predict_files
 
-    report = predict_files(audio, model_dir or default_model_dir(), out_dir=out_dir, plot=plot, chunk_s=chunk_s,
-                           words_csv=words_csv)
-    for path in audio:
-        if str(path) in report.tables:
-            click.echo(f"{path}: {len(report.tables[str(path)])} frames -> {Path(out_dir) / Path(path).stem}.csv")
-        else:
-            click.echo(f"error: {report.errors[str(path)]}", err=True)
+    report = predict_files(audio, model_dir or default_model_dir(), out_dir=out_dir, output_format=output_format,
+                           overwrite=overwrite, plot=plot, chunk_s=chunk_s, words_csv=words_csv,
+                           batch_audio_s=batch_audio_s, workers=workers, progress=not quiet,
+                           max_duration_s=max_duration_s, allow_any_sample_rate=allow_sample_rate)
+    for message in report.errors.values():
+        click.echo(f"error: {message}", err=True)
+    click.echo(f"{report.summary()} -> {out_dir}")
     if report.errors:
-        raise EmorecError(f"{len(report.errors)} of {len(audio)} files failed")
+        raise EmorecError(f"{len(report.errors)} of {len(report.errors) + len(report.tables)} files failed")
 
 
 # --- semantic branch (emorec.semantic) ------------------------------------------------------------
+_ALLOW_PICKLE_HELP = ("Also read gensim pickle vectors (.kv of older emorec). Opening a pickle runs any code it "
+                      "holds: only for files you trust; better convert them once with `semantic convert-vectors`.")
+
+
 @cli.group("semantic", context_settings=CONTEXT)
 def semantic() -> None:
     """Semantic branch: Word2Vec, Speech2Vec, alignment (eq. 1-3), frame-level features."""
 
 
-def _semantic_report(report: dict) -> None:
+def _semantic_report(report: dict, as_json: bool, summary) -> None:
+    """The report as a readable summary (`summary(report)`), or as JSON with --json."""
     import json
 
-    click.echo(json.dumps(report, indent=2, default=str))
+    click.echo(json.dumps(report, indent=2, default=str) if as_json else summary(report))
+
+
+def json_option():
+    return click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON instead of a summary.")
 
 
 @semantic.command("word2vec", context_settings=CONTEXT)
@@ -239,48 +293,53 @@ def _semantic_report(report: dict) -> None:
 @click.option("--vector-size", type=int, default=100, help="Embedding dimension.")
 @click.option("--window", type=int, default=5, help="Skip-gram window (words each side).")
 @click.option("--min-count", type=int, default=5, help="Ignore rarer words.")
-@click.option("--epochs", type=int, default=5)
-@click.option("--seed", type=int, default=0)
+@click.option("--epochs", type=int, default=5, help="Passes over the corpus.")
+@click.option("--seed", type=int, default=0, help="Seed of gensim's initialisation and sampling (one worker thread).")
 @click.option("--partition", "partitions", multiple=True, default=["train"],
               help="Converted dataset only: partitions whose transcripts are used.")
 @click.option("--neighbours", default="", help="Comma-separated words whose nearest neighbours to print.")
-def semantic_word2vec(source, output, vector_size, window, min_count, epochs, seed, partitions, neighbours) -> None:
+@json_option()
+def semantic_word2vec(source, output, vector_size, window, min_count, epochs, seed, partitions, neighbours,
+                      as_json) -> None:
     """Train Word2Vec on SOURCE (a folder of text files, or a converted dataset's transcripts) and
-    save gensim KeyedVectors to OUTPUT."""
-    from emorec.semantic.run import run_word2vec
+    save the vectors to OUTPUT (word2vec binary format, e.g. ART/word2vec.bin)."""
+    from emorec.semantic.run import format_word2vec_report, run_word2vec
 
     _semantic_report(run_word2vec(source, output, partitions=partitions,
                                   neighbours=[w for w in neighbours.split(",") if w],
-                                  vector_size=vector_size, window=window, min_count=min_count, epochs=epochs, seed=seed))
+                                  vector_size=vector_size, window=window, min_count=min_count, epochs=epochs, seed=seed),
+                     as_json, format_word2vec_report)
 
 
 @semantic.command("speech2vec", context_settings=CONTEXT)
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--dim", type=int, default=100, help="Embedding dimension.")
-@click.option("--encoder-units", type=int, default=128)
-@click.option("--decoder-units", type=int, default=128)
+@click.option("--encoder-units", type=int, default=128, help="Units of the encoder RNN over a word's MFCCs.")
+@click.option("--decoder-units", type=int, default=128, help="Units of the decoder RNN that rebuilds a neighbour's MFCCs.")
 @click.option("--window", type=int, default=3, help="Neighbouring words each side to reconstruct.")
 @click.option("--max-frames", type=int, default=60, help="MFCC frames (10 ms) kept per word segment.")
-@click.option("--epochs", type=int, default=10)
-@click.option("--batch-size", type=int, default=64)
-@click.option("--learning-rate", type=float, default=1e-3)
-@click.option("--seed", type=int, default=0)
+@click.option("--epochs", type=int, default=10, help="Passes over all (centre word, neighbour) pairs.")
+@click.option("--batch-size", type=int, default=64, help="Word pairs per optimiser step.")
+@click.option("--learning-rate", type=float, default=1e-3, help="Adam's learning rate.")
+@click.option("--seed", type=int, default=0, help="Seed of the initialisation and the pair order.")
 @click.option("--partition", "partitions", multiple=True, default=["train"],
               help="Converted dataset only: partitions whose word segments are used.")
 @click.option("--hold-out-speakers", default="", help="Comma-separated speakers kept out of training and scored.")
+@json_option()
 def semantic_speech2vec(source, output_dir, dim, encoder_units, decoder_units, window, max_frames, epochs,
-                        batch_size, learning_rate, seed, partitions, hold_out_speakers) -> None:
+                        batch_size, learning_rate, seed, partitions, hold_out_speakers, as_json) -> None:
     """Train Speech2Vec on the word segments of SOURCE (a converted dataset, a folder with
     word_timings.csv, or a TIMIT-style folder with .wrd files); save encoder and word vectors."""
-    from emorec.semantic.run import run_speech2vec
+    from emorec.semantic.run import format_speech2vec_report, run_speech2vec
     from emorec.semantic.speech2vec import Speech2VecConfig
 
     config = Speech2VecConfig(dim=dim, encoder_units=encoder_units, decoder_units=decoder_units, window=window,
                               max_frames=max_frames, epochs=epochs, batch_size=batch_size,
                               learning_rate=learning_rate, seed=seed)
     _semantic_report(run_speech2vec(source, output_dir, config, partitions=partitions,
-                                    held_out_speakers=[s for s in hold_out_speakers.split(",") if s]))
+                                    held_out_speakers=[s for s in hold_out_speakers.split(",") if s]),
+                     as_json, format_speech2vec_report)
 
 
 @semantic.command("align", context_settings=CONTEXT)
@@ -288,24 +347,30 @@ def semantic_speech2vec(source, output_dir, dim, encoder_units, decoder_units, w
 @click.argument("target_vectors", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.argument("output", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--adversarial/--no-adversarial", default=True, help="Run the adversarial stage first.")
-@click.option("--adversarial-epochs", type=int, default=5)
-@click.option("--iterations-per-epoch", type=int, default=1000)
-@click.option("--batch-size", type=int, default=32)
-@click.option("--discriminator-hidden", type=int, default=2048)
-@click.option("--orthogonalisation", type=click.Choice(["beta", "project"]), default="beta")
+@click.option("--adversarial-epochs", type=int, default=4,
+              help="Epochs of the adversarial game (eq. 1-2); the map with the best unsupervised criterion is kept.")
+@click.option("--iterations-per-epoch", type=int, default=1000,
+              help="Discriminator and mapping updates per adversarial epoch.")
+@click.option("--batch-size", type=int, default=32, help="Words drawn from each space per adversarial update.")
+@click.option("--discriminator-hidden", type=int, default=512, help="Units of each hidden layer of the discriminator.")
+@click.option("--orthogonalisation", type=click.Choice(["beta", "project"]), default="beta",
+              help="Keeping W orthogonal: beta (MUSE's W <- (1+b)W - b W W^T W) or project (W <- UV^T each step).")
 @click.option("--restarts", type=int, default=1, help="Adversarial runs; the best unsupervised criterion wins.")
-@click.option("--refinement-iterations", type=int, default=5)
+@click.option("--refinement-iterations", type=int, default=5,
+              help="Procrustes refinements (eq. 3) on CSLS mutual nearest neighbours (0: none).")
 @click.option("--dictionary-size", type=int, default=15000, help="Most frequent words considered for the dictionary.")
 @click.option("--target-most-frequent", type=int, default=0, help="Keep only this many target words (0: all).")
 @click.option("--supervised", is_flag=True, help="Procrustes on identically spelled words, scored on held-out ones.")
-@click.option("--seed", type=int, default=0)
+@click.option("--seed", type=int, default=0, help="Seed of the adversarial game and of the supervised split.")
+@click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
+@json_option()
 def semantic_align(source_vectors, target_vectors, output, adversarial, adversarial_epochs, iterations_per_epoch,
                    batch_size, discriminator_hidden, orthogonalisation, restarts, refinement_iterations,
-                   dictionary_size, target_most_frequent, supervised, seed) -> None:
-    """Learn W mapping SOURCE_VECTORS (Speech2Vec folder or .kv) into TARGET_VECTORS' space (.kv);
+                   dictionary_size, target_most_frequent, supervised, seed, allow_pickle, as_json) -> None:
+    """Learn W mapping SOURCE_VECTORS (Speech2Vec folder or word2vec file) into TARGET_VECTORS' space (word2vec file);
     save W as .npy in OUTPUT and print precision at 1/5 with chance levels."""
     from emorec.semantic.alignment import AlignmentConfig
-    from emorec.semantic.run import run_align
+    from emorec.semantic.run import format_align_report, run_align
 
     config = AlignmentConfig(adversarial=adversarial, adversarial_epochs=adversarial_epochs,
                              iterations_per_epoch=iterations_per_epoch, batch_size=batch_size,
@@ -313,7 +378,21 @@ def semantic_align(source_vectors, target_vectors, output, adversarial, adversar
                              adversarial_restarts=restarts, refinement_iterations=refinement_iterations,
                              dictionary_most_frequent=dictionary_size, seed=seed)
     _semantic_report(run_align(source_vectors, target_vectors, output, config,
-                               target_most_frequent=target_most_frequent, supervised=supervised))
+                               target_most_frequent=target_most_frequent, supervised=supervised,
+                               allow_pickle=allow_pickle),
+                     as_json, format_align_report)
+
+
+@semantic.command("convert-vectors", context_settings=CONTEXT)
+@click.argument("pickle_path", type=click.Path(exists=True, dir_okay=False, path_type=str))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=str))
+def semantic_convert_vectors(pickle_path, output) -> None:
+    """Rewrite gensim pickle vectors (.kv, from older emorec) as word2vec binary OUTPUT. Opening a
+    pickle runs any code it holds: convert only files from a source you trust."""
+    from emorec.semantic.run import convert_pickled_vectors
+
+    report = convert_pickled_vectors(pickle_path, output)
+    click.echo(f"{report['source']} -> {report['output']}: {report['vocabulary']} words")
 
 
 @semantic.command("features", context_settings=CONTEXT)
@@ -323,19 +402,26 @@ def semantic_align(source_vectors, target_vectors, output, adversarial, adversar
 @click.option("--boundaries", type=click.Choice(["given", "segmenter"]), default="given",
               help="Word boundaries: the converted word timings, or the transcript-free segmenter.")
 @click.option("--artefacts", "artefacts_dir", type=click.Path(exists=True, file_okay=False, path_type=str),
-              required=True, help="Folder with word2vec.kv, speech2vec/ and alignment.npy.")
+              required=True, help="Folder with word2vec.bin, speech2vec/ and alignment.npy.")
 @click.option("--partition", "partitions", multiple=True, default=None, help="Partitions [default: all].")
 @click.option("--out", "output_dir", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Output folder [default: CONVERTED/semantic/SOURCE-BOUNDARIES].")
-def semantic_features(converted, source, boundaries, artefacts_dir, partitions, output_dir) -> None:
+@click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
+@json_option()
+def semantic_features(converted, source, boundaries, artefacts_dir, partitions, output_dir, allow_pickle,
+                      as_json) -> None:
     """Write frame-level semantic features (zeros where no word) for every recording of CONVERTED."""
     import json
 
     from emorec.data.semantic_features import FEATURES_METADATA
     from emorec.semantic.features import add_semantic_features
 
-    out = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir)
+    out = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir,
+                                allow_pickle=allow_pickle, progress=True)
     meta = json.loads((Path(out) / FEATURES_METADATA).read_text())
+    if as_json:
+        click.echo(json.dumps(meta, indent=2))
+        return
     for partition, info in meta["partitions"].items():
         click.echo(f"{partition}: {info['recordings']} recordings, {info['word_frames']} of {info['frames']} "
                    f"frames with a word ({source}, {boundaries} boundaries)")

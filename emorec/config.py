@@ -181,6 +181,10 @@ class CNNConfig(_Checked):
     padding: Literal["same", "valid"] = "same"
     #: How the steps left inside one 0.1 s frame after the last pool become one vector per frame.
     frame_pooling: Literal["max", "mean"] = "max"
+    #: How conv1 + ReLU + pool1 are computed (emorec.models.paralinguistic): "phase_blocked" never
+    #: writes the full-resolution activation; "reference" is the plain Conv1D -> MaxPooling1D. Same
+    #: weights and outputs; only the speed differs.
+    conv1_impl: Literal["phase_blocked", "reference"] = "phase_blocked"
 
 
 @dataclass
@@ -258,7 +262,9 @@ class TrainingConfig(_Checked):
     #: Seeds Python, NumPy and TensorFlow; NumPy takes 0 to 2**32 - 1.
     seed: int = field(default=42, metadata=_bounds(at_least=0, below=2**32))
     strategy: Literal["auto", "default", "mirrored", "multiworker"] = "auto"
-    precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    #: "auto": mixed_bfloat16 where the CPU (AVX512_BF16, AMX) or GPU (compute capability >= 8.0)
+    #: computes bfloat16, float32 elsewhere (emorec.training.precision).
+    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = "auto"
     #: Steps per epoch; None runs each epoch over the whole training set once.
     steps_per_epoch: Optional[int] = field(default=None, metadata=_AT_LEAST_ONE)
     #: Passes over the development set per epoch for model selection (None: whole devel set).

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
-from emorec.data.audio import probe_audio
+from emorec.data.audio import DEFAULT_MAX_DURATION_S, AudioLimits, probe_audio
 from emorec.data.locking import output_lock
 from emorec.data.manifest import load_manifest_unchecked, manifest_path, write_manifest
 from emorec.data.schema import recording_to_example
@@ -130,6 +130,8 @@ def convert_dataset(
     sample_rate_hz: int = SAMPLE_RATE_HZ,
     progress: bool = True,
     allow_outside_paths: bool = False,
+    max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    allow_any_sample_rate: bool = False,
     **layout_options: Any,
 ) -> ConversionReport:
     """Convert the dataset at `source` (layout `sewa`, `emodb` or `manifest`) into `output`.
@@ -141,6 +143,8 @@ def convert_dataset(
         `pocketsphinx`.
     allow_outside_paths (manifest): accept CSV rows whose files lie outside the CSV's folder
         (absolute or `../` paths), refused by default.
+    max_duration_s, allow_any_sample_rate: sanity limits per audio file (see
+        `emorec.data.audio.AudioLimits`): longer files and rates outside 1-384 kHz are refused.
     layout_options (emodb): train_speakers, devel_speakers, test_speakers, label_map, sessions, seed.
     Returns a ConversionReport; the manifest is `output/manifest.json`. Holds `output`'s lock
     throughout (a `FolderInUseError` while another process converts into it).
@@ -155,6 +159,9 @@ def convert_dataset(
         raise EmorecError(f"sample_rate_hz must be {SAMPLE_RATE_HZ} for TFRecord schema v{SCHEMA_VERSION}; got {sample_rate_hz}")
     if target_shard_mb <= 0:
         raise EmorecError(f"target_shard_mb must be positive; got {target_shard_mb}")
+    if not max_duration_s > 0:
+        raise EmorecError(f"max_duration_s must be positive; got {max_duration_s}")
+    limits = AudioLimits(float(max_duration_s), bool(allow_any_sample_rate))
     if word_timing == "pocketsphinx":
         require_pocketsphinx()
     source = Path(source).resolve()
@@ -201,13 +208,15 @@ def convert_dataset(
         listing_options = {"allow_outside_paths": True}
     items = module.list_items(source, listing_options)
     label_names = list(module.label_names(items) if hasattr(module, "label_names") else module.LABEL_NAMES)
-    context = BuildContext(int(sample_rate_hz), label_length_policy, word_timing, tuple(label_names))
+    context = BuildContext(int(sample_rate_hz), label_length_policy, word_timing, tuple(label_names), limits)
     skipped: List[Dict[str, str]] = []
     planned: List[SourceItem] = []
     sizes: List[float] = []
     for item in items:
         try:
-            duration_s = sum(probe_audio(path).duration_s for path in item.audio_files)
+            # probe_audio cross-checks a WAV header against the file size and applies the limits,
+            # so shards are planned from what the files really hold, not from what headers claim.
+            duration_s = sum(probe_audio(path, limits=limits).duration_s for path in item.audio_files)
         except InputFileError as error:
             if on_error == "fail":
                 raise
@@ -348,6 +357,12 @@ def convert_dataset(
         )
     if policy_counts.get("unlabelled"):
         notes.append("recordings without a label file are stored with zero labels and label_mask 0")
+    # Recordings joined from audio files (emodb --sessions, a last session may hold one utterance):
+    # which files, in their order in the recording, so each session's utterances can be traced back.
+    sessions = layout == "emodb" and resolved_layout_options.get("sessions", 0) > 0
+    skipped_files = {str(entry["file"]) for entry in skipped}
+    joined = {item.name: [_source_relative(path, source) for path in item.audio_files] for item in planned
+              if (sessions or len(item.audio_files) > 1) and not skipped_files.intersection(map(str, item.files))}
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "sample_rate_hz": int(sample_rate_hz),
@@ -361,6 +376,7 @@ def convert_dataset(
         "skipped": skipped,
         "label_length_policy_counts": dict(policy_counts),
         "recordings_without_words": without_words,
+        "joined_recordings": joined,
         "notes": notes,
         "complete": True,
     }
@@ -373,6 +389,14 @@ def convert_dataset(
         recordings_without_words=without_words, shards_written=shards_written, shards_reused=shards_reused,
         audio_s=audio_s, wall_s=wall_s,
     )
+
+
+def _source_relative(path: PathLike, source: PathLike) -> str:
+    """`path` relative to the dataset folder `source` when inside it (portable), else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path(source).resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _load_progress(path: Path, plan_key: str, item_names: List[str]) -> Optional[Dict[str, Any]]:

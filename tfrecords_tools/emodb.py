@@ -187,7 +187,7 @@ def build(item: SourceItem, context: BuildContext) -> BuiltItem:
     for index, utterance in enumerate(utterances):
         if utterance.get("words_error") is not None:
             raise utterance["words_error"]
-        audio = load_audio(utterance["audio"], context.sample_rate_hz)
+        audio = load_audio(utterance["audio"], context.sample_rate_hz, limits=context.audio_limits)
         frames = num_frames_for(audio.shape[0])
         offset_s = offset_samples / context.sample_rate_hz
         if utterance["words"]:

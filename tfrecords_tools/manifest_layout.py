@@ -127,7 +127,7 @@ def build(item: SourceItem, context: BuildContext) -> BuiltItem:
         rows = [(parse_number(r["start_s"], words_path, reader.line_num, "start_s"),
                  parse_number(r["end_s"], words_path, reader.line_num, "end_s"), r["word"]) for r in reader]
         words = words_from_timings(rows)
-    audio = load_audio(item.payload["audio"], context.sample_rate_hz)
+    audio = load_audio(item.payload["audio"], context.sample_rate_hz, limits=context.audio_limits)
     if item.payload["words"]:
         check_word_timings(rows, audio.shape[0] / context.sample_rate_hz, words_path)
     num_frames = num_frames_for(audio.shape[0])

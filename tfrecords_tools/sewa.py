@@ -154,9 +154,9 @@ def build(item: SourceItem, context: BuildContext) -> BuiltItem:
     else:
         words = None  # pocketsphinx: needs the audio at 16 kHz, below
 
-    audio = load_audio(audio_path, context.sample_rate_hz)
+    audio = load_audio(audio_path, context.sample_rate_hz, limits=context.audio_limits)
     if words is None:
-        words = pocketsphinx_words(load_audio(audio_path, 16000), sentences)
+        words = pocketsphinx_words(load_audio(audio_path, 16000, limits=context.audio_limits), sentences)
     num_samples = audio.shape[0]
     num_frames = num_frames_for(num_samples)
     if label_track is None:

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from emorec.constants import SAMPLE_RATE_HZ
+from emorec.data.audio import DEFAULT_LIMITS, AudioLimits
 from emorec.data.schema import Recording
 from emorec.data.words import Word
 from emorec.errors import InputFileError, PathLike
@@ -40,6 +41,8 @@ class BuildContext:
     label_length_policy: str = "mask"
     word_timing: str = "auto"
     label_names: Sequence[str] = ()
+    #: Sample-rate and duration sanity limits every audio file is checked against.
+    audio_limits: AudioLimits = DEFAULT_LIMITS
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
+from emorec.data.console import progress_bar
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
 from emorec.data.locking import output_lock
 from emorec.data.manifest import read_manifest
@@ -36,7 +37,9 @@ logger = logging.getLogger(__name__)
 MIN_OVERLAP_S = 1e-6
 
 # Artefact folder layout (SemanticConfig.artefacts_dir).
-WORD2VEC_FILENAME = "word2vec.kv"
+WORD2VEC_FILENAME = "word2vec.bin"
+#: What artefacts folders of the pickle era call it (read only if it is not a pickle, or with allow_pickle).
+LEGACY_WORD2VEC_FILENAME = "word2vec.kv"
 SPEECH2VEC_DIRNAME = "speech2vec"
 ALIGNMENT_FILENAME = "alignment.npy"
 
@@ -110,11 +113,13 @@ def text_frame_features(words: Sequence[str], starts_s: Sequence[float], ends_s:
 
 
 class SemanticArtefacts:
-    """The trained pieces in an artefacts folder: `word2vec.kv`, `speech2vec/`, `alignment.npy`.
-    Each is loaded on first use."""
+    """The trained pieces in an artefacts folder: `word2vec.bin`, `speech2vec/`, `alignment.npy`.
+    Each is loaded on first use. allow_pickle: load gensim pickle vectors (runs code; see
+    `emorec.semantic.word2vec.load_keyed_vectors`)."""
 
-    def __init__(self, folder: PathLike):
+    def __init__(self, folder: PathLike, *, allow_pickle: bool = False):
         self.folder = Path(folder)
+        self.allow_pickle = allow_pickle
         self._keyed_vectors = None
         self._encoder = None
         self._W = None
@@ -124,7 +129,10 @@ class SemanticArtefacts:
         if self._keyed_vectors is None:
             from emorec.semantic.word2vec import load_keyed_vectors
 
-            self._keyed_vectors = load_keyed_vectors(self.folder / WORD2VEC_FILENAME)
+            path = self.folder / WORD2VEC_FILENAME
+            if not path.is_file() and (self.folder / LEGACY_WORD2VEC_FILENAME).is_file():
+                path = self.folder / LEGACY_WORD2VEC_FILENAME
+            self._keyed_vectors = load_keyed_vectors(path, allow_pickle=self.allow_pickle)
         return self._keyed_vectors
 
     @property
@@ -179,8 +187,12 @@ def recording_features(recording: Recording, source: str, boundaries: str, artef
 
 def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str, artefacts_dir: PathLike,
                           partitions: Optional[Sequence[str]] = None, output_dir: Optional[PathLike] = None,
-                          segmenter_config: Optional[SegmenterConfig] = None) -> Path:
+                          segmenter_config: Optional[SegmenterConfig] = None, *, allow_pickle: bool = False,
+                          progress: bool = False) -> Path:
     """Write semantic features for every recording of a converted dataset folder.
+
+    allow_pickle: accept a gensim pickle `word2vec.kv` in the artefacts (it runs code when opened).
+    progress: a bar of recordings with ETA on stderr (plain lines, about 20, when not a terminal).
 
     Output: `output_dir` (default `<converted>/semantic/<source>-<boundaries>/`), laid out as the
     module docstring describes. Returns the output folder.
@@ -195,20 +207,28 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
     """
     check_setting(source, boundaries)
     converted_dir = Path(converted_dir)
-    artefacts = artefacts_dir if isinstance(artefacts_dir, SemanticArtefacts) else SemanticArtefacts(artefacts_dir)
+    artefacts = artefacts_dir if isinstance(artefacts_dir, SemanticArtefacts) else SemanticArtefacts(artefacts_dir, allow_pickle=allow_pickle)
     output = Path(output_dir) if output_dir else semantic_features_dir(converted_dir, source, boundaries)
     segmenter_config = segmenter_config or SegmenterConfig()
     manifest = read_manifest(converted_dir)
     to_write = partition_shards(converted_dir, partitions, manifest)  # fails before the output is touched
+    # Load the artefacts this setting needs before the output is touched too: a missing or refused
+    # file (a pickle, see word2vec.load_keyed_vectors) then leaves no half-written folder behind.
+    if source == "word2vec":
+        _ = artefacts.keyed_vectors
+    else:
+        _ = artefacts.encoder
+        if source == "aligned_speech2vec":
+            _ = artefacts.W
     # One writer per features folder: two runs at once would interleave shards and semantic.json.
     with output_lock(output, f"emorec semantic features {converted_dir} --source {source} --boundaries {boundaries}"):
         return _write_features(converted_dir, source, boundaries, artefacts, to_write, manifest, output,
-                               segmenter_config)
+                               segmenter_config, progress)
 
 
 def _write_features(converted_dir: Path, source: str, boundaries: str, artefacts: SemanticArtefacts,
-                    to_write, manifest: dict, output: Path, segmenter_config: SegmenterConfig) -> Path:
-
+                    to_write, manifest: dict, output: Path, segmenter_config: SegmenterConfig,
+                    progress: bool) -> Path:
     setting = {"schema_version": SCHEMA_VERSION, "source": source, "boundaries": boundaries,
                "artefacts_dir": str(Path(artefacts.folder).resolve()),
                "segmenter": segmenter_config.to_dict() if boundaries == "segmenter" else None,
@@ -224,6 +244,9 @@ def _write_features(converted_dir: Path, source: str, boundaries: str, artefacts
 
     written: Dict[str, dict] = {}
     dim: Optional[int] = None
+    total = sum(int(manifest["partitions"][name].get("recordings", 0)) for name in to_write) or None
+    bar = progress_bar(total, f"semantic features {source}-{boundaries}", unit="recording", enabled=progress,
+                       line_every=max(1, (total or 0) // 20))
     for partition, shards in to_write.items():
         info = {"shards": [], "shard_recordings": [], "recordings": 0, "frames": 0, "word_frames": 0}
         for shard in shards:
@@ -236,8 +259,10 @@ def _write_features(converted_dir: Path, source: str, boundaries: str, artefacts
                     dim = int(features.shape[1])
                     info["frames"] += int(features.shape[0])
                     info["word_frames"] += int(word_mask.sum())
+                    bar.update(1)
             except BaseException:
                 writer.abort()
+                bar.close()
                 raise
             writer.close()
             info["shards"].append(shard.name)
@@ -247,6 +272,7 @@ def _write_features(converted_dir: Path, source: str, boundaries: str, artefacts
         logger.info("%s: %d recordings, %d of %d frames with a word", partition, info["recordings"],
                     info["word_frames"], info["frames"])
 
+    bar.close()
     if dim is not None and previous_dim is not None and dim != previous_dim:
         logger.warning("%s: dropping partitions %s written with %d-dim vectors (now %d)", output,
                        sorted(kept), previous_dim, dim)

@@ -17,7 +17,7 @@ from emorec.errors import InputFileError, PathLike
 def run_word2vec(source: PathLike, output: PathLike, *, partitions: Sequence[str] = ("train",),
                  neighbours: Sequence[str] = (), topn: int = 8, **train_kwargs) -> Dict:
     """Train Word2Vec on a folder of text files or on a converted dataset's transcripts (a folder
-    with manifest.json) and save the KeyedVectors to `output`."""
+    with manifest.json) and save the vectors to `output` (word2vec binary format)."""
     from emorec.semantic.word2vec import dataset_transcripts, save_keyed_vectors, train_word2vec
 
     source = Path(source)
@@ -36,11 +36,23 @@ def run_word2vec(source: PathLike, output: PathLike, *, partitions: Sequence[str
     return report
 
 
+def convert_pickled_vectors(pickle_path: PathLike, output: PathLike) -> Dict:
+    """Rewrite gensim pickle KeyedVectors (`.kv`) in the word2vec binary format. Opening the pickle
+    runs any code it holds: call this only on a file from a source you trust."""
+    from emorec.semantic.word2vec import load_keyed_vectors, save_keyed_vectors
+
+    keyed = load_keyed_vectors(pickle_path, allow_pickle=True)
+    save_keyed_vectors(keyed, output)
+    return {"source": str(pickle_path), "output": str(output), "vocabulary": len(keyed),
+            "vector_size": keyed.vector_size}
+
+
 def run_speech2vec(source: PathLike, output_dir: PathLike, config=None, *, partitions: Sequence[str] = ("train",),
-                   held_out_speakers: Sequence[str] = ()) -> Dict:
+                   held_out_speakers: Sequence[str] = (), progress: bool = True) -> Dict:
     """Train Speech2Vec on the word segments of `source` (converted dataset, word_timings.csv
     folder or TIMIT-style folder), minus the held-out speakers; save encoder and word vectors into
-    `output_dir`; report held-out word-type retrieval against chance."""
+    `output_dir`; report held-out word-type retrieval against chance. progress: a bar (or a line
+    per epoch off a terminal) with ETA on stderr."""
     from emorec.semantic.evaluation import split_by_speaker, type_retrieval_accuracy
     from emorec.semantic.segments import load_utterances
     from emorec.semantic.speech2vec import Speech2VecConfig, save_speech2vec, train_speech2vec
@@ -50,7 +62,7 @@ def run_speech2vec(source: PathLike, output_dir: PathLike, config=None, *, parti
     train, held = split_by_speaker(utterances, held_out_speakers)
     if not train:
         raise InputFileError(source, "no training utterances left after holding out speakers")
-    encoder, vectors, history = train_speech2vec(train, config)
+    encoder, vectors, history = train_speech2vec(train, config, progress=progress)
     save_speech2vec(output_dir, encoder, vectors, history)
     report = {"source": str(source), "output": str(output_dir), "train_utterances": len(train),
               "train_segments": sum(len(u.words) for u in train), "types": len(vectors),
@@ -66,21 +78,22 @@ def run_speech2vec(source: PathLike, output_dir: PathLike, config=None, *, parti
 
 def run_align(source_vectors: PathLike, target_vectors: PathLike, output: PathLike, config=None, *,
               target_most_frequent: int = 0, supervised: bool = False, held_out_fraction: float = 0.5,
-              normalise: bool = True) -> Dict:
+              normalise: bool = True, allow_pickle: bool = False) -> Dict:
     """Align source vectors (a Speech2Vec folder or a .kv) to target vectors (.kv); save W
     `[target_dim, source_dim]` as .npy. Unsupervised (adversarial + refinement) by default;
     `supervised` fits Procrustes on part of the identically spelled words instead. Reports
     precision at 1/5 on identically spelled words (held-out ones when supervised) and chance.
 
     normalise: both spaces get MUSE's renorm-center-renorm first (W then maps preprocessed
-    vectors; the report's `normalise` flag says so, and `features` must use the same setting)."""
+    vectors; the report's `normalise` flag says so, and `features` must use the same setting).
+    allow_pickle: accept gensim pickle `.kv` vectors (they run code when opened)."""
     from emorec.semantic.alignment import AlignmentConfig, LinearMap, align, center_and_normalise, normalise_rows
     from emorec.semantic.evaluation import supervised_holdout, translation_report
     from emorec.semantic.word2vec import load_keyed_vectors, most_frequent
 
     config = config or AlignmentConfig()
-    source = load_keyed_vectors(source_vectors)
-    target = most_frequent(load_keyed_vectors(target_vectors), target_most_frequent)
+    source = load_keyed_vectors(source_vectors, allow_pickle=allow_pickle)
+    target = most_frequent(load_keyed_vectors(target_vectors, allow_pickle=allow_pickle), target_most_frequent)
     source_mean = normalise_rows(source.vectors).mean(0) if normalise else None
     if normalise:
         source, target = _with_vectors(source, center_and_normalise(source.vectors)), \
@@ -108,3 +121,55 @@ def _with_vectors(keyed_vectors, vectors: np.ndarray):
     out = KeyedVectors(vectors.shape[1])
     out.add_vectors(list(keyed_vectors.index_to_key), vectors.astype(np.float32))
     return out
+
+
+# --- readable summaries of the reports (`emorec semantic ...` prints these; --json the dicts) -------
+def _fraction(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
+def format_word2vec_report(report: Dict) -> str:
+    """A few lines for a person: what was read, the vocabulary, where the vectors went, neighbours."""
+    lines = [f"Word2Vec on {report['source']} ({report['kind']}): {report['vocabulary']} words, "
+             f"{report['vector_size']} dimensions",
+             f"wrote {report['output']}"]
+    for word, neighbours in report.get("neighbours", {}).items():
+        lines.append(f"  {word}: " + (", ".join(neighbours) if neighbours is not None else "not in the vocabulary"))
+    return "\n".join(lines)
+
+
+def format_speech2vec_report(report: Dict) -> str:
+    """Segments trained on, word types, final loss and the held-out retrieval against chance."""
+    loss = report.get("final_loss")
+    lines = [f"Speech2Vec on {report['source']}: {report['train_segments']} word segments in "
+             f"{report['train_utterances']} utterances, {report['types']} word types, final loss "
+             f"{'n/a' if loss is None else f'{loss:.4f}'}",
+             f"wrote {report['output']} (report.json beside the vectors)"]
+    retrieval = report.get("held_out_retrieval")
+    if retrieval:
+        lines.append(f"held-out speakers {', '.join(report['held_out_speakers'])}: word-type retrieval "
+                     f"{_fraction(retrieval['accuracy'])} on {retrieval['instances']} words "
+                     f"(chance {_fraction(retrieval['chance'])}, majority type {_fraction(retrieval['majority'])})")
+    return "\n".join(lines)
+
+
+def format_align_report(report: Dict) -> str:
+    """Vocabularies, mode, and precision at 1/5 (CSLS and nearest neighbour) beside chance."""
+    evaluation = report.get("evaluation", {})
+    lines = [f"{report['mode']} alignment of {report['source']} ({report['source_vocabulary']} words) to "
+             f"{report['target']} ({report['target_vocabulary']} words)"
+             + (", both spaces centred and normalised" if report.get("normalise") else "")]
+    if evaluation.get("pairs"):
+        scored = "held-out identically spelled words" if report["mode"] == "supervised" else \
+            "identically spelled words"
+        lines.append(f"scored on {evaluation['pairs']} {scored}"
+                     + (f" (Procrustes fitted on {evaluation['train_pairs']})" if "train_pairs" in evaluation else ""))
+        for k in (1, 5):
+            if f"p@{k}_csls" in evaluation:
+                lines.append(f"  precision@{k}: CSLS {_fraction(evaluation[f'p@{k}_csls'])}, "
+                             f"nearest neighbour {_fraction(evaluation[f'p@{k}_nn'])}, "
+                             f"chance {_fraction(evaluation[f'chance@{k}'])}")
+    else:
+        lines.append("no identically spelled words to score the map on")
+    lines.append(f"wrote {report['output']}")
+    return "\n".join(lines)

@@ -9,8 +9,9 @@ instances' embeddings, as in the original.
 Saved folder (`SpeechEncoder.save` / `SpeechEncoder.load`):
 - `encoder.keras`: the Keras encoder model, inputs `mfcc [batch, max_frames, c]`, `lengths [batch]`;
 - `speech2vec.json`: the MFCC settings, `max_frames`, `dim`, the training settings;
-- `word_vectors.kv` (written by `train_speech2vec`'s caller via `save_speech2vec`): gensim
-  KeyedVectors of per-type mean embeddings, rows by decreasing instance count.
+- `word_vectors.bin` (written by `train_speech2vec`'s caller via `save_speech2vec`): per-type
+  mean embeddings in the word2vec binary format (no pickle; see `emorec.semantic.word2vec`), rows
+  by decreasing instance count.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from emorec.data.console import progress_bar
 from emorec.errors import InputFileError, PathLike
 
 if TYPE_CHECKING:
@@ -35,7 +37,6 @@ logger = logging.getLogger(__name__)
 
 ENCODER_FILENAME = "encoder.keras"
 SETTINGS_FILENAME = "speech2vec.json"
-WORD_VECTORS_FILENAME = "word_vectors.kv"
 
 
 @dataclass
@@ -207,9 +208,13 @@ def skipgram_pairs(utterances: Sequence[Utterance], window: int) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 3)
 
 
-def train_speech2vec(utterances: Sequence[Utterance], config: Optional[Speech2VecConfig] = None,
+def train_speech2vec(utterances: Sequence[Utterance], config: Optional[Speech2VecConfig] = None, *,
+                     progress: bool = False,
                      ) -> Tuple[SpeechEncoder, "gensim.models.KeyedVectors", Dict[str, List[float]]]:
     """Train Speech2Vec on the word segments of `utterances`.
+
+    progress: a bar of batches over all epochs with ETA and the running loss on stderr; when
+    stderr is not a terminal, one plain line per epoch.
 
     Returns the encoder, the per-word-type mean vectors (gensim KeyedVectors, rows by decreasing
     count; counts in `get_vecattr(word, "count")`), and the per-epoch loss history.
@@ -263,15 +268,21 @@ def train_speech2vec(utterances: Sequence[Utterance], config: Optional[Speech2Ve
     if len(pairs) == 0:
         raise ValueError("no skip-gram pairs: every utterance has a single word")
     history: Dict[str, List[float]] = {"loss": []}
-    for epoch in range(config.epochs):
-        order = rng.permutation(len(pairs))
-        losses = []
-        for start in range(0, len(order), config.batch_size):
-            batch = pairs[order[start : start + config.batch_size]]
-            losses.append(float(train_step(tf.constant(batch[:, 0]), tf.constant(batch[:, 1]),
-                                           tf.constant(batch[:, 2]))))
-        history["loss"].append(float(np.mean(losses)))
-        logger.info("speech2vec epoch %d: loss %.4f", epoch, history["loss"][-1])
+    batches_per_epoch = -(-len(pairs) // config.batch_size)
+    with progress_bar(config.epochs * batches_per_epoch, "speech2vec", unit="batch", enabled=progress,
+                      line_every=batches_per_epoch) as bar:
+        for epoch in range(config.epochs):
+            order = rng.permutation(len(pairs))
+            losses = []
+            for start in range(0, len(order), config.batch_size):
+                batch = pairs[order[start : start + config.batch_size]]
+                losses.append(float(train_step(tf.constant(batch[:, 0]), tf.constant(batch[:, 1]),
+                                               tf.constant(batch[:, 2]))))
+                if start == 0 or len(losses) == batches_per_epoch:
+                    bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}, loss {np.mean(losses):.4f}")
+                bar.update(1)
+            history["loss"].append(float(np.mean(losses)))
+            logger.info("speech2vec epoch %d: loss %.4f", epoch, history["loss"][-1])
 
     settings = {"training": {k: v for k, v in asdict(config).items() if k != "mfcc"}}
     encoder = SpeechEncoder(encoder_model, config.mfcc, config.max_frames, settings)
@@ -298,8 +309,10 @@ def type_vectors(words: Sequence[str], embeddings: np.ndarray):
 
 def save_speech2vec(folder: PathLike, encoder: SpeechEncoder, word_vectors, history: Optional[dict] = None) -> Path:
     """Write the encoder, its settings and the word vectors into `folder`."""
+    from emorec.semantic.word2vec import SPEECH2VEC_VECTORS_FILENAME, save_keyed_vectors
+
     folder = encoder.save(folder)
-    word_vectors.save(str(folder / WORD_VECTORS_FILENAME))
+    save_keyed_vectors(word_vectors, folder / SPEECH2VEC_VECTORS_FILENAME)
     if history is not None:
         (folder / "history.json").write_text(json.dumps(history, indent=2))
     return folder

@@ -124,27 +124,98 @@ def _stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
+#: How the vectors are stored: the word2vec binary format (`<count> <dim>` line, then per word its
+#: UTF-8 token, a space and `dim` little-endian float32). Unlike gensim's native `.kv` (a pickle,
+#: which runs code when opened), reading it only parses numbers, so a vectors file from anyone is
+#: safe to open; other tools (MUSE, fastText) read it too. Rows stay in frequency order.
+VECTORS_SUFFIX = ".bin"
+#: The Speech2Vec folder's word vectors, and the name the pickle-era releases used.
+SPEECH2VEC_VECTORS_FILENAME = "word_vectors.bin"
+LEGACY_SPEECH2VEC_VECTORS_FILENAME = "word_vectors.kv"
+#: A vectors file larger than this is refused before parsing (a hostile header could otherwise
+#: make gensim allocate `count x dim` floats up front).
+_MAX_VECTOR_FLOATS = 2_000_000_000
+_PICKLE_HELP = ("is a gensim pickle (.kv), which runs code when opened; if you trust its source, convert it "
+                "once with `emorec semantic convert-vectors {path} NEW.bin` (or pass --allow-pickle)")
+
+
 def save_keyed_vectors(keyed_vectors, path: PathLike) -> Path:
+    """Write KeyedVectors in the word2vec binary format (see `VECTORS_SUFFIX`), atomically: a
+    temporary name renamed when complete, so an interrupted save leaves no short file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    keyed_vectors.save(str(path))
+    temp = path.with_name(path.name + ".partial")
+    keyed_vectors.save_word2vec_format(str(temp), binary=True)
+    temp.replace(path)
     return path
 
 
-def load_keyed_vectors(path: PathLike):
-    """Load KeyedVectors saved by `save_keyed_vectors` (gensim native format). A Speech2Vec folder
-    stands for its `word_vectors.kv`."""
+def _looks_like_pickle(head: bytes) -> bool:
+    # Protocol 2+ pickles (gensim writes 4) start with PROTO 0x80; protocols 0/1 with an opcode such
+    # as "(" or "c" and never with the word2vec header's digits.
+    return head[:1] == b"\x80" or head[:1] in (b"(", b"c", b"}", b"]")
+
+
+def load_keyed_vectors(path: PathLike, *, allow_pickle: bool = False):
+    """Load word vectors in the word2vec binary or text format (what `save_keyed_vectors` writes).
+
+    A Speech2Vec folder stands for its `word_vectors.bin`. A gensim pickle (`.kv`) is refused,
+    with how to convert it, unless `allow_pickle` (then it is loaded with a warning: opening a
+    pickle runs whatever code it holds). Raises InputFileError naming the file.
+    """
     from gensim.models import KeyedVectors
 
     path = Path(path)
-    if path.is_dir() and (path / "word_vectors.kv").is_file():
-        path = path / "word_vectors.kv"
+    if path.is_dir():
+        if (path / SPEECH2VEC_VECTORS_FILENAME).is_file():
+            path = path / SPEECH2VEC_VECTORS_FILENAME
+        elif (path / LEGACY_SPEECH2VEC_VECTORS_FILENAME).is_file():
+            path = path / LEGACY_SPEECH2VEC_VECTORS_FILENAME
     if not path.is_file():
-        raise InputFileError(path, "no saved KeyedVectors here")
+        raise InputFileError(path, "no saved word vectors here")
+    with open(path, "rb") as handle:
+        head = handle.read(65536)  # the header and, in the text format, the first row
+    if _looks_like_pickle(head):
+        if not allow_pickle:
+            raise InputFileError(path, _PICKLE_HELP.format(path=path))
+        logger.warning("%s: loading a gensim pickle because allow_pickle is set; this runs any code it holds", path)
+        try:
+            return KeyedVectors.load(str(path))
+        except Exception as error:  # gensim raises assorted pickle / IO errors
+            raise InputFileError(path, f"not a gensim KeyedVectors file ({type(error).__name__})") from None
+    binary = _check_word2vec_header(path, head)
     try:
-        return KeyedVectors.load(str(path))
-    except Exception as error:  # gensim raises assorted pickle / IO errors
-        raise InputFileError(path, f"not a gensim KeyedVectors file ({error})") from error
+        return KeyedVectors.load_word2vec_format(str(path), binary=binary, unicode_errors="replace")
+    except Exception as error:  # noqa: BLE001 - gensim raises ValueError/EOFError/... on bad files
+        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+        raise InputFileError(path, f"not a readable word2vec file ({first})") from None
+
+
+def _check_word2vec_header(path: Path, head: bytes) -> bool:
+    """Check the `<count> <dim>` line against the file size; return True for the binary format."""
+    line, newline, rest = head.partition(b"\n")
+    fields = line.split()
+    if not newline or len(fields) != 2 or not all(f.isdigit() for f in fields):
+        raise InputFileError(path, "not a word2vec file (expected a '<count> <dim>' first line); save vectors "
+                                   "with emorec.semantic.word2vec.save_keyed_vectors")
+    count, dim = int(fields[0]), int(fields[1])
+    if count == 0 or dim == 0 or count * dim > _MAX_VECTOR_FLOATS:
+        raise InputFileError(path, f"word2vec header says {count} words x {dim} dims (empty or corrupt)")
+    # Text format: the first row is a token and `dim` numbers on one line; anything else is binary.
+    first_row = rest.split(b"\n", 1)[0].split()
+    binary = True
+    if len(first_row) == dim + 1:
+        try:
+            [float(value) for value in first_row[1:]]
+            binary = False
+        except ValueError:
+            pass
+    body = path.stat().st_size - len(line) - 1
+    least = count * (dim * 4 + 2) if binary else count * (2 * dim + 2)  # token >= 1 byte plus separator
+    if body < least:
+        raise InputFileError(path, f"word2vec header says {count} words x {dim} dims but the file holds only "
+                                   f"{body} bytes of vectors (truncated or corrupt)")
+    return binary
 
 
 def word_vector(keyed_vectors, word: str) -> np.ndarray:

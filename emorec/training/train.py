@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from emorec.config import ExperimentConfig, TrainingConfig, save_config
+from emorec.data.console import keras_verbose
 from emorec.data.locking import output_lock
 from emorec.data.manifest import manifest_path, read_manifest
 from emorec.data.pipeline import make_dataset, partition_files
@@ -26,6 +27,8 @@ from emorec.training.backup import AtomicBackupAndRestore, backup_exists
 from emorec.training.callbacks import BestModelCheckpoint, MeanCCC, StopOnNonFiniteLoss
 from emorec.training.losses import ConcordanceLoss
 from emorec.training.metrics import ConcordanceCorrelation
+from emorec.training.precision import resolve_precision
+from emorec.training.progress import EpochProgress
 from emorec.training.run_folder import (BACKUP_DIRNAME, BEST_MODEL_FILENAME, CONFIG_FILENAME, HISTORY_FILENAME,
                                         LAST_MODEL_FILENAME, LOGS_DIRNAME, mark_run_finished, read_history,
                                         run_finished, write_run_info)
@@ -110,10 +113,14 @@ def train_model(
     """Train the model of `config` on `data_dir` (a converted folder), writing into `run_dir`.
 
     strategy: a name (`auto`, `default`, `mirrored`, `multiworker`), a `tf.distribute.Strategy`,
-    or None for the config's. precision/epochs override the config. A run folder holding an
+    or None for the config's. precision/epochs override the config; precision "auto" becomes
+    mixed_bfloat16 or float32 after this machine's hardware (`emorec.training.precision`, logged;
+    config.yaml keeps "auto", run.json records the choice). A run folder holding an
     unfinished run's backup resumes it and ends after the same total number of epochs.
     semantic_dir: the semantic features folder when `config.model.semantic.source` is not "none"
     (default `<data_dir>/semantic/<source>-<boundaries>/`, written by `emorec semantic features`).
+    verbose: Keras' (0 silent, 1 a live bar, 2 a line per epoch); "auto" is 1 on a terminal and 2
+    otherwise. The lines show loss, CCC per dimension and mean CCC (`emorec.training.progress`).
     Returns the history of all epochs (`{"epoch": [...], "loss": [...], "val_mean_ccc": [...], ...}`).
     """
     config = resolve_config(config, strategy=strategy if isinstance(strategy, str) else None,
@@ -140,6 +147,7 @@ def train_model(
         raise EmorecError(f"{run_dir}: holds an unfinished run whose {BACKUP_DIRNAME}/ is missing, so its epochs "
                           "cannot be resumed; delete the run folder to start over or choose another --run-dir")
     keras.utils.set_random_seed(training.seed)
+    policy = resolve_precision(training.precision)
     if not isinstance(strategy, tf.distribute.Strategy):
         strategy = make_strategy(training.strategy)
     chief = is_chief(strategy)
@@ -148,8 +156,8 @@ def train_model(
     # One writer per run folder: a second `emorec train` into it would interleave epochs and backups.
     with output_lock(write_dir, f"emorec train --run-dir {run_dir}"):
         try:
-            return _train(config, data_dir, run_dir, write_dir, chief, strategy, manifest, label_names, validate,
-                          semantic_dir, semantic_dim, callbacks, verbose)
+            return _train(config, data_dir, run_dir, write_dir, chief, strategy, policy, manifest, label_names,
+                          validate, semantic_dir, semantic_dim, callbacks, verbose)
         except tf.errors.DataLossError as error:
             raise _corrupt_data_error(config, data_dir, manifest, error) from None
 
@@ -167,7 +175,8 @@ def _corrupt_data_error(config: ExperimentConfig, data_dir: Path, manifest: Dict
 
 
 def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: Path, chief: bool,
-           strategy: tf.distribute.Strategy, manifest: Dict[str, Any], label_names: List[str], validate: bool,
+           strategy: tf.distribute.Strategy, policy: str, manifest: Dict[str, Any], label_names: List[str],
+           validate: bool,
            semantic_dir: Optional[Path], semantic_dim: Optional[int], callbacks: Sequence[keras.callbacks.Callback],
            verbose: Union[str, int]) -> Dict[str, List[float]]:
     """The body of `train_model`, run while holding the run folder's lock."""
@@ -181,7 +190,7 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
             # Without a devel set nothing is selected: the run's model (for export) is the last.
             "best_model": BEST_MODEL_FILENAME if validate else LAST_MODEL_FILENAME,
             "last_model": LAST_MODEL_FILENAME,
-            "precision": training.precision,
+            "precision": policy,
             "semantic_dim": semantic_dim,
             "semantic_features": None if semantic_dir is None else str(semantic_dir),
             # Set to true only once fit has returned (see run_folder.run_finished).
@@ -199,7 +208,7 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
         training, training.steps_per_epoch or int(train_data.cardinality()), validate=validate,
         config_source=f"config {config.name!r}")
     previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(training.precision)
+    keras.mixed_precision.set_global_policy(policy)
     try:
         with strategy.scope():
             model = build_model(config.model, label_names, semantic_dim=semantic_dim)
@@ -226,6 +235,7 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
         # after the last epoch's commit would leave that epoch's models and row unwritten for good.
         run_callbacks.append(AtomicBackupAndRestore(write_dir / BACKUP_DIRNAME))
         run_callbacks.extend(callbacks)
+        run_callbacks.append(EpochProgress(label_names))  # last: shows val_mean_ccc, once per metric
         model.fit(
             train_data,
             validation_data=devel_data,
@@ -233,7 +243,7 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
             steps_per_epoch=training.steps_per_epoch,
             validation_steps=training.validation_steps if validate else None,
             callbacks=run_callbacks,
-            verbose=verbose,
+            verbose=keras_verbose(verbose),
         )
         if chief and validate and not (run_dir / BEST_MODEL_FILENAME).is_file():
             # No finite development CCC in any epoch (e.g. constant predictions): keep the last.

@@ -120,7 +120,7 @@ def test_truncated_wav_is_rejected_or_decoded_to_its_real_length(tmp_path):
     try:
         audio = load_audio(path, 16000)
     except InputFileError as error:
-        assert "decode" in error.problem
+        assert "truncated" in error.problem  # names the cause, not just "cannot decode"
     else:  # never more samples than the file really holds
         assert len(audio) <= 8000 + 1
 

@@ -51,7 +51,7 @@ def data(tmp_path_factory):
     folder = write_tfrecords(recordings, root / "converted")
     vectors = train_word2vec([r.words for r in recordings if r.partition == "train"], vector_size=SEMANTIC_DIM,
                              min_count=1, epochs=5, seed=0)
-    save_keyed_vectors(vectors, root / "artefacts" / "word2vec.kv")
+    save_keyed_vectors(vectors, root / "artefacts" / "word2vec.bin")
     add_semantic_features(folder, "word2vec", "given", root / "artefacts")
     return folder
 

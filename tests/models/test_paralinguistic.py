@@ -84,3 +84,119 @@ def test_lstm_input_dropout_is_one_mask_per_sequence_and_off_at_inference():
     assert np.all(dropped == dropped[:, :1, :])
     assert 0 < np.count_nonzero(dropped) < dropped.size
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(dropout(features, training=False)), 1.0)
+
+
+def _reference_conv_relu_pool(frames, kernel, bias, pool_size, padding):
+    conv = keras.layers.Conv1D(kernel.shape[-1], kernel.shape[0], padding=padding, activation="relu")
+    conv.build((None, frames.shape[-1], 1))
+    conv.set_weights([kernel, bias])
+    return keras.layers.MaxPooling1D(pool_size, strides=pool_size)(conv(frames[..., None]))
+
+
+@pytest.mark.parametrize(
+    "samples, kernel_size, pool_size, padding",
+    [
+        (FRAME_LENGTH_SAMPLES, 8, 10, "same"),  # Table 1: 2205 = 220 x 10 + 5 samples the pool drops
+        (FRAME_LENGTH_SAMPLES, 8, 10, "valid"),
+        (97, 3, 4, "same"),  # odd kernel: pads equally on both sides
+        (101, 12, 5, "same"),  # kernel longer than the pool: a window spans three pool blocks
+        (60, 5, 6, "valid"),
+    ],
+)
+def test_phase_blocked_conv_pool_equals_conv1d_then_maxpool(samples, kernel_size, pool_size, padding):
+    from emorec.models.paralinguistic import conv_relu_pool_phase_blocked
+
+    rng = np.random.default_rng(3)
+    frames = rng.normal(0, 1, (9, samples)).astype(np.float32)  # 9: not a multiple of the loop's chunk
+    # Loud samples at both edges of a frame: wrong padding or a window off by one shows here.
+    frames[:, :3] = 5.0
+    frames[:, -3:] = -5.0
+    kernel = rng.normal(0, 0.5, (kernel_size, 1, 7)).astype(np.float32)
+    bias = rng.normal(0, 0.5, 7).astype(np.float32)
+    expected = np.asarray(_reference_conv_relu_pool(frames, kernel, bias, pool_size, padding))
+    actual = np.asarray(conv_relu_pool_phase_blocked(frames, kernel, bias, pool_size, padding))
+    assert actual.shape == expected.shape
+    assert 0 < np.mean(expected > 0) < 1  # the ReLU is active on some values only
+    np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=1e-5)
+
+
+def _paired_cnns(seed=4, **kwargs):
+    """Table 1 CNNs, reference and phase-blocked conv1, with the same weights."""
+    keras.utils.set_random_seed(seed)
+    reference = ParalinguisticCNN.from_cnn_config(CNNConfig(conv1_impl="reference", **kwargs))
+    blocked = ParalinguisticCNN.from_cnn_config(CNNConfig(**kwargs))
+    assert blocked.conv1_impl == "phase_blocked"  # the default
+    probe = np.zeros((1, 1, FRAME_LENGTH_SAMPLES), np.float32)
+    reference(probe), blocked(probe)
+    # Keras initialises the conv biases to zero; non-zero ones check that adding them after the
+    # max-pools is exact.
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, 0.05, w.shape).astype(np.float32) if w.ndim == 1 else w for w in reference.get_weights()]
+    reference.set_weights(weights)
+    blocked.set_weights(weights)
+    return reference, blocked
+
+
+@pytest.mark.parametrize("frames", [1, 7])  # one frame; a last loop chunk that is not full
+def test_phase_blocked_cnn_matches_reference_outputs_and_gradients(frames):
+    import tensorflow as tf
+
+    reference, blocked = _paired_cnns()
+    audio = tf.constant(np.random.default_rng(5).normal(0, 0.3, (2, frames, FRAME_LENGTH_SAMPLES)).astype(np.float32))
+
+    def outputs_and_gradients(cnn):
+        with tf.GradientTape() as tape:
+            tape.watch(audio)
+            features = cnn(audio, training=False)
+            loss = tf.reduce_sum(tf.sin(3.0 * features))  # a gradient that varies per feature
+        return features, tape.gradient(loss, [audio] + cnn.trainable_weights)
+
+    expected, expected_gradients = outputs_and_gradients(reference)
+    actual, actual_gradients = outputs_and_gradients(blocked)
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=1e-4, rtol=0)
+    names = [w.path.split("/", 1)[1] for w in reference.trainable_weights]  # conv1/kernel, conv1/bias, ...
+    assert [w.path.split("/", 1)[1] for w in blocked.trainable_weights] == names
+    for name, want, got in zip(["audio"] + names,
+                               expected_gradients, actual_gradients):
+        scale = float(np.abs(want).max())
+        assert scale > 0, name
+        np.testing.assert_allclose(np.asarray(got) / scale, np.asarray(want) / scale, atol=1e-4, err_msg=name)
+
+
+def test_phase_blocked_trains_like_reference_under_fit():
+    """A few optimiser steps through Keras fit (the tf.function training graph) stay together."""
+    reference, blocked = _paired_cnns(seed=6, filters=(6, 8, 8), dropout=0.0)
+    rng = np.random.default_rng(6)
+    audio = rng.normal(0, 0.3, (4, 3, FRAME_LENGTH_SAMPLES)).astype(np.float32)
+    targets = rng.normal(0, 1, (4, 3, 8)).astype(np.float32)
+    results = []
+    for cnn in (reference, blocked):
+        inputs = keras.Input((3, FRAME_LENGTH_SAMPLES))
+        model = keras.Model(inputs, cnn(inputs))
+        model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+        history = model.fit(audio, targets, epochs=3, batch_size=2, shuffle=False, verbose=0)
+        results.append((history.history["loss"], [np.asarray(w) for w in cnn.get_weights()]))
+    (reference_loss, reference_weights), (blocked_loss, blocked_weights) = results
+    assert reference_loss[-1] < reference_loss[0]  # it learned something, so the comparison means something
+    np.testing.assert_allclose(blocked_loss, reference_loss, rtol=1e-4)
+    for want, got in zip(reference_weights, blocked_weights):
+        np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_conv1_impl_is_serialised_and_checkpoints_load_across_implementations(tmp_path):
+    reference, blocked = _paired_cnns(seed=7, filters=(4, 4, 4))
+    assert ParalinguisticCNN.from_config(blocked.get_config()).conv1_impl == "phase_blocked"
+    assert ParalinguisticCNN.from_config(reference.get_config()).conv1_impl == "reference"
+    with pytest.raises(ValueError, match="conv1_impl"):
+        ParalinguisticCNN(conv1_impl="fast")
+    # A model saved with the plain formulation (e.g. before conv1_impl existed) loads into the
+    # phase-blocked one: the variables are the same Conv1D kernel [8, 1, C] and bias [C].
+    inputs = keras.Input((2, FRAME_LENGTH_SAMPLES))
+    keras.Model(inputs, reference(inputs)).save_weights(tmp_path / "reference.weights.h5")
+    fresh = ParalinguisticCNN.from_cnn_config(CNNConfig(filters=(4, 4, 4)))
+    inputs = keras.Input((2, FRAME_LENGTH_SAMPLES))
+    model = keras.Model(inputs, fresh(inputs))
+    model.load_weights(tmp_path / "reference.weights.h5")
+    assert tuple(fresh.convs[0].kernel.shape) == (8, 1, 4)
+    audio = np.random.default_rng(8).normal(0, 0.3, (1, 2, FRAME_LENGTH_SAMPLES)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(fresh(audio)), np.asarray(reference(audio)), atol=1e-5)

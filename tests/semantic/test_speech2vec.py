@@ -101,4 +101,16 @@ def test_saved_encoder_embeds_identically(trained, tmp_path):
     segments = utterances[0].segments
     np.testing.assert_allclose(loaded.embed_segments(segments), encoder.embed_segments(segments), atol=1e-6)
     assert loaded.max_frames == 20 and loaded.dim == 8
-    assert (folder / "word_vectors.kv").is_file()
+    assert (folder / "word_vectors.bin").is_file()
+
+
+def test_progress_off_a_terminal_is_one_line_per_epoch_with_count_and_eta(capsys):
+    config = Speech2VecConfig(dim=4, encoder_units=4, decoder_units=4, window=1, max_frames=10,
+                              epochs=2, batch_size=16, seed=0)
+    utterances = tone_utterances(6, seed=1)
+    train_speech2vec(utterances, config, progress=True)
+    batches = -(-len(skipgram_pairs(utterances, 1)) // 16)
+    lines = capsys.readouterr().err.splitlines()  # pytest's stderr is not a terminal
+    assert [line.split(" [")[0] for line in lines] == [f"speech2vec: {batches * e}/{batches * 2} batch"
+                                                      for e in (1, 2)], lines
+    assert "epoch 2/2, loss " in lines[-1] and "<00:00" in lines[-1]  # the remaining time is the ETA

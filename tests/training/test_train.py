@@ -30,7 +30,8 @@ def tiny_data(tmp_path_factory):
 
 
 def tiny_config(**training) -> ExperimentConfig:
-    values = dict(epochs=4, steps_per_epoch=10, learning_rate=1e-2, seed=0)
+    # float32 unless a test asks otherwise: "auto" would train these in bfloat16 on bf16 hardware.
+    values = dict(epochs=4, steps_per_epoch=10, learning_rate=1e-2, seed=0, precision="float32")
     values.update(training)
     return ExperimentConfig(
         data=DataConfig(sequence_frames=15, hop_frames=15, batch_size=8, shuffle_buffer=16),
@@ -143,6 +144,25 @@ def test_mixed_bfloat16_trains_with_float32_outputs(tiny_data, tmp_path):
     outputs = model({"audio": np.zeros((1, 3, 2205), np.float32)}, training=False)
     assert all(o.dtype == "float32" for o in outputs.values())
     assert load_config(tmp_path / "run" / "config.yaml").training.precision == "mixed_bfloat16"
+
+
+def test_auto_precision_follows_the_cpu_and_run_json_records_the_choice(tiny_data, tmp_path, monkeypatch, caplog):
+    import logging
+
+    import keras
+
+    from emorec.training import precision
+
+    monkeypatch.setattr(precision, "read_cpu_flags", lambda: frozenset({"avx2", "avx512f", "amx_bf16"}))
+    monkeypatch.setattr(precision, "gpu_compute_capabilities", lambda: ())
+    with caplog.at_level(logging.INFO, logger="emorec.training.precision"):
+        train_model(tiny_config(epochs=1, steps_per_epoch=2, precision="auto"), tiny_data, tmp_path / "run", verbose=0)
+    assert [r.getMessage() for r in caplog.records] == ["precision auto -> mixed_bfloat16: CPU has amx_bf16"]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["precision"] == "mixed_bfloat16"
+    # The config keeps "auto": the same run folder resumed on other hardware chooses again.
+    assert load_config(tmp_path / "run" / "config.yaml").training.precision == "auto"
+    model = keras.saving.load_model(tmp_path / "run" / "best.keras", compile=False)
+    assert model.get_layer("lstm").dtype_policy.name == "mixed_bfloat16"
 
 
 def test_same_seed_repeats_a_run_and_another_seed_does_not(tiny_data, tmp_path):

@@ -80,8 +80,11 @@ def test_shipped_model_config_has_no_devel_partition():
     assert config.model == reference.model
     assert config.data.augmentation == reference.data.augmentation
     assert config.data.normalisation == reference.data.normalisation
-    selection = dict(epochs=0, early_stopping_patience=None, lr_schedule=None)
-    assert dataclasses.replace(config.training, **selection) == dataclasses.replace(reference.training, **selection)
+    # Compared as plain data: the config classes refuse placeholder values such as epochs=0.
+    selection = ("epochs", "early_stopping_patience", "lr_schedule")
+    shipped, split = dataclasses.asdict(config.training), dataclasses.asdict(reference.training)
+    assert {k: v for k, v in shipped.items() if k not in selection} == \
+        {k: v for k, v in split.items() if k not in selection}
 
 
 def test_evaluate_scores_the_last_model_and_refuses_explicit_postprocessing(train_only_data, tmp_path):

@@ -1,0 +1,81 @@
+"""Compute precision that follows the hardware: `auto` -> `mixed_bfloat16` or `float32`.
+
+bfloat16 pays only where the hardware computes it: Intel CPUs with AVX512_BF16 or AMX-BF16
+(oneDNN uses them for matmuls and convolutions; measured x1.2 training and inference against
+float32 on such a CPU), and GPUs of compute capability 8.0 and up (Ampere, Hopper). Elsewhere
+oneDNN emulates bfloat16 and it is slower than float32 (x10 on an AVX2-only CPU), so `auto` picks
+float32 there. `mixed_float16` is never picked: it needs loss scaling and gains nothing on CPUs.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import FrozenSet, Iterable, Optional, Sequence, Tuple
+
+from emorec.errors import ConfigError, PathLike
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+#: /proc/cpuinfo flags of native bfloat16 arithmetic.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+#: Flags that tell what a CPU-speed figure means (reported by benchmarks/train_speed.py).
+SPEED_RELEVANT_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                            "amx_tile", "amx_bf16", "amx_int8")
+#: Lowest CUDA compute capability with bfloat16 tensor cores (Ampere).
+BF16_GPU_COMPUTE_CAPABILITY = (8, 0)
+
+
+def read_cpu_flags(cpuinfo_path: PathLike = "/proc/cpuinfo") -> FrozenSet[str]:
+    """The CPU's feature flags from the first `flags` line of /proc/cpuinfo; empty where there is
+    no such file (macOS, Windows), which `choose_precision` reads as "no bfloat16 hardware"."""
+    try:
+        text = Path(cpuinfo_path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def gpu_compute_capabilities() -> Tuple[Tuple[int, int], ...]:
+    """Compute capability `(major, minor)` of each visible GPU; `(0, 0)` where TensorFlow does not say."""
+    import tensorflow as tf
+
+    capabilities = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability") or (0, 0)
+        capabilities.append(tuple(int(v) for v in capability))
+    return tuple(capabilities)
+
+
+def choose_precision(cpu_flags: Iterable[str],
+                     gpu_capabilities: Sequence[Tuple[int, int]] = ()) -> Tuple[str, str]:
+    """`(precision, reason)` for `auto`. With GPUs the model runs on them, so they decide (all of
+    them must have bfloat16); without, the CPU's flags decide."""
+    if gpu_capabilities:
+        lowest = min(tuple(c) for c in gpu_capabilities)
+        described = "GPU compute capability " + ", ".join(f"{c[0]}.{c[1]}" for c in gpu_capabilities)
+        if lowest >= BF16_GPU_COMPUTE_CAPABILITY:
+            return "mixed_bfloat16", described
+        return "float32", f"{described} (bfloat16 needs 8.0)"
+    present = sorted(set(BF16_CPU_FLAGS) & set(cpu_flags))
+    if present:
+        return "mixed_bfloat16", "CPU has " + ", ".join(present)
+    return "float32", "CPU has no " + " or ".join(BF16_CPU_FLAGS) + " (bfloat16 would be emulated)"
+
+
+def resolve_precision(precision: str, cpu_flags: Optional[Iterable[str]] = None,
+                      gpu_capabilities: Optional[Sequence[Tuple[int, int]]] = None) -> str:
+    """A Keras dtype-policy name for `precision`: itself, or for `auto` the choice for this machine
+    (logged). cpu_flags / gpu_capabilities default to this machine's."""
+    if precision not in PRECISIONS:
+        raise ConfigError("--precision", "training.precision", f"{precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    chosen, reason = choose_precision(read_cpu_flags() if cpu_flags is None else cpu_flags,
+                                      gpu_compute_capabilities() if gpu_capabilities is None else gpu_capabilities)
+    logger.info("precision auto -> %s: %s", chosen, reason)
+    return chosen
