@@ -5,6 +5,7 @@ becomes a one-line message on stderr and exit status 1.
 """
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 
@@ -17,8 +18,16 @@ CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"]}
 
 @click.group(context_settings=CONTEXT)
 @click.version_option(package_name="emorec")
-def cli() -> None:
+@click.option("--verbose", is_flag=True,
+              help="Show TensorFlow's and absl's log lines and every Keras metric (hidden by default).")
+def cli(verbose) -> None:
     """Continuous speech emotion recognition: convert data, train, evaluate, export, predict."""
+    from emorec.data.console import quiet_library_logs, set_verbose
+
+    # Before any verb imports TensorFlow: its C++ log level is read once, at import.
+    set_verbose(verbose)
+    if not verbose:
+        quiet_library_logs()
 
 
 # --- convert / info (tfrecords_tools) ---------------------------------------------------------------
@@ -56,11 +65,13 @@ def _audio_limit_options(command):
               help="emodb: category -> arousal/valence/dominance YAML [default: the packaged NRC VAD map].")
 @click.option("--sessions", type=int, default=0, help="emodb: join each speaker's utterances into sessions of N (0: off).")
 @click.option("--seed", type=int, default=0, help="emodb: seed of the session order.")
+@click.option("--allow-outside-paths", is_flag=True,
+              help="manifest: accept files outside the CSV's folder (absolute or ../ paths).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_audio_limit_options
 def convert(layout, source, output, on_error, overwrite, workers, target_shard_mb, label_length_policy, word_timing,
-            train_speakers, devel_speakers, test_speakers, label_map, sessions, seed, quiet, max_duration_s,
-            allow_sample_rate) -> None:
+            train_speakers, devel_speakers, test_speakers, label_map, sessions, seed, allow_outside_paths, quiet,
+            max_duration_s, allow_sample_rate) -> None:
     """Convert a dataset at SOURCE into sharded TFRecords and a manifest in OUTPUT."""
     from tfrecords_tools import convert_dataset
 
@@ -73,19 +84,33 @@ def convert(layout, source, output, on_error, overwrite, workers, target_shard_m
         raise click.UsageError("--train/devel/test-speakers, --label-map, --sessions and --seed apply to --layout emodb only")
     report = convert_dataset(layout, source, output, on_error=on_error, overwrite=overwrite, workers=workers,
                              target_shard_mb=target_shard_mb, label_length_policy=label_length_policy,
-                             word_timing=word_timing, progress=not quiet, max_duration_s=max_duration_s,
-                             allow_any_sample_rate=allow_sample_rate, **layout_options)
+                             word_timing=word_timing, progress=not quiet, allow_outside_paths=allow_outside_paths,
+                             max_duration_s=max_duration_s, allow_any_sample_rate=allow_sample_rate, **layout_options)
     click.echo(report.summary())
 
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("directory", type=click.Path(path_type=str))
-def info(directory) -> None:
+@click.option("--verify", is_flag=True,
+              help="Also read every shard: checksums and record counts against the manifest (exit 1 on a mismatch).")
+def info(directory, verify) -> None:
     """Print what a converted folder holds: recordings, frames, duration, words, label statistics."""
     from emorec.data.manifest import read_manifest
+    from emorec.errors import DatasetError
     from tfrecords_tools.report import format_info
 
-    click.echo(format_info(read_manifest(directory), directory))
+    manifest = read_manifest(directory)
+    click.echo(format_info(manifest, directory))
+    if verify:
+        from emorec.data.verify import verify_converted
+
+        problems = verify_converted(directory, manifest)
+        shards = sum(len(entry["shards"]) for entry in manifest["partitions"].values())
+        if problems:
+            listed = "; ".join(f"{name}: {problem}" for name, problem in problems)
+            raise DatasetError(f"{directory}: {len(problems)} problem(s) in {shards} shards ({listed}); "
+                               "convert the dataset again")
+        click.echo(f"verified: {shards} shards read to the end, record counts and checksums match")
 
 
 # --- train / evaluate / demo (emorec.training, emorec.evaluation, emorec.experiments.demo) -------------
@@ -190,9 +215,13 @@ def demo(workdir, epochs, overrides) -> None:
 def export(run_dir, out, model_version, export_format) -> None:
     """Export a trained model for serving: SavedModel (waveform in, per-frame affect out) or ONNX."""
     if export_format == "onnx":
+        from emorec.data.console import is_verbose, native_log_filter
         from emorec.export.onnx import export_onnx
 
-        click.echo(f"wrote {export_onnx(run_dir, out)}")
+        # tf2onnx's grappler pass logs through absl's C++ logging, which TF_CPP_MIN_LOG_LEVEL misses.
+        with native_log_filter(enabled=not is_verbose()):
+            onnx_path = export_onnx(run_dir, out)
+        click.echo(f"wrote {onnx_path}")
         return
     from emorec.export.saved_model import export_saved_model
 
@@ -203,28 +232,38 @@ def export(run_dir, out, model_version, export_format) -> None:
 @click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--model", "model_dir", type=click.Path(path_type=str), default=None,
               help="Exported model folder (saved_models/NAME or one version of it) "
-                   "[default: saved_models/emodb_paralinguistic].")
+                   "[default: the shipped saved_models/emodb_paralinguistic, package data in a wheel install].")
 @click.option("--out", "out_dir", type=click.Path(path_type=str), default="predictions",
-              help="Folder for one AVEC-layout CSV (and PNG) per file.")
+              help="Folder for one CSV (and PNG) per file, at its path relative to the inputs' common folder "
+                   "plus .csv (spk1/talk.wav -> OUT/spk1/talk.wav.csv).")
+@click.option("--format", "output_format", type=click.Choice(["csv", "avec"]), default="csv",
+              help="csv: header file,start_s,end_s,<dims>; avec: the headerless AVEC label layout "
+                   "('name';time_s;dim1;...).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files (refused otherwise).")
 @click.option("--plot", is_flag=True, help="Also write a PNG of the curves per file.")
-@click.option("--chunk-s", type=float, default=30.0, help="Seconds of audio per model call (LSTM state carries over).")
+@click.option("--chunk-s", type=float, default=30.0,
+              help="Seconds of audio per model call for longer files (LSTM state carries over).")
+@click.option("--batch-s", "batch_audio_s", type=float, default=10.0,
+              help="Padded seconds of audio per model call that batches shorter files (0: one call per file).")
 @click.option("--words", "words_csv", type=click.Path(path_type=str), default=None,
               help="Word timings CSV (file,word,start_s,end_s) for a semantic model trained on given boundaries.")
+@click.option("--workers", type=int, default=None, help="Decoding threads [default: min(4, CPUs)].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @_audio_limit_options
-def predict(audio, model_dir, out_dir, plot, chunk_s, words_csv, max_duration_s, allow_sample_rate) -> None:
+def predict(audio, model_dir, out_dir, output_format, overwrite, plot, chunk_s, batch_audio_s, words_csv, workers,
+            quiet, max_duration_s, allow_sample_rate) -> None:
     """Predict affect curves (10 per second) for AUDIO files of any rate, channel count and format."""
     from emorec.export.predict import default_model_dir, predict_files
 
-    report = predict_files(audio, model_dir or default_model_dir(), out_dir=out_dir, plot=plot, chunk_s=chunk_s,
-                           words_csv=words_csv, max_duration_s=max_duration_s,
-                           allow_any_sample_rate=allow_sample_rate)
-    for path in audio:
-        if str(path) in report.tables:
-            click.echo(f"{path}: {len(report.tables[str(path)])} frames -> {Path(out_dir) / Path(path).stem}.csv")
-        else:
-            click.echo(f"error: {report.errors[str(path)]}", err=True)
+    report = predict_files(audio, model_dir or default_model_dir(), out_dir=out_dir, output_format=output_format,
+                           overwrite=overwrite, plot=plot, chunk_s=chunk_s, words_csv=words_csv,
+                           batch_audio_s=batch_audio_s, workers=workers, progress=not quiet,
+                           max_duration_s=max_duration_s, allow_any_sample_rate=allow_sample_rate)
+    for message in report.errors.values():
+        click.echo(f"error: {message}", err=True)
+    click.echo(f"{report.summary()} -> {out_dir}")
     if report.errors:
-        raise EmorecError(f"{len(report.errors)} of {len(audio)} files failed")
+        raise EmorecError(f"{len(report.errors)} of {len(report.errors) + len(report.tables)} files failed")
 
 
 # --- semantic branch (emorec.semantic) ------------------------------------------------------------
@@ -237,10 +276,15 @@ def semantic() -> None:
     """Semantic branch: Word2Vec, Speech2Vec, alignment (eq. 1-3), frame-level features."""
 
 
-def _semantic_report(report: dict) -> None:
+def _semantic_report(report: dict, as_json: bool, summary) -> None:
+    """The report as a readable summary (`summary(report)`), or as JSON with --json."""
     import json
 
-    click.echo(json.dumps(report, indent=2, default=str))
+    click.echo(json.dumps(report, indent=2, default=str) if as_json else summary(report))
+
+
+def json_option():
+    return click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON instead of a summary.")
 
 
 def _semantic_section(config_path, overrides, section: str, **flags):
@@ -275,21 +319,24 @@ _FROM_CONFIG = " [default: the config's]"
 @click.option("--vector-size", type=int, default=None, help="Embedding dimension." + _FROM_CONFIG)
 @click.option("--window", type=int, default=None, help="Skip-gram window (words each side)." + _FROM_CONFIG)
 @click.option("--min-count", type=int, default=None, help="Ignore rarer words." + _FROM_CONFIG)
-@click.option("--epochs", type=int, default=None, help=_FROM_CONFIG.strip())
-@click.option("--seed", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--epochs", type=int, default=None, help="Passes over the corpus." + _FROM_CONFIG)
+@click.option("--seed", type=int, default=None,
+              help="Seed of gensim's initialisation and sampling (one worker thread)." + _FROM_CONFIG)
 @click.option("--partition", "partitions", multiple=True, default=["train"],
               help="Converted dataset only: partitions whose transcripts are used.")
 @click.option("--neighbours", default="", help="Comma-separated words whose nearest neighbours to print.")
+@json_option()
 def semantic_word2vec(source, output, config_path, overrides, vector_size, window, min_count, epochs, seed, partitions,
-                      neighbours) -> None:
+                      neighbours, as_json) -> None:
     """Train Word2Vec on SOURCE (a folder of text files, or a converted dataset's transcripts) and
     save the vectors to OUTPUT (word2vec binary format, e.g. ART/word2vec.bin)."""
     config = _semantic_section(config_path, overrides, "word2vec", vector_size=vector_size, window=window,
                                min_count=min_count, epochs=epochs, seed=seed)
-    from emorec.semantic.run import run_word2vec
+    from emorec.semantic.run import format_word2vec_report, run_word2vec
 
     _semantic_report(run_word2vec(source, output, config, partitions=partitions,
-                                  neighbours=[w for w in neighbours.split(",") if w]))
+                                  neighbours=[w for w in neighbours.split(",") if w]),
+                     as_json, format_word2vec_report)
 
 
 @semantic.command("speech2vec", context_settings=CONTEXT)
@@ -297,29 +344,34 @@ def semantic_word2vec(source, output, config_path, overrides, vector_size, windo
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=str))
 @_semantic_config_options("speech2vec")
 @click.option("--dim", type=int, default=None, help="Embedding dimension." + _FROM_CONFIG)
-@click.option("--encoder-units", type=int, default=None, help=_FROM_CONFIG.strip())
-@click.option("--decoder-units", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--encoder-units", type=int, default=None,
+              help="Units of the encoder RNN over a word's MFCCs." + _FROM_CONFIG)
+@click.option("--decoder-units", type=int, default=None,
+              help="Units of the decoder RNN that rebuilds a neighbour's MFCCs." + _FROM_CONFIG)
 @click.option("--window", type=int, default=None, help="Neighbouring words each side to reconstruct." + _FROM_CONFIG)
 @click.option("--max-frames", type=int, default=None, help="MFCC frames (10 ms) kept per word segment." + _FROM_CONFIG)
-@click.option("--epochs", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--epochs", type=int, default=None, help="Passes over all (centre word, neighbour) pairs." + _FROM_CONFIG)
 @click.option("--batch-size", type=int, default=None,
               help="Skip-gram pairs per step (whole centres with their neighbours)." + _FROM_CONFIG)
-@click.option("--learning-rate", type=float, default=None, help=_FROM_CONFIG.strip())
-@click.option("--seed", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--learning-rate", type=float, default=None, help="Adam's learning rate." + _FROM_CONFIG)
+@click.option("--seed", type=int, default=None, help="Seed of the initialisation and the pair order." + _FROM_CONFIG)
 @click.option("--partition", "partitions", multiple=True, default=["train"],
               help="Converted dataset only: partitions whose word segments are used.")
 @click.option("--hold-out-speakers", default="", help="Comma-separated speakers kept out of training and scored.")
+@json_option()
 def semantic_speech2vec(source, output_dir, config_path, overrides, dim, encoder_units, decoder_units, window,
-                        max_frames, epochs, batch_size, learning_rate, seed, partitions, hold_out_speakers) -> None:
+                        max_frames, epochs, batch_size, learning_rate, seed, partitions, hold_out_speakers,
+                        as_json) -> None:
     """Train Speech2Vec on the word segments of SOURCE (a converted dataset, a folder with
     word_timings.csv, or a TIMIT-style folder with .wrd files); save encoder and word vectors."""
     config = _semantic_section(config_path, overrides, "speech2vec", dim=dim, encoder_units=encoder_units,
                                decoder_units=decoder_units, window=window, max_frames=max_frames, epochs=epochs,
                                batch_size=batch_size, learning_rate=learning_rate, seed=seed)
-    from emorec.semantic.run import run_speech2vec
+    from emorec.semantic.run import format_speech2vec_report, run_speech2vec
 
     _semantic_report(run_speech2vec(source, output_dir, config, partitions=partitions,
-                                    held_out_speakers=[s for s in hold_out_speakers.split(",") if s]))
+                                    held_out_speakers=[s for s in hold_out_speakers.split(",") if s]),
+                     as_json, format_speech2vec_report)
 
 
 @semantic.command("align", context_settings=CONTEXT)
@@ -328,14 +380,22 @@ def semantic_speech2vec(source, output_dir, config_path, overrides, dim, encoder
 @click.argument("output", type=click.Path(dir_okay=False, path_type=str))
 @_semantic_config_options("alignment")
 @click.option("--adversarial/--no-adversarial", default=None, help="Run the adversarial stage first." + _FROM_CONFIG)
-@click.option("--adversarial-epochs", type=int, default=None, help=_FROM_CONFIG.strip())
-@click.option("--iterations-per-epoch", type=int, default=None, help=_FROM_CONFIG.strip())
-@click.option("--batch-size", type=int, default=None, help=_FROM_CONFIG.strip())
-@click.option("--discriminator-hidden", type=int, default=None, help=_FROM_CONFIG.strip())
-@click.option("--orthogonalisation", type=click.Choice(["beta", "project"]), default=None, help=_FROM_CONFIG.strip())
+@click.option("--adversarial-epochs", type=int, default=None,
+              help="Epochs of the adversarial game (eq. 1-2); the map with the best unsupervised criterion is kept."
+                   + _FROM_CONFIG)
+@click.option("--iterations-per-epoch", type=int, default=None,
+              help="Discriminator and mapping updates per adversarial epoch." + _FROM_CONFIG)
+@click.option("--batch-size", type=int, default=None,
+              help="Words drawn from each space per adversarial update." + _FROM_CONFIG)
+@click.option("--discriminator-hidden", type=int, default=None,
+              help="Units of each hidden layer of the discriminator." + _FROM_CONFIG)
+@click.option("--orthogonalisation", type=click.Choice(["beta", "project"]), default=None,
+              help="Keeping W orthogonal: beta (MUSE's W <- (1+b)W - b W W^T W) or project (W <- UV^T each step)."
+                   + _FROM_CONFIG)
 @click.option("--restarts", type=int, default=None,
               help="Adversarial runs; the best unsupervised criterion wins." + _FROM_CONFIG)
-@click.option("--refinement-iterations", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--refinement-iterations", type=int, default=None,
+              help="Procrustes refinements (eq. 3) on CSLS mutual nearest neighbours (0: none)." + _FROM_CONFIG)
 @click.option("--dictionary-size", type=int, default=None,
               help="Most frequent words considered for the dictionary." + _FROM_CONFIG)
 @click.option("--target-most-frequent", type=int, default=None,
@@ -343,12 +403,14 @@ def semantic_speech2vec(source, output_dir, config_path, overrides, dim, encoder
 @click.option("--supervised/--unsupervised", default=None,
               help="Procrustes on identically spelled words, scored on held-out ones (not the paper's "
                    "unsupervised method)." + _FROM_CONFIG)
-@click.option("--seed", type=int, default=None, help=_FROM_CONFIG.strip())
+@click.option("--seed", type=int, default=None,
+              help="Seed of the adversarial game and of the supervised split." + _FROM_CONFIG)
 @click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
+@json_option()
 def semantic_align(source_vectors, target_vectors, output, config_path, overrides, adversarial, adversarial_epochs,
                    iterations_per_epoch, batch_size, discriminator_hidden, orthogonalisation, restarts,
                    refinement_iterations, dictionary_size, target_most_frequent, supervised, seed,
-                   allow_pickle) -> None:
+                   allow_pickle, as_json) -> None:
     """Learn W mapping SOURCE_VECTORS (Speech2Vec folder or word2vec file) into TARGET_VECTORS' space (word2vec file);
     save W as .npy in OUTPUT and print precision at 1/5 with chance levels."""
     config = _semantic_section(config_path, overrides, "alignment", adversarial=adversarial,
@@ -357,9 +419,10 @@ def semantic_align(source_vectors, target_vectors, output, config_path, override
                                orthogonalisation=orthogonalisation, adversarial_restarts=restarts,
                                refinement_iterations=refinement_iterations, dictionary_most_frequent=dictionary_size,
                                target_most_frequent=target_most_frequent, supervised=supervised, seed=seed)
-    from emorec.semantic.run import run_align
+    from emorec.semantic.run import format_align_report, run_align
 
-    _semantic_report(run_align(source_vectors, target_vectors, output, config, allow_pickle=allow_pickle))
+    _semantic_report(run_align(source_vectors, target_vectors, output, config, allow_pickle=allow_pickle),
+                     as_json, format_align_report)
 
 
 @semantic.command("convert-vectors", context_settings=CONTEXT)
@@ -370,7 +433,8 @@ def semantic_convert_vectors(pickle_path, output) -> None:
     pickle runs any code it holds: convert only files from a source you trust."""
     from emorec.semantic.run import convert_pickled_vectors
 
-    _semantic_report(convert_pickled_vectors(pickle_path, output))
+    report = convert_pickled_vectors(pickle_path, output)
+    click.echo(f"{report['source']} -> {report['output']}: {report['vocabulary']} words")
 
 
 @semantic.command("features", context_settings=CONTEXT)
@@ -385,7 +449,9 @@ def semantic_convert_vectors(pickle_path, output) -> None:
 @click.option("--out", "output_dir", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Output folder [default: CONVERTED/semantic/SOURCE-BOUNDARIES].")
 @click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
-def semantic_features(converted, source, boundaries, artefacts_dir, partitions, output_dir, allow_pickle) -> None:
+@json_option()
+def semantic_features(converted, source, boundaries, artefacts_dir, partitions, output_dir, allow_pickle,
+                      as_json) -> None:
     """Write frame-level semantic features (zeros where no word) for every recording of CONVERTED."""
     import json
 
@@ -393,8 +459,11 @@ def semantic_features(converted, source, boundaries, artefacts_dir, partitions, 
     from emorec.semantic.features import add_semantic_features
 
     out = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir,
-                                allow_pickle=allow_pickle)
+                                allow_pickle=allow_pickle, progress=True)
     meta = json.loads((Path(out) / FEATURES_METADATA).read_text())
+    if as_json:
+        click.echo(json.dumps(meta, indent=2))
+        return
     for partition, info in meta["partitions"].items():
         click.echo(f"{partition}: {info['recordings']} recordings, {info['word_frames']} of {info['frames']} "
                    f"frames with a word ({source}, {boundaries} boundaries)")
@@ -443,6 +512,27 @@ def main() -> None:
     except EmorecError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
+    except OSError as error:
+        # A full disk, a read-only or forbidden folder, or a file where a folder should be: the
+        # user's environment, not a bug, so one line naming the path instead of a traceback.
+        # Every writer publishes by rename, so nothing complete-looking is left behind.
+        advice = _OS_ERROR_ADVICE.get(error.errno)
+        if advice is None:
+            raise
+        click.echo(f"error: {error.filename or error.filename2 or 'output'}: {error.strerror}; {advice}", err=True)
+        sys.exit(1)
+
+
+_OS_ERROR_ADVICE = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "free some space or write elsewhere",
+    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EACCES: "no permission to write there; write elsewhere",
+    errno.EPERM: "no permission to write there; write elsewhere",
+    errno.ENOTDIR: "a file stands where a folder is needed; choose another path",
+    errno.EEXIST: "a file stands where a folder is needed; choose another path",
+    errno.EISDIR: "a folder stands where a file is needed; choose another path",
+}
 
 
 if __name__ == "__main__":

@@ -50,3 +50,12 @@ class OutputExistsError(EmorecError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class FolderInUseError(EmorecError):
+    """Another process is writing into an output folder (it holds `.emorec.lock` there)."""
+
+    def __init__(self, path: PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

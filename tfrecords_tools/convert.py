@@ -14,11 +14,13 @@ Order of work, and why:
 
 A failed run leaves no manifest and no partial file under a final shard name. A re-run with the
 same options reuses the shards a previous run finished (their statistics are kept in
-`.progress/`); `overwrite=True` starts from scratch.
+`.progress/`); `overwrite=True` starts from scratch. Without `overwrite`, shards (or a manifest)
+that no conversion of ours wrote are never deleted or replaced: the run is refused instead.
 """
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import os
 import shutil
@@ -29,10 +31,11 @@ from typing import Any, Dict, List, Optional
 
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
 from emorec.data.audio import DEFAULT_MAX_DURATION_S, AudioLimits, probe_audio
+from emorec.data.locking import output_lock
 from emorec.data.manifest import load_manifest_unchecked, manifest_path, write_manifest
 from emorec.data.schema import recording_to_example
 from emorec.data.shards import PARTIAL_SUFFIX, ShardWriter, shard_name
-from emorec.errors import DatasetError, EmorecError, InputFileError, PathLike
+from emorec.errors import DatasetError, EmorecError, InputFileError, OutputExistsError, PathLike
 from tfrecords_tools import emodb, manifest_layout, sewa
 from tfrecords_tools.labels import LABEL_LENGTH_POLICIES
 from tfrecords_tools.report import ConversionReport
@@ -64,8 +67,9 @@ def _layout_options(layout: str, source: Path, layout_options: Dict[str, Any]) -
 
 
 def _clean_output(output: Path, everything: bool) -> None:
-    """Remove partial files (always) and, with `everything`, our shards, manifest and progress."""
-    for path in output.glob(f"*{PARTIAL_SUFFIX}"):
+    """Remove partial shards (always) and, with `everything` (`--overwrite`), every shard, the
+    manifest and progress."""
+    for path in output.glob(f"*-of-*.tfrecord{PARTIAL_SUFFIX}"):
         path.unlink()
     if everything:
         for path in output.glob("*-of-*.tfrecord"):
@@ -74,12 +78,44 @@ def _clean_output(output: Path, everything: bool) -> None:
         manifest_path(output).unlink(missing_ok=True)
 
 
+def _refuse_foreign_files(output: Path, previous: Optional[Dict[str, Any]]) -> None:
+    """Raise `OutputExistsError` when `output` holds shards (or a manifest) that no conversion of
+    ours wrote: neither listed in our manifest nor recorded in `.progress/` by an interrupted run.
+    Without this, they were deleted as "shards of an earlier plan" or overwritten (issue 13)."""
+    ours = {name for entry in (previous or {}).get("partitions", {}).values() for name in entry.get("shards", [])}
+    ours |= {path.name[: -len(".json")] for path in (output / PROGRESS_DIR).glob("*.tfrecord.json")}
+    foreign = sorted(path.name for path in output.glob("*-of-*.tfrecord") if path.name not in ours)
+    if previous is None and manifest_path(output).exists():
+        foreign.insert(0, manifest_path(output).name)  # not a manifest we can read: not ours to replace
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise OutputExistsError(output, f"holds files that no emorec conversion wrote here ({shown}); "
+                                        "pass --overwrite to replace them or choose another output folder")
+
+
 def _build_one(module, item: SourceItem, context: BuildContext):
     """Worker: returns (built, serialized example) or raises."""
     built = module.build(item, context)
     return built, recording_to_example(built.recording).SerializeToString()
 
 
+def _holding_output_lock(convert):
+    """Run `convert` holding the output folder's lock (`emorec.data.locking`) throughout: a second
+    conversion into the same folder at the same time is refused with a `FolderInUseError` naming
+    the first, instead of the two mixing their shards under one manifest."""
+
+    @functools.wraps(convert)
+    def locked(layout, source, output, **options):
+        output = Path(output)
+        if output.exists() and not output.is_dir():
+            raise DatasetError(f"{output}: exists and is not a folder")
+        with output_lock(output, f"emorec convert --layout {layout} {source}"):
+            return convert(layout, source, output, **options)
+
+    return locked
+
+
+@_holding_output_lock
 def convert_dataset(
     layout: str,
     source: PathLike,
@@ -93,6 +129,7 @@ def convert_dataset(
     word_timing: str = "auto",
     sample_rate_hz: int = SAMPLE_RATE_HZ,
     progress: bool = True,
+    allow_outside_paths: bool = False,
     max_duration_s: float = DEFAULT_MAX_DURATION_S,
     allow_any_sample_rate: bool = False,
     **layout_options: Any,
@@ -104,10 +141,13 @@ def convert_dataset(
     label_length_policy: `mask`, `pad_edge` or `error` (see tfrecords_tools.labels).
     word_timing: `auto` (given file if present, else proportional), `given`, `proportional`,
         `pocketsphinx`.
+    allow_outside_paths (manifest): accept CSV rows whose files lie outside the CSV's folder
+        (absolute or `../` paths), refused by default.
     max_duration_s, allow_any_sample_rate: sanity limits per audio file (see
         `emorec.data.audio.AudioLimits`): longer files and rates outside 1-384 kHz are refused.
     layout_options (emodb): train_speakers, devel_speakers, test_speakers, label_map, sessions, seed.
-    Returns a ConversionReport; the manifest is `output/manifest.json`.
+    Returns a ConversionReport; the manifest is `output/manifest.json`. Holds `output`'s lock
+    throughout (a `FolderInUseError` while another process converts into it).
     """
     started = time.perf_counter()
     _check_choice("layout", layout, LAYOUTS)
@@ -156,12 +196,17 @@ def convert_dataset(
             f"{output}: holds a conversion of {previous.get('source')} ({previous.get('source_layout')}) with other "
             "options; pass --overwrite to replace it or choose another output folder"
         )
+    if not overwrite:
+        _refuse_foreign_files(output, previous)
     _clean_output(output, everything=overwrite)
     # From here on the folder must not claim to be complete.
     manifest_path(output).unlink(missing_ok=True)
 
     # --- List and probe ------------------------------------------------------------------------
-    items = module.list_items(source, resolved_layout_options if layout == "emodb" else {})
+    listing_options = resolved_layout_options if layout == "emodb" else {}
+    if allow_outside_paths and layout == "manifest":
+        listing_options = {"allow_outside_paths": True}
+    items = module.list_items(source, listing_options)
     label_names = list(module.label_names(items) if hasattr(module, "label_names") else module.LABEL_NAMES)
     context = BuildContext(int(sample_rate_hz), label_length_policy, word_timing, tuple(label_names), limits)
     skipped: List[Dict[str, str]] = []
@@ -189,7 +234,8 @@ def convert_dataset(
         for number, group in enumerate(groups):
             shard_plan.append((partition, shard_name(partition, number, len(groups)), [indices[i] for i in group]))
 
-    # Shards of an earlier, differently planned run would sit next to ours unlisted: remove them.
+    # Shards of an earlier, differently planned run would sit next to ours unlisted: remove them
+    # (they are ours: foreign shards were refused above unless --overwrite).
     planned_names = {name for _, name, _ in shard_plan}
     for path in output.glob("*-of-*.tfrecord"):
         if path.name not in planned_names:
@@ -201,6 +247,8 @@ def convert_dataset(
     plan_key = json.dumps({"source": str(source), "options": options}, sort_keys=True)
     stats = {p: PartitionStats(len(label_names)) for p in by_partition}
     shards: Dict[str, List[str]] = {p: [] for p in by_partition}
+    shard_records: Dict[str, Optional[int]] = {}  # per shard, for `emorec info --verify`
+    shard_sha256: Dict[str, Optional[str]] = {}
     policy_counts: Dict[str, int] = collections.Counter()
     without_words: List[str] = []
     shards_written = shards_reused = 0
@@ -216,6 +264,7 @@ def convert_dataset(
             skipped.extend(record["skipped"])
             audio_s += record["stats"]["duration_s"]
             shards[partition].append(name)
+            shard_records[name], shard_sha256[name] = record.get("records"), record.get("sha256")
             shards_reused += 1
         else:
             todo.append((partition, name, indices))
@@ -269,9 +318,10 @@ def convert_dataset(
                     bar.update(1)
                     refill()
                 writer.close()
-                writer = None
+                finished, writer = writer, None
                 shards_written += 1
                 shards[partition].append(name)
+                shard_records[name], shard_sha256[name] = finished.count, finished.sha256
                 stats[partition].merge(shard_stats)
                 policy_counts.update(shard_counts)
                 without_words.extend(shard_without_words)
@@ -280,6 +330,7 @@ def convert_dataset(
                 audio_s += shard_dict["duration_s"]
                 _save_progress(progress_dir / f"{name}.json", {
                     "plan_key": plan_key, "items": [planned[i].name for i in indices], "stats": shard_dict,
+                    "records": finished.count, "sha256": finished.sha256,
                     "policy_counts": dict(shard_counts), "without_words": shard_without_words, "skipped": shard_skipped,
                 })
     finally:
@@ -292,7 +343,10 @@ def convert_dataset(
     for partition in by_partition:
         entry = stats[partition].to_dict(sample_rate_hz)
         entry.pop("_label_sum")
-        partitions[partition] = {"shards": sorted(shards[partition]), **entry}
+        names = sorted(shards[partition])
+        partitions[partition] = {"shards": names, **entry,
+                                 "shard_records": {n: shard_records[n] for n in names if shard_records.get(n) is not None},
+                                 "shard_sha256": {n: shard_sha256[n] for n in names if shard_sha256.get(n)}}
     derived = layout == "emodb"
     notes = []
     if derived:
@@ -303,6 +357,12 @@ def convert_dataset(
         )
     if policy_counts.get("unlabelled"):
         notes.append("recordings without a label file are stored with zero labels and label_mask 0")
+    # Recordings joined from audio files (emodb --sessions, a last session may hold one utterance):
+    # which files, in their order in the recording, so each session's utterances can be traced back.
+    sessions = layout == "emodb" and resolved_layout_options.get("sessions", 0) > 0
+    skipped_files = {str(entry["file"]) for entry in skipped}
+    joined = {item.name: [_source_relative(path, source) for path in item.audio_files] for item in planned
+              if (sessions or len(item.audio_files) > 1) and not skipped_files.intersection(map(str, item.files))}
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "sample_rate_hz": int(sample_rate_hz),
@@ -316,6 +376,7 @@ def convert_dataset(
         "skipped": skipped,
         "label_length_policy_counts": dict(policy_counts),
         "recordings_without_words": without_words,
+        "joined_recordings": joined,
         "notes": notes,
         "complete": True,
     }
@@ -328,6 +389,14 @@ def convert_dataset(
         recordings_without_words=without_words, shards_written=shards_written, shards_reused=shards_reused,
         audio_s=audio_s, wall_s=wall_s,
     )
+
+
+def _source_relative(path: PathLike, source: PathLike) -> str:
+    """`path` relative to the dataset folder `source` when inside it (portable), else as given."""
+    try:
+        return Path(path).resolve().relative_to(Path(source).resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _load_progress(path: Path, plan_key: str, item_names: List[str]) -> Optional[Dict[str, Any]]:

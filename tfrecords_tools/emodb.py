@@ -35,7 +35,8 @@ from emorec.data.frames import num_frames_for, pad_to_frames
 from emorec.data.words import Word, words_from_timings
 from emorec.errors import ConfigError, DatasetError, InputFileError
 from tfrecords_tools.labels import constant_labels
-from tfrecords_tools.sources import BuildContext, BuiltItem, SourceItem, make_recording, parse_number, read_text
+from tfrecords_tools.sources import (BuildContext, BuiltItem, SourceItem, check_word_timings, make_recording, parse_number,
+                                     read_text)
 
 LABEL_NAMES = ("arousal", "valence", "dominance")
 #: Shipped inside the emorec package (package_data), so it is found in any install.
@@ -108,13 +109,19 @@ def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
         raise DatasetError(f"{source}: not an EmoDB folder (no labels.csv)")
     rows = _read_csv(labels_path, "label", ["file", "speaker", "emotion"])
     timings: Dict[str, List[tuple]] = defaultdict(list)
+    # A bad timing row fails its own recording in `build`, where --on-error skip applies; raised
+    # here it aborted the whole conversion even with skip (issue 13).
+    timing_errors: Dict[str, InputFileError] = {}
     timings_path = source / "word_timings.csv"
     if timings_path.is_file():
         for line, row in enumerate(_read_csv(timings_path, "word timing", ["file", "word", "start_s", "end_s"]), start=2):
-            timings[row["file"]].append(
-                (parse_number(row["start_s"], timings_path, line, "start_s"),
-                 parse_number(row["end_s"], timings_path, line, "end_s"), row["word"])
-            )
+            try:
+                timings[row["file"]].append(
+                    (parse_number(row["start_s"], timings_path, line, "start_s"),
+                     parse_number(row["end_s"], timings_path, line, "end_s"), row["word"])
+                )
+            except InputFileError as error:
+                timing_errors.setdefault(row["file"], error)
     partition_of = {}
     for partition in ("train", "devel", "test"):
         for speaker in opts[f"{partition}_speakers"]:
@@ -123,7 +130,13 @@ def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
             partition_of[speaker] = partition
 
     utterances: Dict[str, List[dict]] = defaultdict(list)
+    first_line: Dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
+        if row["file"] in first_line:
+            # A repeated row made a second recording of the same file (536 instead of 535).
+            raise InputFileError(labels_path, f"line {line}: {row['file']} is listed again (first on line "
+                                              f"{first_line[row['file']]}); remove the duplicate row")
+        first_line[row["file"]] = line
         speaker = f"{int(row['speaker']):02d}" if row["speaker"].strip().isdigit() else row["speaker"].strip()
         if speaker not in partition_of:
             continue  # a speaker in no list is left out on purpose
@@ -135,6 +148,8 @@ def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
             "target": label_map[row["emotion"]],
             "emotion": row["emotion"],
             "words": timings.get(row["file"]),
+            "words_error": timing_errors.get(row["file"]),
+            "timings_path": str(timings_path),
         })
 
     items = []
@@ -170,10 +185,14 @@ def build(item: SourceItem, context: BuildContext) -> BuiltItem:
     has_all_words = True
     utterances = item.payload["utterances"]
     for index, utterance in enumerate(utterances):
+        if utterance.get("words_error") is not None:
+            raise utterance["words_error"]
         audio = load_audio(utterance["audio"], context.sample_rate_hz, limits=context.audio_limits)
         frames = num_frames_for(audio.shape[0])
         offset_s = offset_samples / context.sample_rate_hz
         if utterance["words"]:
+            check_word_timings(utterance["words"], audio.shape[0] / context.sample_rate_hz,
+                               utterance["timings_path"], recording=utterance["file"])
             for word in words_from_timings(utterance["words"]):
                 words.append(Word(word.token, word.start_s + offset_s, word.end_s + offset_s))
         else:

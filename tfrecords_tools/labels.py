@@ -24,6 +24,10 @@ from emorec.errors import InputFileError, PathLike
 
 LABEL_LENGTH_POLICIES = ("mask", "pad_edge", "error")
 
+#: Labels beyond this magnitude are a broken file (1e30 from a unit or export bug), not affect:
+#: every dataset emorec reads rates in [-1, 1] or a few units; the CCC loss would be dominated.
+MAX_LABEL_MAGNITUDE = 1e6
+
 #: Times closer than this to a frame time count as on the grid (label files round to ms).
 _GRID_TOLERANCE_S = 1e-3
 
@@ -42,7 +46,7 @@ def align_labels(
     Returns labels `[num_frames, D]` float32, label_mask `[num_frames]` float32 and the case:
     `exact` (covers the audio), `trimmed` (longer than the audio), `padded` (shorter, policy
     `mask` or `pad_edge`). Raises InputFileError (naming `source`) for policy `error` on a short
-    track, for a non-increasing time column or for an empty track.
+    track, for a non-increasing time column, an empty track or a value beyond MAX_LABEL_MAGNITUDE.
     """
     if policy not in LABEL_LENGTH_POLICIES:
         raise ValueError(f"label length policy must be one of {LABEL_LENGTH_POLICIES}, got {policy!r}")
@@ -52,6 +56,12 @@ def align_labels(
         raise InputFileError(source, f"label values shape {values.shape} does not match {times.shape[0]} times")
     if times.shape[0] == 0:
         raise InputFileError(source, "label file has no rows")
+    absurd = np.argwhere(np.abs(values) > MAX_LABEL_MAGNITUDE)
+    if absurd.size:
+        row, column = (int(i) for i in absurd[0])
+        raise InputFileError(source, f"label row {row + 1} (time {times[row]:g} s), dimension {column + 1}: "
+                                     f"{values[row, column]:g} is not a plausible label (|value| > {MAX_LABEL_MAGNITUDE:g}); "
+                                     "fix the file or leave it out with --on-error skip")
     if times.shape[0] > 1 and not np.all(np.diff(times) > 0):
         bad = int(np.argmin(np.diff(times) > 0)) + 2
         raise InputFileError(source, f"time column is not strictly increasing (row {bad})")

@@ -23,7 +23,8 @@ from emorec.data.frames import num_frames_for, pad_to_frames
 from emorec.data.words import words_from_timings
 from emorec.errors import DatasetError, InputFileError
 from tfrecords_tools.labels import align_labels
-from tfrecords_tools.sources import BuildContext, BuiltItem, SourceItem, make_recording, parse_number, read_text
+from tfrecords_tools.sources import (BuildContext, BuiltItem, SourceItem, check_word_timings, make_recording, parse_number,
+                                     read_text)
 
 OPTIONS: Dict[str, Any] = {}
 REQUIRED_COLUMNS = ("audio", "labels", "partition")
@@ -65,8 +66,10 @@ def _label_names(path: Path) -> List[str]:
 
 
 def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
-    if options:
-        raise DatasetError(f"layout 'manifest' takes no layout options, got {sorted(options)}")
+    unknown = sorted(set(options) - {"allow_outside_paths"})
+    if unknown:
+        raise DatasetError(f"layout 'manifest' takes no layout options, got {unknown}")
+    allow_outside = bool(options.get("allow_outside_paths"))
     path = _csv_path(source)
     reader = csv.DictReader(io.StringIO(read_text(path, "manifest CSV")))
     missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
@@ -82,6 +85,14 @@ def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
         audio = base / row["audio"].strip()
         labels = base / row["labels"].strip()
         words = (row.get("words") or "").strip()
+        if not allow_outside:
+            for column in ("audio", "labels", "words"):
+                cell = (row.get(column) or "").strip()
+                if cell and not (base / cell).resolve().is_relative_to(base.resolve()):
+                    # An absolute or ../ path reads files anywhere the user can: a CSV from
+                    # elsewhere must not pull them into a dataset without a word.
+                    raise InputFileError(path, f"line {line}, column '{column}': {cell} lies outside the dataset "
+                                               f"folder {base}; pass --allow-outside-paths if that is intended")
         name = (row.get("name") or "").strip() or Path(row["audio"].strip()).stem
         if name in names:
             raise InputFileError(path, f"line {line}: recording name {name!r} appears twice")
@@ -117,6 +128,8 @@ def build(item: SourceItem, context: BuildContext) -> BuiltItem:
                  parse_number(r["end_s"], words_path, reader.line_num, "end_s"), r["word"]) for r in reader]
         words = words_from_timings(rows)
     audio = load_audio(item.payload["audio"], context.sample_rate_hz, limits=context.audio_limits)
+    if item.payload["words"]:
+        check_word_timings(rows, audio.shape[0] / context.sample_rate_hz, words_path)
     num_frames = num_frames_for(audio.shape[0])
     labels, mask, case = align_labels(times, values, num_frames, context.label_length_policy, labels_path)
     recording = make_recording(item, pad_to_frames(audio), names, labels, mask, words, audio.shape[0])

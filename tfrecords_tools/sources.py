@@ -102,3 +102,22 @@ def read_text(path: PathLike, what: str) -> str:
     except OSError as error:
         raise InputFileError(path, f"{what} file is not readable ({error.strerror})") from None
 
+
+
+#: A word may end this far past the audio (timings rounded to 10 ms, a last frame cut short).
+WORD_END_TOLERANCE_S = 0.1
+
+
+def check_word_timings(rows, duration_s: float, path: PathLike, recording: str = "") -> None:
+    """Raise InputFileError naming `path` and the word when a `(start_s, end_s, word)` row ends
+    before it starts, starts before 0 or ends past the audio: such rows used to be accepted and
+    gave words on frames that do not exist (or none at all). recording: named in the message when
+    `path` holds the timings of many recordings."""
+    of = f" of {recording}" if recording else ""
+    for start_s, end_s, word in rows:
+        if end_s < start_s:
+            raise InputFileError(path, f"word {word!r}{of} ends ({end_s:g} s) before it starts ({start_s:g} s)")
+        if start_s < 0:
+            raise InputFileError(path, f"word {word!r}{of} starts at {start_s:g} s, before the audio")
+        if end_s > duration_s + WORD_END_TOLERANCE_S:
+            raise InputFileError(path, f"word {word!r}{of} ends at {end_s:g} s, past the audio's {duration_s:.2f} s")

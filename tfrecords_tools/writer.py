@@ -117,7 +117,9 @@ def write_recordings(recordings, output_dir, *, source: str = "in-memory",
         except BaseException:
             writer.abort()
             raise
-        partitions[partition] = {"shards": [writer.close().name], **stats.to_dict(SAMPLE_RATE_HZ)}
+        name = writer.close().name
+        partitions[partition] = {"shards": [name], **stats.to_dict(SAMPLE_RATE_HZ),
+                                 "shard_records": {name: writer.count}, "shard_sha256": {name: writer.sha256}}
     write_manifest(output_dir, {
         "schema_version": SCHEMA_VERSION,
         "sample_rate_hz": SAMPLE_RATE_HZ,

@@ -7,7 +7,8 @@ Keys (see the converter for how each is computed):
     schema_version, sample_rate_hz, frame_rate_hz, label_names, derived_targets, source_layout,
     source, options, partitions{name: {shards, recordings, frames, duration_s, words,
     label_mean, label_min, label_max, labelled_frames}}, skipped[{file, reason}],
-    label_length_policy_counts, recordings_without_words, notes, complete
+    label_length_policy_counts, recordings_without_words, joined_recordings (recording name ->
+    the audio files joined into it, in order, relative to the source: emodb --sessions), notes, complete
 """
 from __future__ import annotations
 

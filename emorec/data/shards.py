@@ -26,14 +26,20 @@ class ShardWriter:
         self.partial = self.path.with_name(self.path.name + PARTIAL_SUFFIX)
         self._writer: Optional[tf.io.TFRecordWriter] = tf.io.TFRecordWriter(str(self.partial))
         self.count = 0
+        self.sha256: Optional[str] = None
 
     def write(self, serialized: bytes) -> None:
         self._writer.write(serialized)
         self.count += 1
 
     def close(self) -> Path:
+        """Publish the shard; afterwards `count` and `sha256` describe it (for the manifest, so
+        that `emorec info --verify` can tell a later truncation or corruption)."""
+        from emorec.data.verify import file_sha256
+
         self._writer.close()
         self._writer = None
+        self.sha256 = file_sha256(self.partial)
         os.replace(self.partial, self.path)
         return self.path
 

@@ -10,6 +10,7 @@ import contextlib
 from typing import Dict, List, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from emorec.constants import AUDIO_INPUT, FRAME_DURATION_S, FRAME_LENGTH_SAMPLES
@@ -20,17 +21,43 @@ from emorec.errors import ExportError
 # In-graph framing shared by both signatures.
 
 
+def validate_serving_inputs(waveform: tf.Tensor, length: tf.Tensor):
+    """(waveform float32, length int32) that no op can read before they are checked.
+
+    Raises `tf.errors.InvalidArgumentError` naming the input when waveform is not rank 2, the batch
+    sizes of waveform and length differ, or a length is not in 1..samples: without the checks a
+    single length broadcasts over every row, a length past the samples is clamped and a negative
+    one gives no frames, all silently (issue 13). Every serving function calls this first and uses
+    only the returned tensors, so the checks run before any op that would fail obscurely (a slice
+    out of bounds for a rank-1 waveform). Assert ops are core TensorFlow.
+    """
+    waveform = tf.convert_to_tensor(waveform, tf.float32)
+    length = tf.cast(length, tf.int32)
+    # EnsureShape checks the rank when the graph runs: a loaded signature does not check its inputs
+    # against its [None, None] spec, and assert_rank (or tf.rank) would be decided at trace time.
+    waveform = tf.ensure_shape(waveform, [None, None], name="check_waveform_rank")
+    length = tf.ensure_shape(length, [None], name="check_length_rank")
+    checks = [
+        tf.debugging.assert_equal(tf.shape(length)[0], tf.shape(waveform)[0],
+                                  message="length must hold one entry per waveform row (batch sizes differ)"),
+        tf.debugging.assert_positive(length, message="length must be > 0 (real samples of each waveform row)"),
+        tf.debugging.assert_less_equal(length, tf.shape(waveform)[1],
+                                       message="length must be <= the samples of waveform (its second dimension)"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(waveform), tf.identity(length)
+
+
 def frame_waveform(waveform: tf.Tensor, length: tf.Tensor):
     """Cut a padded batch of waveforms into 0.1 s frames.
 
-    waveform: float32 `[batch, samples]`; length: int `[batch]` real samples per row.
+    waveform: float32 `[batch, samples]`; length: int `[batch]` real samples per row, checked by
+    `validate_serving_inputs`.
     Returns (frames float32 `[batch, max_frames, 2205]`, frame_mask bool `[batch, max_frames]`,
     num_frames int32 `[batch]`), where num_frames = ceil(length / 2205): a trailing partial frame
     is kept and zero-padded, as the converter does for the TFRecords.
     """
-    waveform = tf.convert_to_tensor(waveform, tf.float32)
-    length = tf.minimum(tf.cast(length, tf.int32), tf.shape(waveform)[1])
-    length = tf.maximum(length, 0)
+    waveform, length = validate_serving_inputs(waveform, length)
     num_frames = (length + FRAME_LENGTH_SAMPLES - 1) // FRAME_LENGTH_SAMPLES
     max_frames = tf.reduce_max(tf.concat([num_frames, [0]], axis=0))
     padded_samples = max_frames * FRAME_LENGTH_SAMPLES
@@ -82,6 +109,15 @@ def infer_label_names(model: keras.Model) -> List[str]:
     raise ExportError(
         f"cannot tell the affect dimension names of model {model.name!r}: pass label_names"
     )
+
+
+def require_finite_weights(model: keras.Model, source: str) -> None:
+    """Raise `ExportError` naming `source` (the model file, or the model's name) when a weight is
+    NaN or infinite: such a model predicts `nan` for every frame, which a client may not notice."""
+    for variable in model.weights:
+        if not np.all(np.isfinite(keras.ops.convert_to_numpy(variable.value))):
+            raise ExportError(f"{source}: weight {variable.path} holds NaN or infinite values (training diverged); "
+                              "retrain with a lower training.learning_rate instead of exporting this model")
 
 
 # --------------------------------------------------------------------------------------------

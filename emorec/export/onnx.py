@@ -13,16 +13,19 @@ dimensions are named `batch`, `samples` and `frames` instead of tf2onnx's `unk__
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 import keras
 
 from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ, SEMANTIC_INPUT, installed_version
+from emorec.data.atomic import replace_durably
+from emorec.data.locking import output_lock
 from emorec.errors import ExportError, PathLike
-from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers
+from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers, require_finite_weights
 from emorec.export.serving_module import SERVE_INPUTS, ServingModule
-from emorec.training.run_folder import load_run_model, run_label_names, run_normalisation
+from emorec.training.run_folder import find_run_model, load_run_model, run_label_names, run_normalisation
 
 #: ONNX opset: 17 is read by onnxruntime >= 1.14 and covers every op of the serving graph.
 DEFAULT_OPSET = 17
@@ -48,10 +51,12 @@ def export_onnx(
     except ImportError as error:
         raise ExportError("ONNX export needs the onnx extra: pip install -e '.[onnx]'") from error
     normalisation = None  # a bare Keras model: served unnormalised, as export_saved_model does
+    source = model.name if isinstance(model, keras.Model) else str(find_run_model(model))
     if not isinstance(model, keras.Model):
         label_names = label_names or run_label_names(model)
         normalisation = run_normalisation(model)
         model = load_run_model(model)
+    require_finite_weights(model, source)
     label_names = list(label_names) if label_names is not None else infer_label_names(model)
     out_path = Path(out_path)
     if out_path.suffix.lower() != ".onnx":
@@ -72,7 +77,15 @@ def export_onnx(
     set_metadata(model_proto, onnx_metadata(label_names))
     import onnx
 
-    onnx.save(model_proto, str(out_path))
+    # Under a temporary name, then renamed: a kill mid-save must not leave a truncated model.onnx,
+    # and the folder's lock keeps a second exporter from renaming over this one meanwhile.
+    with output_lock(out_path.parent, f"emorec export --format onnx --out {out_path}"):
+        temporary = out_path.with_name(f".{out_path.name}.tmp-{os.getpid()}")
+        try:
+            onnx.save(model_proto, str(temporary))
+            replace_durably(temporary, out_path)
+        finally:
+            temporary.unlink(missing_ok=True)
     return out_path
 
 

@@ -43,12 +43,13 @@ import tensorflow as tf
 import keras
 
 from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ
+from emorec.data.locking import output_lock
 from emorec.errors import ExportError, InputFileError, PathLike
-from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers
+from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers, require_finite_weights
 from emorec.export.semantic_graph import front_end_from_features_dir
 from emorec.export.serving_module import DEFAULT_SIGNATURE, STREAM_SIGNATURE, ServingModule, stream_matches_serve
-from emorec.training.run_folder import (RUN_INFO_FILENAME, load_run_model, run_info_or_empty, run_label_names,
-                                        run_normalisation)
+from emorec.training.run_folder import (RUN_INFO_FILENAME, find_run_model, load_run_model, run_info_or_empty,
+                                        run_label_names, run_normalisation)
 
 #: Metadata written next to the SavedModel; TF Serving ignores `assets.extra`.
 METADATA_PATH = Path("assets.extra") / "emorec_export.json"
@@ -101,64 +102,69 @@ def export_saved_model(
     Returns the version folder. Raises `ExportError` when the version exists already, the graph
     holds a non-core op, or the semantic source is word2vec (text, not audio).
     """
+    source = model.name if isinstance(model, keras.Model) else None
     if not isinstance(model, keras.Model):
         run_dir = Path(model)
         label_names = label_names or run_label_names(run_dir)
         model = load_run_model(run_dir)
+        source = str(find_run_model(run_dir))
         if semantic is None:
             semantic = run_semantic_front_end(run_dir)
         if normalisation is None:
             normalisation = run_normalisation(run_dir)
+    require_finite_weights(model, source)
     label_names = list(label_names) if label_names is not None else infer_label_names(model)
     out_dir = Path(out_dir)
-    version = next_version(out_dir) if version is None else int(version)
-    if version < 1:
-        raise ExportError(f"{out_dir}: version must be a positive integer, got {version}")
-    target = out_dir / str(version)
-    if target.exists():
-        raise ExportError(f"{target}: version {version} exists already (omit --version for the next free one)")
+    # One exporter per model folder: two would pick the same next version and collide in the rename.
+    with output_lock(out_dir, f"emorec export --out {out_dir}"):
+        version = next_version(out_dir) if version is None else int(version)
+        if version < 1:
+            raise ExportError(f"{out_dir}: version must be a positive integer, got {version}")
+        target = out_dir / str(version)
+        if target.exists():
+            raise ExportError(f"{target}: version {version} exists already (omit --version for the next free one)")
 
-    module = ServingModule(model, label_names, semantic, normalisation)
-    front_end = module.semantic.front_end if module.semantic is not None else None
-    with portable_recurrent_layers(model), \
-            (portable_recurrent_layers(front_end.encoder.model) if front_end else contextlib.nullcontext()):
-        signatures = {DEFAULT_SIGNATURE: module.serve.get_concrete_function()}
-        if module.lstm_units:
-            if stream_matches_serve(module):
-                signatures[STREAM_SIGNATURE] = module.stream.get_concrete_function()
-            else:
-                warnings.warn(f"{model.name}: the split at the LSTM does not reproduce the model; "
-                              "exported without the streaming signature (long files in one call)")
-                module.lstm_units = 0
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Write next to the target and rename: TF Serving polls the folder and must never see a
-    # half-written version.
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=out_dir))
-    try:
-        tf.saved_model.save(module, str(staging), signatures=signatures)
-        metadata = {
-            "label_names": label_names,
-            "sample_rate_hz": SAMPLE_RATE_HZ,
-            "frame_rate_hz": FRAME_RATE_HZ,
-            "frame_length_samples": FRAME_LENGTH_SAMPLES,
-            "lstm_units": module.lstm_units,
-            "signatures": sorted(signatures),
-            "model_name": model.name,
-            "semantic": front_end.metadata() if front_end else None,
-            # How the graph scales the waveform; clients of serving_stream carry the causal state.
-            "normalisation": dataclasses.asdict(module.normalisation),
-        }
-        (staging / METADATA_PATH).parent.mkdir(parents=True, exist_ok=True)
-        (staging / METADATA_PATH).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-        if check_ops:
-            custom = non_core_ops(list_graph_ops(staging))
-            if custom:
-                raise ExportError(f"{model.name}: graph uses ops outside core TensorFlow: {', '.join(custom)}")
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+        module = ServingModule(model, label_names, semantic, normalisation)
+        front_end = module.semantic.front_end if module.semantic is not None else None
+        with portable_recurrent_layers(model), \
+                (portable_recurrent_layers(front_end.encoder.model) if front_end else contextlib.nullcontext()):
+            signatures = {DEFAULT_SIGNATURE: module.serve.get_concrete_function()}
+            if module.lstm_units:
+                if stream_matches_serve(module):
+                    signatures[STREAM_SIGNATURE] = module.stream.get_concrete_function()
+                else:
+                    warnings.warn(f"{model.name}: the split at the LSTM does not reproduce the model; "
+                                  "exported without the streaming signature (long files in one call)")
+                    module.lstm_units = 0
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # Write next to the target and rename: TF Serving polls the folder and must never see a
+        # half-written version.
+        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=out_dir))
+        try:
+            tf.saved_model.save(module, str(staging), signatures=signatures)
+            metadata = {
+                "label_names": label_names,
+                "sample_rate_hz": SAMPLE_RATE_HZ,
+                "frame_rate_hz": FRAME_RATE_HZ,
+                "frame_length_samples": FRAME_LENGTH_SAMPLES,
+                "lstm_units": module.lstm_units,
+                "signatures": sorted(signatures),
+                "model_name": model.name,
+                "semantic": front_end.metadata() if front_end else None,
+                # How the graph scales the waveform; clients of serving_stream carry the causal state.
+                "normalisation": dataclasses.asdict(module.normalisation),
+            }
+            (staging / METADATA_PATH).parent.mkdir(parents=True, exist_ok=True)
+            (staging / METADATA_PATH).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+            if check_ops:
+                custom = non_core_ops(list_graph_ops(staging))
+                if custom:
+                    raise ExportError(f"{model.name}: graph uses ops outside core TensorFlow: {', '.join(custom)}")
+            os.replace(staging, target)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return target
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ from emorec.config import NormalisationConfig
 from emorec.constants import AUDIO_INPUT, FRAME_LENGTH_SAMPLES, SEMANTIC_INPUT
 from emorec.data.normalisation import normalise_frames
 from emorec.errors import ExportError
-from emorec.export.graph_ops import frame_times_tensor, frame_waveform, model_inputs, per_dimension, split_at_lstm
+from emorec.export.graph_ops import (frame_times_tensor, frame_waveform, model_inputs, per_dimension, split_at_lstm,
+                                     validate_serving_inputs)
 from emorec.export.semantic_graph import WORD_INPUTS
 
 #: Signature names.
@@ -133,6 +134,7 @@ class ServingModule(tf.Module):
         return per_dimension(self.keras.model(model_inputs(self.keras.model, frames), training=False), self.label_names)
 
     def _serve(self, waveform, length):
+        waveform, length = validate_serving_inputs(waveform, length)  # before any op reads them
         frames, frame_mask, num_frames = frame_waveform(waveform, length)
         frames, _ = self._normalise(frames, waveform, length)
         outputs = self._model_call(frames)
@@ -141,6 +143,7 @@ class ServingModule(tf.Module):
         return outputs
 
     def _serve_semantic(self, waveform, length, word_start_s, word_end_s, num_words):
+        waveform, length = validate_serving_inputs(waveform, length)  # before any op reads them
         frames, frame_mask, num_frames = frame_waveform(waveform, length)
         masked_waveform = tf.reshape(frames, [tf.shape(frames)[0], -1])  # zeroed past each length
         semantic = self.semantic.front_end.frame_features(
@@ -157,6 +160,7 @@ class ServingModule(tf.Module):
         return outputs
 
     def _stream_causal(self, waveform, length, lstm_state_h, lstm_state_c, norm_sum_squares, norm_samples):
+        waveform, length = validate_serving_inputs(waveform, length)  # before any op reads them
         frames, frame_mask, num_frames = frame_waveform(waveform, length)
         frames, (sum_squares, samples) = self._normalise(frames, waveform, length, (norm_sum_squares, norm_samples))
         outputs = self._stream_frames(frames, frame_mask, num_frames, lstm_state_h, lstm_state_c)
@@ -164,6 +168,7 @@ class ServingModule(tf.Module):
         return outputs
 
     def _stream(self, waveform, length, lstm_state_h, lstm_state_c):
+        waveform, length = validate_serving_inputs(waveform, length)  # before any op reads them
         frames, frame_mask, num_frames = frame_waveform(waveform, length)
         return self._stream_frames(frames, frame_mask, num_frames, lstm_state_h, lstm_state_c)
 

@@ -24,7 +24,7 @@ import numpy as np
 # The hyper-parameters live in the experiment config (the `semantic.alignment` YAML section);
 # imported here so `emorec.semantic.alignment.AlignmentConfig` keeps working.
 from emorec.config import AlignmentConfig
-from emorec.semantic.progress import progress_bar
+from emorec.data.console import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -400,15 +400,16 @@ def _adversarial_run(source_vectors: np.ndarray, target_vectors: np.ndarray, con
     iterations_per_call = 50
     best_W, best_score = W.numpy(), -np.inf
     lr = config.learning_rate
-    bar = progress_bar(config.adversarial_epochs * config.iterations_per_epoch, "adversarial", progress)
+    bar = progress_bar(config.adversarial_epochs * config.iterations_per_epoch, "adversarial", unit="iteration",
+                       enabled=progress, line_every=config.iterations_per_epoch)
     for epoch in range(config.adversarial_epochs):
         done = 0
         while done < config.iterations_per_epoch:
             count = min(iterations_per_call, config.iterations_per_epoch - done)
             loss = float(run_iterations(tf.constant(count)))
             done += count
+            bar.set_postfix_str(f"epoch {epoch + 1}, discriminator loss {loss:.3f}", refresh=False)
             bar.update(count)
-            bar.set_postfix(epoch=epoch, discriminator_loss=f"{loss:.3f}", refresh=False)
         score, _ = _criterion_and_dictionary(source_vectors, target_vectors, W.numpy(), config, dictionary=False)
         logger.info("adversarial epoch %d: discriminator loss %.4f, criterion %.4f", epoch, loss, score)
         if on_epoch_end is not None:
@@ -431,7 +432,7 @@ def refine(source_vectors: np.ndarray, target_vectors: np.ndarray, W: np.ndarray
     best_W = W
     # The dictionary for the next Procrustes step comes from the same CSLS pass as W's criterion.
     best_score, pairs = _criterion_and_dictionary(source_vectors, target_vectors, W, config)
-    bar = progress_bar(config.refinement_iterations, "refinement", progress)
+    bar = progress_bar(config.refinement_iterations, "refinement", unit="iteration", enabled=progress)
     for iteration in range(config.refinement_iterations):
         if len(pairs) < 2:
             logger.warning("refinement %d: dictionary has %d pairs; stopping", iteration, len(pairs))
@@ -441,8 +442,8 @@ def refine(source_vectors: np.ndarray, target_vectors: np.ndarray, W: np.ndarray
         last = iteration == config.refinement_iterations - 1
         score, pairs = _criterion_and_dictionary(source_vectors, target_vectors, W, config, dictionary=not last)
         logger.info("refinement %d: %d pairs, criterion %.4f", iteration, dictionary_size, score)
+        bar.set_postfix_str(f"{dictionary_size} pairs, criterion {score:.4f}", refresh=False)
         bar.update(1)
-        bar.set_postfix(pairs=dictionary_size, criterion=f"{score:.4f}", refresh=False)
         if score > best_score:
             best_W, best_score = W, score
     bar.close()

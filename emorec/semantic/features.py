@@ -18,7 +18,9 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
+from emorec.data.console import progress_bar
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
+from emorec.data.locking import output_lock
 from emorec.data.manifest import read_manifest
 from emorec.data.recordings import partition_shards
 from emorec.data.schema import Recording, example_to_recording
@@ -185,10 +187,12 @@ def recording_features(recording: Recording, source: str, boundaries: str, artef
 
 def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str, artefacts_dir: PathLike,
                           partitions: Optional[Sequence[str]] = None, output_dir: Optional[PathLike] = None,
-                          segmenter_config: Optional[SegmenterConfig] = None, *, allow_pickle: bool = False) -> Path:
+                          segmenter_config: Optional[SegmenterConfig] = None, *, allow_pickle: bool = False,
+                          progress: bool = False) -> Path:
     """Write semantic features for every recording of a converted dataset folder.
 
     allow_pickle: accept a gensim pickle `word2vec.kv` in the artefacts (it runs code when opened).
+    progress: a bar of recordings with ETA on stderr (plain lines, about 20, when not a terminal).
 
     Output: `output_dir` (default `<converted>/semantic/<source>-<boundaries>/`), laid out as the
     module docstring describes. Returns the output folder.
@@ -216,8 +220,15 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
         _ = artefacts.encoder
         if source == "aligned_speech2vec":
             _ = artefacts.W
-    output.mkdir(parents=True, exist_ok=True)
+    # One writer per features folder: two runs at once would interleave shards and semantic.json.
+    with output_lock(output, f"emorec semantic features {converted_dir} --source {source} --boundaries {boundaries}"):
+        return _write_features(converted_dir, source, boundaries, artefacts, to_write, manifest, output,
+                               segmenter_config, progress)
 
+
+def _write_features(converted_dir: Path, source: str, boundaries: str, artefacts: SemanticArtefacts,
+                    to_write, manifest: dict, output: Path, segmenter_config: SegmenterConfig,
+                    progress: bool) -> Path:
     setting = {"schema_version": SCHEMA_VERSION, "source": source, "boundaries": boundaries,
                "artefacts_dir": str(Path(artefacts.folder).resolve()),
                "segmenter": segmenter_config.to_dict() if boundaries == "segmenter" else None,
@@ -233,6 +244,9 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
 
     written: Dict[str, dict] = {}
     dim: Optional[int] = None
+    total = sum(int(manifest["partitions"][name].get("recordings", 0)) for name in to_write) or None
+    bar = progress_bar(total, f"semantic features {source}-{boundaries}", unit="recording", enabled=progress,
+                       line_every=max(1, (total or 0) // 20))
     for partition, shards in to_write.items():
         info = {"shards": [], "shard_recordings": [], "recordings": 0, "frames": 0, "word_frames": 0}
         for shard in shards:
@@ -245,8 +259,10 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
                     dim = int(features.shape[1])
                     info["frames"] += int(features.shape[0])
                     info["word_frames"] += int(word_mask.sum())
+                    bar.update(1)
             except BaseException:
                 writer.abort()
+                bar.close()
                 raise
             writer.close()
             info["shards"].append(shard.name)
@@ -256,6 +272,7 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
         logger.info("%s: %d recordings, %d of %d frames with a word", partition, info["recordings"],
                     info["word_frames"], info["frames"])
 
+    bar.close()
     if dim is not None and previous_dim is not None and dim != previous_dim:
         logger.warning("%s: dropping partitions %s written with %d-dim vectors (now %d)", output,
                        sorted(kept), previous_dim, dim)

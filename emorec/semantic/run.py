@@ -52,11 +52,13 @@ def convert_pickled_vectors(pickle_path: PathLike, output: PathLike) -> Dict:
 
 
 def run_speech2vec(source: PathLike, output_dir: PathLike, config: Optional[Speech2VecConfig] = None, *,
-                   partitions: Sequence[str] = ("train",), held_out_speakers: Sequence[str] = ()) -> Dict:
+                   partitions: Sequence[str] = ("train",), held_out_speakers: Sequence[str] = (),
+                   progress: bool = True) -> Dict:
     """Train Speech2Vec on the word segments of `source` (converted dataset, word_timings.csv
     folder or TIMIT-style folder), minus the held-out speakers; save encoder and word vectors into
     `output_dir`; report held-out word-type retrieval against chance. config: the
-    `semantic.speech2vec` section (default: its defaults)."""
+    `semantic.speech2vec` section (default: its defaults). progress: a bar (or a line per epoch off
+    a terminal) with ETA on stderr."""
     from emorec.semantic.evaluation import split_by_speaker, type_retrieval_accuracy
     from emorec.semantic.segments import load_utterances
     from emorec.semantic.speech2vec import save_speech2vec, train_speech2vec
@@ -66,7 +68,7 @@ def run_speech2vec(source: PathLike, output_dir: PathLike, config: Optional[Spee
     train, held = split_by_speaker(utterances, held_out_speakers)
     if not train:
         raise InputFileError(source, "no training utterances left after holding out speakers")
-    encoder, vectors, history = train_speech2vec(train, config)
+    encoder, vectors, history = train_speech2vec(train, config, progress=progress)
     save_speech2vec(output_dir, encoder, vectors, history)
     report = {"source": str(source), "output": str(output_dir), "train_utterances": len(train),
               "train_segments": sum(len(u.words) for u in train), "types": len(vectors),
@@ -128,3 +130,55 @@ def _with_vectors(keyed_vectors, vectors: np.ndarray):
     out = KeyedVectors(vectors.shape[1])
     out.add_vectors(list(keyed_vectors.index_to_key), vectors.astype(np.float32))
     return out
+
+
+# --- readable summaries of the reports (`emorec semantic ...` prints these; --json the dicts) -------
+def _fraction(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
+def format_word2vec_report(report: Dict) -> str:
+    """A few lines for a person: what was read, the vocabulary, where the vectors went, neighbours."""
+    lines = [f"Word2Vec on {report['source']} ({report['kind']}): {report['vocabulary']} words, "
+             f"{report['vector_size']} dimensions",
+             f"wrote {report['output']}"]
+    for word, neighbours in report.get("neighbours", {}).items():
+        lines.append(f"  {word}: " + (", ".join(neighbours) if neighbours is not None else "not in the vocabulary"))
+    return "\n".join(lines)
+
+
+def format_speech2vec_report(report: Dict) -> str:
+    """Segments trained on, word types, final loss and the held-out retrieval against chance."""
+    loss = report.get("final_loss")
+    lines = [f"Speech2Vec on {report['source']}: {report['train_segments']} word segments in "
+             f"{report['train_utterances']} utterances, {report['types']} word types, final loss "
+             f"{'n/a' if loss is None else f'{loss:.4f}'}",
+             f"wrote {report['output']} (report.json beside the vectors)"]
+    retrieval = report.get("held_out_retrieval")
+    if retrieval:
+        lines.append(f"held-out speakers {', '.join(report['held_out_speakers'])}: word-type retrieval "
+                     f"{_fraction(retrieval['accuracy'])} on {retrieval['instances']} words "
+                     f"(chance {_fraction(retrieval['chance'])}, majority type {_fraction(retrieval['majority'])})")
+    return "\n".join(lines)
+
+
+def format_align_report(report: Dict) -> str:
+    """Vocabularies, mode, and precision at 1/5 (CSLS and nearest neighbour) beside chance."""
+    evaluation = report.get("evaluation", {})
+    lines = [f"{report['mode']} alignment of {report['source']} ({report['source_vocabulary']} words) to "
+             f"{report['target']} ({report['target_vocabulary']} words)"
+             + (", both spaces centred and normalised" if report.get("normalise") else "")]
+    if evaluation.get("pairs"):
+        scored = "held-out identically spelled words" if report["mode"] == "supervised" else \
+            "identically spelled words"
+        lines.append(f"scored on {evaluation['pairs']} {scored}"
+                     + (f" (Procrustes fitted on {evaluation['train_pairs']})" if "train_pairs" in evaluation else ""))
+        for k in (1, 5):
+            if f"p@{k}_csls" in evaluation:
+                lines.append(f"  precision@{k}: CSLS {_fraction(evaluation[f'p@{k}_csls'])}, "
+                             f"nearest neighbour {_fraction(evaluation[f'p@{k}_nn'])}, "
+                             f"chance {_fraction(evaluation[f'chance@{k}'])}")
+    else:
+        lines.append("no identically spelled words to score the map on")
+    lines.append(f"wrote {report['output']}")
+    return "\n".join(lines)

@@ -27,12 +27,12 @@ import tensorflow as tf
 
 # The hyper-parameters live in the experiment config (the `semantic.speech2vec` YAML section).
 from emorec.config import MfccConfig, Speech2VecConfig
+from emorec.data.console import progress_bar
 from emorec.errors import InputFileError, PathLike
 
 if TYPE_CHECKING:
     import gensim
 from emorec.semantic.mfcc import mfcc, pad_sequences
-from emorec.semantic.progress import progress_bar
 from emorec.semantic.segments import Utterance
 
 logger = logging.getLogger(__name__)
@@ -201,9 +201,12 @@ def centre_groups(pairs: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def train_speech2vec(utterances: Sequence[Utterance], config: Optional[Speech2VecConfig] = None, *,
-                     progress: bool = True,
+                     progress: bool = False,
                      ) -> Tuple[SpeechEncoder, "gensim.models.KeyedVectors", Dict[str, List[float]]]:
     """Train Speech2Vec on the word segments of `utterances`.
+
+    progress: a bar of batches over all epochs with ETA and the running loss on stderr; when
+    stderr is not a terminal, one plain line per epoch.
 
     Returns the encoder, the per-word-type mean vectors (gensim KeyedVectors, rows by decreasing
     count; counts in `get_vecattr(word, "count")`), and the per-epoch loss history.
@@ -274,29 +277,31 @@ def train_speech2vec(utterances: Sequence[Utterance], config: Optional[Speech2Ve
     logger.info("speech2vec: %d segments, %d pairs, %d steps of about %d pairs per epoch",
                 len(segments), len(pairs), steps, config.batch_size)
     history: Dict[str, List[float]] = {"loss": []}
-    for epoch in range(config.epochs):
-        order = rng.permutation(len(centres))
-        losses = []
-        bar = progress_bar(steps, f"speech2vec epoch {epoch + 1}/{config.epochs}", progress)
-        for start in range(0, len(order), centres_per_step):
-            chosen = order[start : start + centres_per_step]
-            chosen_counts = counts[chosen]
-            # The rows of the chosen centres' pairs: each centre's run starts[c] .. starts[c] + counts[c].
-            first = np.repeat(starts[chosen], chosen_counts)
-            within = np.arange(chosen_counts.sum()) - np.repeat(np.cumsum(chosen_counts) - chosen_counts, chosen_counts)
-            batch = pairs[first + within]
-            slot = np.repeat(np.arange(len(chosen)), chosen_counts)
-            pad_pairs, pad_centres = pairs_per_step - len(batch), centres_per_step - len(chosen)
-            weight = np.concatenate([np.ones(len(batch), np.float32), np.zeros(pad_pairs, np.float32)])
-            losses.append(float(train_step(
-                tf.constant(np.pad(centres[chosen], (0, pad_centres))), tf.constant(np.pad(slot, (0, pad_pairs))),
-                tf.constant(np.pad(batch[:, 1], (0, pad_pairs))), tf.constant(np.pad(batch[:, 2], (0, pad_pairs))),
-                tf.constant(weight))))
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses):.4f}", refresh=False)
-        bar.close()
-        history["loss"].append(float(np.mean(losses)))
-        logger.info("speech2vec epoch %d: loss %.4f", epoch, history["loss"][-1])
+    with progress_bar(config.epochs * steps, "speech2vec", unit="step", enabled=progress,
+                      line_every=steps) as bar:
+        for epoch in range(config.epochs):
+            order = rng.permutation(len(centres))
+            losses = []
+            for start in range(0, len(order), centres_per_step):
+                chosen = order[start : start + centres_per_step]
+                chosen_counts = counts[chosen]
+                # The rows of the chosen centres' pairs: each centre's run starts[c] .. starts[c] + counts[c].
+                first = np.repeat(starts[chosen], chosen_counts)
+                within = np.arange(chosen_counts.sum()) - np.repeat(np.cumsum(chosen_counts) - chosen_counts,
+                                                                    chosen_counts)
+                batch = pairs[first + within]
+                slot = np.repeat(np.arange(len(chosen)), chosen_counts)
+                pad_pairs, pad_centres = pairs_per_step - len(batch), centres_per_step - len(chosen)
+                weight = np.concatenate([np.ones(len(batch), np.float32), np.zeros(pad_pairs, np.float32)])
+                losses.append(float(train_step(
+                    tf.constant(np.pad(centres[chosen], (0, pad_centres))), tf.constant(np.pad(slot, (0, pad_pairs))),
+                    tf.constant(np.pad(batch[:, 1], (0, pad_pairs))), tf.constant(np.pad(batch[:, 2], (0, pad_pairs))),
+                    tf.constant(weight))))
+                if start == 0 or len(losses) == steps:
+                    bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}, loss {np.mean(losses):.4f}")
+                bar.update(1)
+            history["loss"].append(float(np.mean(losses)))
+            logger.info("speech2vec epoch %d: loss %.4f", epoch, history["loss"][-1])
 
     settings = {"training": {k: v for k, v in asdict(config).items() if k != "mfcc"}}
     encoder = SpeechEncoder(encoder_model, config.mfcc, config.max_frames, settings)

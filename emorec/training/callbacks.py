@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 import keras
 import numpy as np
 
+from emorec.errors import EmorecError
 from emorec.text import layer_safe_name
 
 
@@ -80,3 +81,40 @@ class StopAfterEpochs(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 >= self.epochs:
             raise KeyboardInterrupt(f"stopped after epoch {epoch + 1}")
+
+
+class NonFiniteTrainingError(EmorecError):
+    """The training loss or the weights became NaN or infinite; the run is left unfinished."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises `NonFiniteTrainingError` at the first batch whose loss is NaN or infinite, and at an
+    epoch end whose weights are: the run stops before the bad state is backed up or saved as
+    last.keras (this callback must come before the backup and checkpoint callbacks).
+
+    Keras' TerminateOnNaN only sets `stop_training`, which ends `fit` normally, so the run would
+    look finished and its all-NaN weights would be exported.
+    """
+
+    def __init__(self, learning_rate_hint: str = "training.learning_rate"):
+        super().__init__()
+        self.learning_rate_hint = learning_rate_hint
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(np.asarray(loss))):
+            raise NonFiniteTrainingError(
+                f"training loss is {float(np.asarray(loss))} at epoch {self._epoch + 1}, batch {batch + 1}; "
+                f"lower {self.learning_rate_hint} (or training.clip_norm) and train again; the run stays unfinished")
+
+    def on_epoch_end(self, epoch, logs=None):
+        # The last batch's update can make the weights non-finite while its own loss was finite.
+        bad = [w.path for w in self.model.weights if not np.all(np.isfinite(keras.ops.convert_to_numpy(w.value)))]
+        if bad:
+            raise NonFiniteTrainingError(
+                f"weights became NaN or infinite at epoch {epoch + 1} ({bad[0]}); lower {self.learning_rate_hint} "
+                "(or training.clip_norm) and train again; the run stays unfinished")

@@ -12,7 +12,12 @@ they all pick the same model from one run.
     last.keras      the model after the last finished epoch
     history.csv     one row per epoch (CSVLogger, appended across resumes)
     logs/           TensorBoard
-    backup/         BackupAndRestore state while a run is unfinished; a rerun resumes from it
+    backup/         the last epoch's training state while a run is unfinished (written atomically,
+                    see `emorec.training.backup`); a rerun resumes from it
+
+A run is finished when run.json says `"finished": true`, written once `fit` has returned and
+before backup/ is removed; the absence of backup/ alone proves nothing (a user may delete it,
+a kill may come before the first backup).
 """
 from __future__ import annotations
 
@@ -34,9 +39,17 @@ BACKUP_DIRNAME = "backup"
 
 
 def write_run_info(run_dir: PathLike, info: dict) -> Path:
-    path = Path(run_dir) / RUN_INFO_FILENAME
-    path.write_text(json.dumps(info, indent=2), encoding="utf-8")
-    return path
+    """Write run.json atomically (a kill mid-write must not leave half a JSON file)."""
+    from emorec.data.atomic import atomic_write_text
+
+    return atomic_write_text(Path(run_dir) / RUN_INFO_FILENAME, json.dumps(info, indent=2))
+
+
+def mark_run_finished(run_dir: PathLike) -> None:
+    """Set run.json's `finished` to true: the one marker of a run that trained all its epochs."""
+    info = load_run_info(run_dir)
+    info["finished"] = True
+    write_run_info(run_dir, info)
 
 
 def load_run_info(run_dir: PathLike) -> dict:
@@ -56,8 +69,15 @@ def run_info_or_empty(run_dir: PathLike) -> dict:
 
 
 def run_finished(run_dir: PathLike) -> bool:
-    """A last model and no backup to resume from: the run ran to its end."""
+    """Whether the run trained to its end: run.json's `finished` marker. Run folders written before
+    the marker existed (no `finished` key) fall back to the old rule: last model, no backup."""
     run_dir = Path(run_dir)
+    try:
+        info = run_info_or_empty(run_dir)
+    except InputFileError:
+        return False
+    if "finished" in info:
+        return info["finished"] is True
     return (run_dir / LAST_MODEL_FILENAME).is_file() and not (run_dir / BACKUP_DIRNAME).is_dir()
 
 
@@ -104,7 +124,8 @@ def load_run_model(run_dir: PathLike, model_file: Optional[str] = None) -> keras
 def read_history(run_dir: PathLike) -> Dict[str, List[float]]:
     """The per-epoch logs of a run (all epochs, across resumes) as `{key: [value per epoch]}`."""
     path = Path(run_dir) / HISTORY_FILENAME
-    if not path.is_file():
+    # CSVLogger creates the file at the start of fit: a run stopped in its first epoch leaves it empty.
+    if not path.is_file() or path.stat().st_size == 0:
         return {}
     import pandas as pd
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -15,18 +16,22 @@ import keras
 import tensorflow as tf
 
 from emorec.config import ExperimentConfig, TrainingConfig, save_config
+from emorec.data.console import keras_verbose
+from emorec.data.locking import output_lock
 from emorec.data.manifest import manifest_path, read_manifest
 from emorec.data.pipeline import make_dataset, partition_files
 from emorec.data.semantic_features import resolve_semantic_features
-from emorec.errors import ConfigError, EmorecError, PathLike
+from emorec.errors import ConfigError, DatasetError, EmorecError, PathLike
 from emorec.models.emotion_model import build_model
-from emorec.training.callbacks import BestModelCheckpoint, MeanCCC
+from emorec.training.backup import AtomicBackupAndRestore, backup_exists
+from emorec.training.callbacks import BestModelCheckpoint, MeanCCC, StopOnNonFiniteLoss
 from emorec.training.losses import ConcordanceLoss
 from emorec.training.metrics import ConcordanceCorrelation
 from emorec.training.precision import resolve_precision
+from emorec.training.progress import EpochProgress
 from emorec.training.run_folder import (BACKUP_DIRNAME, BEST_MODEL_FILENAME, CONFIG_FILENAME, HISTORY_FILENAME,
-                                        LAST_MODEL_FILENAME, LOGS_DIRNAME, read_history, run_finished,
-                                        write_run_info)
+                                        LAST_MODEL_FILENAME, LOGS_DIRNAME, mark_run_finished, read_history,
+                                        run_finished, write_run_info)
 from emorec.training.strategy import is_chief, make_strategy
 
 #: Keras releases [first, end) that `_patch_keras_for_multiworker` was written against (setup.py
@@ -114,6 +119,8 @@ def train_model(
     unfinished run's backup resumes it and ends after the same total number of epochs.
     semantic_dir: the semantic features folder when `config.model.semantic.source` is not "none"
     (default `<data_dir>/semantic/<source>-<boundaries>/`, written by `emorec semantic features`).
+    verbose: Keras' (0 silent, 1 a live bar, 2 a line per epoch); "auto" is 1 on a terminal and 2
+    otherwise. The lines show loss, CCC per dimension and mean CCC (`emorec.training.progress`).
     Returns the history of all epochs (`{"epoch": [...], "loss": [...], "val_mean_ccc": [...], ...}`).
     """
     config = resolve_config(config, strategy=strategy if isinstance(strategy, str) else None,
@@ -132,8 +139,13 @@ def train_model(
     semantic_dir, semantic_dim = (None, None) if semantic is None else (semantic[0].resolve(), semantic[1])
 
     if run_finished(run_dir):
-        raise EmorecError(f"{run_dir}: holds a finished run (last.keras, no backup to resume from); "
-                          "choose another --run-dir or delete this one")
+        raise EmorecError(f"{run_dir}: holds a finished run; choose another --run-dir or delete this one")
+    if not backup_exists(run_dir / BACKUP_DIRNAME) and len(read_history(run_dir).get("epoch", [])) > 1:
+        # The backup is committed at the end of every epoch, so a second epoch's history row
+        # without a backup means backup/ was deleted (a kill in the first epoch leaves at most one
+        # row, and that epoch is simply run again): starting over would mix two runs' epochs.
+        raise EmorecError(f"{run_dir}: holds an unfinished run whose {BACKUP_DIRNAME}/ is missing, so its epochs "
+                          "cannot be resumed; delete the run folder to start over or choose another --run-dir")
     keras.utils.set_random_seed(training.seed)
     policy = resolve_precision(training.precision)
     if not isinstance(strategy, tf.distribute.Strategy):
@@ -141,7 +153,34 @@ def train_model(
     chief = is_chief(strategy)
     # A non-chief worker of a cluster writes its (identical) files to a private folder.
     write_dir = run_dir if chief else run_dir / f".worker-{_task_index()}"
-    write_dir.mkdir(parents=True, exist_ok=True)
+    # One writer per run folder: a second `emorec train` into it would interleave epochs and backups.
+    with output_lock(write_dir, f"emorec train --run-dir {run_dir}"):
+        try:
+            return _train(config, data_dir, run_dir, write_dir, chief, strategy, policy, manifest, label_names,
+                          validate, semantic_dir, semantic_dim, callbacks, verbose)
+        except tf.errors.DataLossError as error:
+            raise _corrupt_data_error(config, data_dir, manifest, error) from None
+
+
+def _corrupt_data_error(config: ExperimentConfig, data_dir: Path, manifest: Dict[str, Any],
+                        error: tf.errors.DataLossError) -> DatasetError:
+    """One line naming the damaged shards: TensorFlow's message names a byte offset, not the file."""
+    from emorec.data.verify import verify_converted
+
+    partitions = [p for p in (config.data.train_partition, config.data.devel_partition) if p]
+    damaged = verify_converted(data_dir, manifest, partitions) or [("a shard", (error.message or "").splitlines()[0])]
+    listed = "; ".join(f"{name}: {problem}" for name, problem in damaged)
+    return DatasetError(f"{data_dir}: corrupt data ({listed}); convert the dataset again "
+                        "(`emorec info --verify` checks a folder)")
+
+
+def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: Path, chief: bool,
+           strategy: tf.distribute.Strategy, policy: str, manifest: Dict[str, Any], label_names: List[str],
+           validate: bool,
+           semantic_dir: Optional[Path], semantic_dim: Optional[int], callbacks: Sequence[keras.callbacks.Callback],
+           verbose: Union[str, int]) -> Dict[str, List[float]]:
+    """The body of `train_model`, run while holding the run folder's lock."""
+    training = config.training
     if chief:
         save_config(config, run_dir / CONFIG_FILENAME)
         info = {
@@ -154,6 +193,8 @@ def train_model(
             "precision": policy,
             "semantic_dim": semantic_dim,
             "semantic_features": None if semantic_dir is None else str(semantic_dir),
+            # Set to true only once fit has returned (see run_folder.run_finished).
+            "finished": False,
         }
         write_run_info(run_dir, info)
 
@@ -175,10 +216,11 @@ def train_model(
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             _patch_keras_for_multiworker(model, strategy)
         run_callbacks: List[keras.callbacks.Callback] = [
-            MeanCCC(label_names),  # first: the callbacks below read val_mean_ccc
+            # First: a non-finite loss or weights must stop the run before anything below saves them.
+            StopOnNonFiniteLoss(f"training.learning_rate ({training.learning_rate:g})"),
+            MeanCCC(label_names),  # the callbacks below read val_mean_ccc
             # Before the CSVLogger: ReduceLROnPlateau logs the epoch's learning_rate into history.csv.
             *schedule_callbacks,
-            keras.callbacks.BackupAndRestore(str(write_dir / BACKUP_DIRNAME)),
             BestModelCheckpoint(write_dir / BEST_MODEL_FILENAME, monitor="val_mean_ccc", enabled=validate),
             keras.callbacks.ModelCheckpoint(str(write_dir / LAST_MODEL_FILENAME)),
             keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILENAME), append=True),
@@ -187,7 +229,13 @@ def train_model(
         if training.early_stopping_patience is not None and validate:
             run_callbacks.append(keras.callbacks.EarlyStopping(
                 "val_mean_ccc", mode="max", patience=training.early_stopping_patience))
+        # Last of the run's own callbacks: an epoch counts as done only once its history row, best
+        # and last models are written. A kill before the commit replays the whole epoch (its files
+        # rewritten, the duplicate history row dropped by read_history); committed first, a kill
+        # after the last epoch's commit would leave that epoch's models and row unwritten for good.
+        run_callbacks.append(AtomicBackupAndRestore(write_dir / BACKUP_DIRNAME))
         run_callbacks.extend(callbacks)
+        run_callbacks.append(EpochProgress(label_names))  # last: shows val_mean_ccc, once per metric
         model.fit(
             train_data,
             validation_data=devel_data,
@@ -195,11 +243,16 @@ def train_model(
             steps_per_epoch=training.steps_per_epoch,
             validation_steps=training.validation_steps if validate else None,
             callbacks=run_callbacks,
-            verbose=verbose,
+            verbose=keras_verbose(verbose),
         )
         if chief and validate and not (run_dir / BEST_MODEL_FILENAME).is_file():
             # No finite development CCC in any epoch (e.g. constant predictions): keep the last.
             model.save(run_dir / BEST_MODEL_FILENAME)
+        if chief:
+            mark_run_finished(run_dir)
+        # After the marker: a kill between the two leaves a finished run with a stale backup, never
+        # an unfinished run without one.
+        shutil.rmtree(write_dir / BACKUP_DIRNAME, ignore_errors=True)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return read_history(write_dir)

@@ -1,22 +1,29 @@
-"""`predict_file` / `predict_array` / `emorec predict`: resampling, mixing down, CSV/PNG, bad inputs."""
+"""`predict_file` / `predict_files` / `predict_array` / `emorec predict`: resampling, mixing down,
+batching, output names and layouts, refused overwrites, progress, bad inputs."""
 from __future__ import annotations
 
 import math
+import os
+import sys
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from scipy.io import wavfile
 
 from emorec.cli import cli
 from emorec.constants import FRAME_LENGTH_SAMPLES
-from emorec.errors import InputFileError
+from emorec.errors import InputFileError, OutputExistsError
 from emorec.export.saved_model import read_metadata
 from emorec.evaluation.report import read_avec_predictions
 from emorec.export.predict import (
     default_model_dir,
+    output_paths,
     predict_array,
     predict_file,
+    predict_files,
 )
 
 from .conftest import LABEL_NAMES, speech_like
@@ -47,11 +54,17 @@ def test_stereo_44k_and_mono_16k_give_the_same_curves(tmp_path, loaded):
 
 
 def test_predict_array_mixes_down_like_a_file(tmp_path, loaded):
-    signal = speech_like(2.05, 22_050, seed=2)
+    signal = speech_like(2.05, 22_050, seed=2)  # 45 202 samples: 21 frames, the last one partial
     stereo = np.stack([signal, signal], axis=1)
     table = predict_array(stereo, 22_050, loaded, name="clip")
-    assert list(table.columns) == ["name", "time_s", *LABEL_NAMES]
-    np.testing.assert_allclose(table["time_s"], np.arange(21) * 0.1)
+    assert list(table.columns) == list(LABEL_NAMES)
+    assert table.index.names == ["file", "start", "end"]
+    assert set(table.index.get_level_values("file")) == {"clip"}
+    starts = table.index.get_level_values("start")
+    ends = table.index.get_level_values("end")
+    assert list(starts) == [pd.Timedelta(milliseconds=100 * i) for i in range(21)]
+    assert list(ends[:-1]) == [pd.Timedelta(milliseconds=100 * (i + 1)) for i in range(20)]
+    assert abs(ends[-1] - pd.Timedelta(seconds=45_202 / 22_050)) < pd.Timedelta(microseconds=1)
     whole = loaded.predict_waveform(signal, chunk_s=None)
     for name in LABEL_NAMES:
         np.testing.assert_allclose(table[name], whole[name], atol=1e-5)
@@ -74,18 +87,40 @@ def test_cli_predict_reports_bad_files_and_processes_the_rest(tmp_path, exported
         cli, ["predict", str(missing), str(good), str(empty), str(garbage),
               "--model", str(exported.parent), "--out", str(out), "--plot"])
     assert result.exit_code == 1
-    error_lines = result.stderr.strip().splitlines()
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 3, result.stderr
     for bad in (missing, empty, garbage):
         assert sum(str(bad) in line for line in error_lines) == 1, result.stderr
-    assert all(line.startswith("error: ") for line in error_lines)
-    assert "good.wav: 13 frames" in result.stdout
-    table = read_avec_predictions(out / "good.csv", LABEL_NAMES)
+    # Progress: a bar over the 4 files; not a terminal, so whole lines, no carriage returns.
+    assert "\r" not in result.stderr
+    assert any(line.startswith("predict") and "4/4" in line for line in result.stderr.splitlines()), result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("predicted 1 file(s), 3 failed: 1.2 s of audio in ") and "x real time" in summary
+    # One CSV with a header, named by the input's file name (suffix kept).
+    lines = (out / "good.wav.csv").read_text().splitlines()
+    assert lines[0] == "file,start_s,end_s," + ",".join(LABEL_NAMES)
+    assert len(lines) == 1 + 13
+    rows = pd.read_csv(out / "good.wav.csv")
+    assert set(rows["file"]) == {str(good)}  # the absolute path
+    np.testing.assert_allclose(rows["start_s"], np.arange(13) * 0.1)
+    np.testing.assert_allclose(rows["end_s"], [*(np.arange(1, 13) * 0.1), 1.23], atol=1e-4)
+    assert (out / "good.wav.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in out.iterdir()) == ["good.wav.csv", "good.wav.png"]
+
+
+def test_cli_predict_avec_format_is_the_headerless_label_layout(tmp_path, exported):
+    good = tmp_path / "good.wav"
+    write_wav(good, speech_like(1.23, 16_000), 16_000)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["predict", str(good), "--model", str(exported.parent), "--out", str(out),
+                                      "--format", "avec", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # --quiet: no progress
+    first_line = (out / "good.wav.csv").read_text().splitlines()[0]
+    assert first_line.startswith("'good';0.00;") and first_line.count(";") == 1 + len(LABEL_NAMES)
+    table = read_avec_predictions(out / "good.wav.csv", LABEL_NAMES)
     assert len(table) == 13 and set(table["name"]) == {"good"}
     np.testing.assert_allclose(table["time_s"], np.arange(13) * 0.1)
-    first_line = (out / "good.csv").read_text().splitlines()[0]
-    assert first_line.startswith("'good';0.00;") and first_line.count(";") == 1 + len(LABEL_NAMES)
-    assert (out / "good.png").read_bytes()[:4] == b"\x89PNG"
-    assert sorted(p.name for p in out.iterdir()) == ["good.csv", "good.png"]
 
 
 def test_cli_predict_without_model_gives_clear_error(tmp_path):
@@ -140,15 +175,101 @@ def test_real_speech_44k_stereo_and_16k_mono(tmp_path, emodb_dir, loaded):
         assert np.max(np.abs(x - y)) < 0.1 * (np.max(y) - np.min(y))
 
 
-def test_two_files_with_one_name_do_not_overwrite_each_other(tmp_path, exported):
-    from emorec.export.predict import predict_files
+def test_output_names_keep_folders_and_suffixes(tmp_path):
+    names = output_paths([tmp_path / "a" / "talk.wav", tmp_path / "b" / "talk.wav", tmp_path / "a" / "talk.mp3",
+                          tmp_path / "a" / "deep" / "talk.flac"], "OUT")
+    assert [str(path) for path in names.values()] == [
+        os.path.join("OUT", "a", "talk.wav.csv"), os.path.join("OUT", "b", "talk.wav.csv"),
+        os.path.join("OUT", "a", "talk.mp3.csv"), os.path.join("OUT", "a", "deep", "talk.flac.csv")]
+    # One file, or files of one folder: just the file names.
+    assert list(output_paths(["x/y/talk.wav"], "OUT").values()) == [Path("OUT/talk.wav.csv")]
+
+
+def test_same_names_in_two_folders_and_two_formats_get_their_own_outputs(tmp_path, exported):
+    import soundfile
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first, second = tmp_path / "a" / "talk.wav", tmp_path / "b" / "talk.wav"
     write_wav(first, speech_like(0.5, 16_000), 16_000)
     write_wav(second, speech_like(0.9, 16_000), 16_000)
-    report = predict_files([first, second], exported.parent, out_dir=tmp_path / "out")
-    assert list(report.tables) == [str(first)]
-    assert "same file name as" in report.errors[str(second)] and str(first) in report.errors[str(second)]
-    assert len(read_avec_predictions(tmp_path / "out" / "talk.csv", LABEL_NAMES)) == 5  # the first file's
+    flac = tmp_path / "a" / "talk.flac"
+    soundfile.write(flac, speech_like(1.4, 16_000, seed=3), 16_000)
+    report = predict_files([first, second, flac], exported.parent, out_dir=tmp_path / "out")
+    assert report.errors == {}
+    assert {len(pd.read_csv(tmp_path / "out" / name)) for name in ("a/talk.wav.csv", "b/talk.wav.csv",
+                                                                    "a/talk.flac.csv")} == {5, 9, 14}
+    assert report.outputs[str(flac)] == [tmp_path / "out" / "a" / "talk.flac.csv"]
+
+
+def test_existing_output_is_refused_before_any_work(tmp_path, exported, monkeypatch, capsys):
+    from emorec.cli import main
+
+    wavs = [tmp_path / "in" / "one.wav", tmp_path / "in" / "two.wav"]
+    wavs[0].parent.mkdir()
+    for wav in wavs:
+        write_wav(wav, speech_like(0.5, 16_000), 16_000)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "two.wav.csv").write_text("mine")
+    # A model folder that does not exist: loading it would fail, so the refusal must come first.
+    args = ["emorec", "predict", *map(str, wavs), "--model", str(tmp_path / "no_model"), "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", args)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code != 0
+    stderr = capsys.readouterr().err.strip().splitlines()
+    assert len(stderr) == 1 and str(out / "two.wav.csv") in stderr[0] and "--overwrite" in stderr[0]
+    assert sorted(p.name for p in out.iterdir()) == ["two.wav.csv"]  # nothing predicted, nothing written
+    with pytest.raises(OutputExistsError, match="two.wav.csv"):
+        predict_files(wavs, exported.parent, out_dir=out)
+    with pytest.raises(OutputExistsError, match="two.wav.csv"):
+        predict_file(wavs[1], exported.parent, out_dir=out)
+    # --overwrite replaces it on purpose.
+    report = predict_files(wavs, exported.parent, out_dir=out, overwrite=True)
+    assert report.errors == {}
+    assert (out / "two.wav.csv").read_text().startswith("file,start_s,end_s,")
+
+
+def test_many_files_batched_equal_one_file_at_a_time(tmp_path, exported, loaded, monkeypatch):
+    """Short files share padded `serving_default` calls, long ones stream; the numbers are those
+    of one file at a time, and results come back in input order, indexed by the full path."""
+    rng = np.random.default_rng(11)
+    durations_s = [0.31, 2.6, 0.95, 1.77, 0.5, 3.4, 1.2, 0.73, 2.05, 1.0, 0.22, 1.5]
+    paths = []
+    for index, duration_s in enumerate(durations_s):
+        path = tmp_path / f"spk{index % 3}" / f"clip{index}.wav"
+        path.parent.mkdir(exist_ok=True)
+        rate = int(rng.choice([16_000, 22_050, 44_100]))
+        write_wav(path, speech_like(duration_s, rate, seed=index), rate)
+        paths.append(path)
+    calls = []
+    batch = loaded.predict_batch
+    monkeypatch.setattr(loaded, "predict_batch", lambda waveforms: calls.append(len(waveforms)) or batch(waveforms))
+    # chunk 2.0 s: the 2.05, 2.6 and 3.4 s files stream in 2 chunks; batches of at most 4 s padded audio.
+    report = predict_files(paths, loaded, chunk_s=2.0, batch_audio_s=4.0, workers=2)
+    assert report.errors == {}
+    assert sum(calls) == 9 and max(calls) > 1 and len(calls) > 1, calls  # batched, in several calls
+    assert list(report.tables) == [str(path) for path in paths]
+    for path in paths:
+        alone = predict_file(path, loaded, chunk_s=2.0)
+        table = report.tables[str(path)]
+        assert set(table.index.get_level_values("file")) == {str(path)}
+        assert table.index.equals(alone.index)
+        assert np.std(alone["arousal"].to_numpy()) > 1e-4
+        np.testing.assert_allclose(table.to_numpy(), alone.to_numpy(), atol=1e-4, rtol=0)
+    assert report.audio_s == pytest.approx(sum(durations_s), abs=0.01)
+
+
+def test_csv_quotes_a_path_with_commas(tmp_path):
+    from emorec.export.predict import write_predictions
+
+    file = str(tmp_path / 'take 1, "final".wav')
+    index = pd.MultiIndex.from_arrays([[file, file], pd.to_timedelta([0, 100], unit="ms"),
+                                       pd.to_timedelta([100, 150], unit="ms")], names=["file", "start", "end"])
+    table = pd.DataFrame({"arousal": [0.25, -0.5], "valence": [1.0, 0.125]}, index=index)
+    rows = pd.read_csv(write_predictions(tmp_path / "x.csv", table))
+    assert list(rows.columns) == ["file", "start_s", "end_s", "arousal", "valence"]
+    assert list(rows["file"]) == [file, file]
+    assert rows[["start_s", "end_s", "arousal", "valence"]].to_numpy().tolist() == [[0.0, 0.1, 0.25, 1.0],
+                                                                                   [0.1, 0.15, -0.5, 0.125]]

@@ -15,7 +15,6 @@ from scipy.io import wavfile
 
 from emorec.cli import cli
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
-from emorec.evaluation.report import read_avec_predictions
 from emorec.export.predict import default_model_dir
 from emorec.export.saved_model import resolve_version_dir
 from emorec.export.serving_module import DEFAULT_SIGNATURE
@@ -82,10 +81,10 @@ def test_predict_without_model_option_uses_the_shipped_model(tmp_path, monkeypat
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["predict", str(wav), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    table = read_avec_predictions(out / "speech.csv", LABEL_NAMES)
+    table = pd.read_csv(out / "speech.wav.csv")
     frames = int(np.ceil(duration_s * 10))  # the last partial 0.1 s frame is kept (zero-padded)
-    assert len(table) == frames and set(table["name"]) == {"speech"}
-    np.testing.assert_allclose(table["time_s"], np.arange(frames) * 0.1)
+    assert len(table) == frames and set(table["file"]) == {str(wav)}
+    np.testing.assert_allclose(table["start_s"], np.arange(frames) * 0.1)
 
     # Reference: the same file decoded by core TensorFlow (already at 22 050 Hz, mono) through the
     # SavedModel's signature directly, without emorec's client code.

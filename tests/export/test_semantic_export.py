@@ -5,6 +5,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -259,7 +260,6 @@ def test_cli_export_and_predict_with_words(tmp_path, semantic_model):
     from click.testing import CliRunner
 
     from emorec.cli import cli
-    from emorec.evaluation.report import read_avec_predictions
     from emorec.semantic.alignment import LinearMap
     from emorec.semantic.speech2vec import SpeechEncoder
     from emorec.data.audio import load_audio
@@ -278,7 +278,7 @@ def test_cli_export_and_predict_with_words(tmp_path, semantic_model):
     result = CliRunner().invoke(cli, ["predict", str(wav), "--model", str(tmp_path / "m"), "--words", str(csv),
                                       "--out", str(tmp_path / "pred")])
     assert result.exit_code == 0, result.output
-    table = read_avec_predictions(tmp_path / "pred" / "utt.csv", LABEL_NAMES)
+    table = pd.read_csv(tmp_path / "pred" / "utt.wav.csv")
     encoder = SpeechEncoder.load(tmp_path / "artefacts" / "speech2vec")
     linear_map = LinearMap.load(tmp_path / "artefacts" / "alignment.npy")
     reference, _ = keras_reference(semantic_model, encoder, linear_map, load_audio(wav, SAMPLE_RATE_HZ),

@@ -93,10 +93,11 @@ def test_predict_gives_int32_the_predictions_of_int16(tmp_path, shipped_model):
     silence.write_bytes(wav_bytes(np.zeros_like(x), 16_000, "int", 16))
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["predict", str(tmp_path / "i16.wav"), str(tmp_path / "i32.wav"), str(silence),
-                                      "--model", str(default_model_dir()), "--out", str(out)])
+                                      "--model", str(default_model_dir()), "--out", str(out), "--format", "avec",
+                                      "--quiet"])
     assert result.exit_code == 0, result.output
     names = shipped_model.label_names
-    i16, i32, quiet = (read_avec_predictions(out / f"{n}.csv", names)[names].to_numpy() for n in ("i16", "i32", "silence"))
+    i16, i32, quiet = (read_avec_predictions(out / f"{n}.wav.csv", names)[names].to_numpy() for n in ("i16", "i32", "silence"))
     assert i16.shape == (20, len(names)) and np.all(np.isfinite(i32))
     np.testing.assert_allclose(i32, i16, atol=1e-3)
     assert np.max(np.abs(i16 - quiet)) > 1e-2  # the check above could fail: silence predicts otherwise
@@ -106,17 +107,19 @@ def test_predict_refuses_a_one_hz_header_with_the_flag_to_override(tmp_path):
     path = tmp_path / "one_hz.wav"
     path.write_bytes(wav_bytes(sine(16_000, 30_000), 1))
     result = CliRunner().invoke(cli, ["predict", str(path), "--model", str(default_model_dir()),
-                                      "--out", str(tmp_path / "out")])
+                                      "--out", str(tmp_path / "out"), "--quiet"])
     assert result.exit_code == 1
     one_line_refusal(result, path, "1 Hz", "--allow-sample-rate")
-    assert not (tmp_path / "out" / "one_hz.csv").exists()
+    assert not (tmp_path / "out" / "one_hz.wav.csv").exists()
     # The flags reach the decoder: a real 800 Hz file (2 s) predicts with --allow-sample-rate, and
     # --max-duration-s lowers the cap.
     low = tmp_path / "low_rate.wav"
     low.write_bytes(wav_bytes(sine(800, 1600, 100.0), 800))
-    args = ["predict", str(low), "--model", str(default_model_dir()), "--out", str(tmp_path / "out")]
+    args = ["predict", str(low), "--model", str(default_model_dir()), "--out", str(tmp_path / "out"), "--quiet"]
     one_line_refusal(CliRunner().invoke(cli, args), low, "800 Hz", "--allow-sample-rate")
     result = CliRunner().invoke(cli, args + ["--allow-sample-rate"])
-    assert result.exit_code == 0 and "low_rate.wav: 20 frames" in result.output, result.output
-    one_line_refusal(CliRunner().invoke(cli, args + ["--allow-sample-rate", "--max-duration-s", "1.5"]), low,
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "out" / "low_rate.wav.csv").read_text().splitlines()) == 1 + 20  # header + 2 s of frames
+    one_line_refusal(CliRunner().invoke(cli, args + ["--allow-sample-rate", "--max-duration-s", "1.5", "--overwrite"]),
+                     low,
                      "2 s of audio", "--max-duration-s")

@@ -247,3 +247,14 @@ def test_writing_one_partition_keeps_the_others(tmp_path, artefacts):
     (out / "train-00000-of-00001.tfrecord").unlink()
     add_semantic_features(tmp_path, "speech2vec", "given", folder, partitions=["test"], output_dir=out)
     assert list(json.loads((out / "semantic.json").read_text())["partitions"]) == ["test"]
+
+
+def test_progress_counts_recordings(tmp_path, artefacts, capsys):
+    folder, *_ = artefacts
+    write_converted(tmp_path, {"train": [make_recording("a", "train", SPANS, WORDS, 30, 1),
+                                         make_recording("b", "train", SPANS[:1], WORDS[:1], 12, 2)],
+                               "test": [make_recording("c", "test", [], [], 8, 3)]})
+    add_semantic_features(tmp_path, "word2vec", "given", folder, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" [")[0] for line in lines] == [f"semantic features word2vec-given: {n}/3 recording"
+                                                      for n in (1, 2, 3)], lines

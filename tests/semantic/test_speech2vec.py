@@ -116,11 +116,21 @@ def test_pairs_grouped_by_centre_cover_every_pair_once():
         assert (pairs[start : start + count, 0] == centre).all()
 
 
-def test_training_shows_progress_on_stderr(capsys):
-    config = Speech2VecConfig(dim=4, encoder_units=4, decoder_units=4, window=1, max_frames=10, epochs=2, batch_size=8)
-    train_speech2vec(tone_utterances(4, seed=3), config)
+def test_progress_off_a_terminal_is_one_line_per_epoch_with_count_and_eta(capsys):
+    config = Speech2VecConfig(dim=4, encoder_units=4, decoder_units=4, window=1, max_frames=10,
+                              epochs=2, batch_size=16, seed=0)
+    utterances = tone_utterances(6, seed=1)
+    train_speech2vec(utterances, config, progress=True)
+    from emorec.semantic.speech2vec import centre_groups
+
+    # Steps take whole centres, about batch_size pairs each: independent arithmetic on the pairs.
+    pairs = skipgram_pairs(utterances, 1)
+    centres = centre_groups(pairs)[0]
+    per_step = max(1, round(16 * len(centres) / len(pairs)))
+    steps = -(-len(centres) // per_step)
     captured = capsys.readouterr()
-    assert "speech2vec epoch 1/2" in captured.err and "speech2vec epoch 2/2" in captured.err
-    assert "speech2vec epoch" not in captured.out  # stdout stays the command's JSON report
-    train_speech2vec(tone_utterances(4, seed=3), config, progress=False)
-    assert "speech2vec epoch" not in capsys.readouterr().err
+    lines = captured.err.splitlines()  # pytest's stderr is not a terminal
+    assert [line.split(" [")[0] for line in lines] == [f"speech2vec: {steps * e}/{steps * 2} step"
+                                                      for e in (1, 2)], lines
+    assert "speech2vec" not in captured.out  # stdout stays the command's report
+    assert "epoch 2/2, loss " in lines[-1] and "<00:00" in lines[-1]  # the remaining time is the ETA

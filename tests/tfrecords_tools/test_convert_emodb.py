@@ -98,6 +98,13 @@ def test_sessions_join_a_speakers_utterances_with_labels_changing_inside(emodb_d
         assert np.all(np.diff(session.word_start_s) >= 0)
         assert session.word_end_s[-1] <= session.num_samples / 22050 + 1e-3
     assert changes > 0  # labels change inside sessions, as in SEWA
+    # The manifest says which utterances form each session, each utterance in exactly one session.
+    joined = read_manifest(tmp_path / "a")["joined_recordings"]
+    assert set(joined) == {s.name for s in records(tmp_path / "a", "train")} | \
+        {s.name for s in records(tmp_path / "a", "devel")}
+    listed = [f for files in joined.values() for f in files]
+    assert sorted(listed) == sorted(f"wav/{r['file']}" for r in rows if r["speaker"] in ("03", "08"))
+    assert all(1 <= len(files) <= 4 for files in joined.values())
     again = convert_dataset("emodb", emodb_dir, tmp_path / "b", seed=1, **options)
     other = convert_dataset("emodb", emodb_dir, tmp_path / "c", seed=2, **options)
     first = [s.words for s in sessions]

@@ -1,0 +1,55 @@
+"""Issue 13, row 7: the exported serving graph refuses inconsistent inputs with an
+InvalidArgumentError naming the input, where it used to broadcast one length over every row,
+clamp a length past the samples and give no frames for a negative one."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from emorec.constants import FRAME_LENGTH_SAMPLES
+
+
+@pytest.fixture(scope="module")
+def signatures(tmp_path_factory):
+    import keras
+
+    from emorec.config import CNNConfig, ModelConfig
+    from emorec.export.saved_model import export_saved_model
+    from emorec.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(ModelConfig(cnn=CNNConfig(filters=(4, 4, 4)), lstm_units=4), ("arousal", "valence"))
+    version = export_saved_model(model, tmp_path_factory.mktemp("saved_models") / "tiny", check_ops=False)
+    return tf.saved_model.load(str(version)).signatures
+
+
+WAVEFORMS = np.zeros([2, 3 * FRAME_LENGTH_SAMPLES], np.float32)
+
+
+@pytest.mark.parametrize("signature", ["serving_default", "serving_stream"])
+@pytest.mark.parametrize("waveform, length, message", [
+    (WAVEFORMS, [3 * FRAME_LENGTH_SAMPLES], "batch sizes differ"),
+    (WAVEFORMS, [3 * FRAME_LENGTH_SAMPLES + 1, 10], "length must be <= the samples of waveform"),
+    (WAVEFORMS, [-5, 10], "length must be > 0"),
+    (WAVEFORMS, [0, 10], "length must be > 0"),
+], ids=["2 waveforms 1 length", "length past samples", "negative length", "zero length"])
+def test_inconsistent_inputs_are_refused_naming_the_input(signatures, signature, waveform, length, message):
+    inputs = {"waveform": tf.constant(waveform), "length": tf.constant(length, tf.int32)}
+    if signature == "serving_stream":
+        inputs.update(lstm_state_h=tf.zeros([2, 4]), lstm_state_c=tf.zeros([2, 4]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        signatures[signature](**inputs)
+
+
+@pytest.mark.parametrize("shape", [[FRAME_LENGTH_SAMPLES], [1, 2, FRAME_LENGTH_SAMPLES]], ids=["rank 1", "rank 3"])
+def test_waveform_of_another_rank_is_refused_naming_waveform(signatures, shape):
+    # A loaded signature does not check ranks against its [None, None] spec: the graph must.
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"Shape of tensor waveform .* is not compatible with expected shape \[\?,\?\]"):
+        signatures["serving_default"](waveform=tf.zeros(shape), length=tf.constant([10]))
+
+
+def test_consistent_inputs_still_serve(signatures):
+    result = signatures["serving_default"](waveform=tf.constant(WAVEFORMS),
+                                           length=tf.constant([3 * FRAME_LENGTH_SAMPLES, 1], tf.int32))
+    assert result["num_frames"].numpy().tolist() == [3, 1]

@@ -1,0 +1,209 @@
+"""Every command block of the README runs as written, on small generated data.
+
+The README's ```bash and ```sh blocks are read from the file, not copied here, so a renamed flag
+or verb in the README (or in the CLI) fails this test. `emorec` commands run in-process through
+click (one TensorFlow import for all of them) in a scratch folder laid out like the README
+assumes: the checkout's `configs/` beside it and `../shared/data/emodb` holding a tiny generated
+EmoDB (10 speakers, one 1 s utterance each, word timings), so nothing needs the real corpora.
+
+A command may get extra options appended (`REDUCE`) to shrink its work, never changed ones; and
+the placeholders of the paper's block (`DATA`, `ART`) are filled in. Every block is listed in
+`PLAN`, run or skipped with its reason; a new block fails `test_every_block_is_planned` until it
+is listed.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy.io import wavfile
+
+from emorec.cli import cli
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BLOCK = re.compile(r"^```(bash|sh)\n(.*?)^```", re.S | re.M)
+
+#: Each block by the start of its first command: "run", or why it is skipped.
+PLAN: Dict[str, str] = {
+    "python3 -m venv .venv": "skip: builds a virtualenv and installs from the network; .ci/run runs exactly these "
+                             "lines (tests/test_readme.py keeps them in sync)",
+    "pip install -e .": "extras: installs from the network; the extras it names are checked against setup.py",
+    "emorec convert --layout emodb": "run",
+    "emorec semantic word2vec": "run",
+    "emorec export --run-dir runs/my_run": "run",
+    "docker run": "skip: needs Docker, the tensorflow/serving image and a server on port 8501 "
+                  "(the request body is tested in tests/export/test_serving.py)",
+}
+
+#: Options appended to shrink a command's work (the README's values of everything else stay).
+REDUCE: Dict[str, List[str]] = {
+    "semantic speech2vec": ["--epochs", "1", "--encoder-units", "16", "--decoder-units", "16", "--max-frames", "20"],
+    "semantic align": ["--adversarial-epochs", "1", "--iterations-per-epoch", "5", "--discriminator-hidden", "32"],
+    "ablation": ["--epochs", "1", "--set", "data.batch_size=4", "--set", "model.cnn.filters=[4, 8, 8]",
+                 "--set", "model.lstm_units=8", "--set", "data.sequence_frames=10", "--set", "data.hop_frames=10",
+                 "--set", "evaluation.plot_recordings=0"],
+}
+
+#: The paper block's placeholders.
+PLACEHOLDERS = {"DATA": "converted/emodb_utt", "ART": "art"}
+
+EMODB_SPEAKERS = ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]
+EMOTIONS = ["anger", "neutral", "happiness", "sadness", "boredom"]
+WORDS = ["der", "lappen", "liegt", "auf", "dem", "eisschrank"]
+
+
+def readme_blocks() -> List[str]:
+    return [match.group(2) for match in BLOCK.finditer((REPO_ROOT / "README.md").read_text(encoding="utf-8"))]
+
+
+def block_commands(block: str) -> List[str]:
+    """The block's commands: continuation lines joined, blank lines dropped."""
+    return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def plan_of(block: str) -> str:
+    first = block_commands(block)[0]
+    keys = [key for key in PLAN if first.startswith(key)]
+    assert keys, f"README block not in PLAN (run it here or give a reason to skip):\n{block}"
+    return PLAN[keys[0]]
+
+
+def test_every_block_is_planned_and_every_plan_has_a_block():
+    blocks = readme_blocks()
+    assert blocks, "no ```bash blocks found in README.md"
+    firsts = [block_commands(block)[0] for block in blocks]
+    for block in blocks:
+        plan_of(block)
+    for key in PLAN:  # a plan whose block was removed or renamed is stale
+        assert any(first.startswith(key) for first in firsts), key
+
+
+def write_tiny_emodb(folder: Path) -> None:
+    """EmoDB's layout (labels.csv, wav/, word_timings.csv), one 1 s utterance per default speaker."""
+    rng = np.random.default_rng(0)
+    (folder / "wav").mkdir(parents=True)
+    labels, timings = [], []
+    for index, speaker in enumerate(EMODB_SPEAKERS):
+        name = f"{speaker}a01{'WNFTL'[index % 5]}a.wav"
+        t = np.arange(16000) / 16000
+        voice = np.sin(2 * np.pi * (120 + 10 * index) * t) * (0.2 + 0.1 * np.sin(2 * np.pi * 4 * t))
+        wavfile.write(folder / "wav" / name, 16000, ((voice + 0.01 * rng.standard_normal(t.size)) * 32767 * 0.5)
+                      .astype(np.int16))
+        labels.append([name, speaker, "a01", EMOTIONS[index % len(EMOTIONS)], "1.0"])
+        for k, word in enumerate(WORDS):
+            timings.append([name, word, f"{0.05 + 0.15 * k:.2f}", f"{0.18 + 0.15 * k:.2f}"])
+    for file_name, header, rows in (("labels.csv", ["file", "speaker", "text_id", "emotion", "duration_s"], labels),
+                                    ("word_timings.csv", ["file", "word", "start_s", "end_s"], timings)):
+        with (folder / file_name).open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([header, *rows])
+
+
+def write_audio_files(folder: Path) -> None:
+    """The predict example's inputs: an MP3 (encoded with tensorflow-io) and an 8 kHz WAV."""
+    import tensorflow as tf
+    import tensorflow_io as tfio
+
+    t = np.arange(2 * 44100) / 44100
+    tone = (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
+    (folder / "talk.mp3").write_bytes(tfio.audio.encode_mp3(tf.constant(tone[:, None]), rate=44100).numpy())
+    t8 = np.arange(3 * 8000) / 8000
+    wavfile.write(folder / "call_8k.wav", 8000, (0.3 * np.sin(2 * np.pi * 200 * t8) * 32767).astype(np.int16))
+
+
+def train_my_run(workdir: Path) -> None:
+    """`runs/my_run`, the trained run the export block starts from (a tiny paralinguistic model)."""
+    from emorec.config import apply_overrides, load_config
+    from emorec.training import train_model
+
+    config = apply_overrides(load_config(REPO_ROOT / "configs" / "demo.yaml"),
+                             ["model.cnn.filters=[4, 8, 8]", "model.lstm_units=8", "data.sequence_frames=10",
+                              "data.hop_frames=10"])
+    train_model(config, workdir / "converted" / "emodb_utt", workdir / "runs" / "my_run", epochs=1, verbose=0)
+
+
+def run_emorec(command: str, workdir: Path) -> str:
+    words = shlex.split(command, comments=True)
+    assert words[0] == "emorec", command
+    arguments = [PLACEHOLDERS.get(word, word) if "/" not in word else "/".join(PLACEHOLDERS.get(part, part)
+                 for part in word.split("/")) for word in words[1:]]
+    for verb, extra in REDUCE.items():
+        if " ".join(arguments).startswith(verb):
+            arguments += extra
+    result = CliRunner().invoke(cli, arguments, catch_exceptions=True)
+    assert result.exit_code == 0, f"README command failed: {command}\n{result.output}\n{result.exception!r}"
+    return result.output
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    """A scratch checkout: configs/ of this one, ../shared/data/emodb a tiny generated EmoDB."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "configs").symlink_to(REPO_ROOT / "configs")
+    (root / "benchmarks").symlink_to(REPO_ROOT / "benchmarks")
+    write_tiny_emodb(tmp_path / "shared" / "data" / "emodb")
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_readme_blocks_run_as_written(workdir):
+    ran: List[str] = []
+    for block in readme_blocks():
+        plan = plan_of(block)
+        if plan.startswith("skip"):
+            continue
+        if plan.startswith("extras"):
+            named = [extra for command in block_commands(block) for extra in re.findall(r'"\.\[(\w+)\]"', command)]
+            assert named and set(named) <= setup_extras(), (named, sorted(setup_extras()))
+            continue
+        if block_commands(block)[0].startswith("emorec export --run-dir runs/my_run"):
+            train_my_run(workdir)
+            write_audio_files(workdir)
+        for command in block_commands(block):
+            if "--format onnx" in command and not _has("tf2onnx"):
+                continue  # the README says it needs the onnx extra
+            run_emorec(command, workdir)
+            ran.append(command)
+    # What the commands were to leave behind, where the README says.
+    assert (workdir / "converted" / "emodb_utt" / "manifest.json").is_file()
+    assert (workdir / "art" / "alignment.npy").is_file()
+    assert (workdir / "table3.md").read_text().count("|") > 10
+    assert list((workdir / "predictions").glob("*.csv")) and list((workdir / "predictions").glob("*.png"))
+    assert len(ran) >= 10, ran
+
+
+def setup_extras() -> set:
+    """The keys of setup.py's EXTRAS dict, read with ast (setup.py runs setup() when imported)."""
+    import ast
+
+    tree = ast.parse((REPO_ROOT / "setup.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "EXTRAS" for t in node.targets):
+            return {key.value for key in node.value.keys}
+    raise AssertionError("setup.py has no EXTRAS dict")
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def test_baseline_benchmark_runs_as_the_readme_writes_it(workdir):
+    # "`python benchmarks/baseline_egemaps.py` (after the convert command above)": no --data.
+    pytest.importorskip("opensmile")
+    pytest.importorskip("sklearn")
+    run_emorec("emorec convert --layout emodb ../shared/data/emodb converted/emodb_utt", workdir)
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))  # this checkout's emorec, not an installed one
+    result = subprocess.run([sys.executable, "benchmarks/baseline_egemaps.py"], cwd=workdir, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
