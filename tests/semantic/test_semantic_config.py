@@ -75,7 +75,7 @@ def _vectors(tmp_path, runner):
     config.write_text("semantic:\n  word2vec:\n    vector_size: 6\n    min_count: 1\n    epochs: 1\n"
                       "  alignment:\n    adversarial_epochs: 3\n    iterations_per_epoch: 7\n")
     result = runner.invoke(cli, ["semantic", "word2vec", str(corpus), str(tmp_path / "w2v.bin"),
-                                 "--config", str(config)])
+                                 "--config", str(config), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
     assert report["vector_size"] == 6 and report["settings"]["min_count"] == 1  # from the file
@@ -95,7 +95,7 @@ def test_set_and_flags_reach_the_alignment(tmp_path, monkeypatch):
     vectors = str(tmp_path / "w2v.bin")
     result = runner.invoke(cli, ["semantic", "align", vectors, vectors, str(tmp_path / "W.npy"), "--config",
                                  str(config_path), "--set", "semantic.alignment.adversarial_epochs=1",
-                                 "--refinement-iterations", "2"])
+                                 "--refinement-iterations", "2", "--json"])
     assert result.exit_code == 0, result.output
     (config,) = seen
     assert config.adversarial_epochs == 1  # --set over the file's 3
