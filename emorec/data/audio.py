@@ -273,6 +273,15 @@ def _open_tfio(path: Path, read_samples: bool, limits: AudioLimits):
     return rate, shape, samples
 
 
+def _checked_wav_layout(path: Path, limits: AudioLimits):
+    """A WAV file's header, refused when it holds no samples or lies outside `limits`."""
+    layout = _read_wav_header(path)
+    if layout.num_frames == 0:
+        raise InputFileError(path, "audio has zero samples")
+    check_limits(path, layout.sample_rate_hz, layout.num_frames, limits)
+    return layout
+
+
 def probe_audio(path: PathLike, *, limits: Optional[AudioLimits] = None) -> AudioInfo:
     """Read the header: sample rate, length and channels, checked against `limits`.
 
@@ -283,10 +292,7 @@ def probe_audio(path: PathLike, *, limits: Optional[AudioLimits] = None) -> Audi
     _check_file(path)
     limits = limits or DEFAULT_LIMITS
     if _is_riff_wave(path):
-        layout = _read_wav_header(path)
-        if layout.num_frames == 0:
-            raise InputFileError(path, "audio has zero samples")
-        check_limits(path, layout.sample_rate_hz, layout.num_frames, limits)
+        layout = _checked_wav_layout(path, limits)
         return AudioInfo(str(path), layout.sample_rate_hz, layout.num_frames, layout.num_channels)
     rate, shape, _ = _open_tfio(path, False, limits)
     return AudioInfo(str(path), rate, shape[0], shape[1])
@@ -302,10 +308,7 @@ def decode_audio(path: PathLike, *, limits: Optional[AudioLimits] = None) -> tup
     _check_file(path)
     limits = limits or DEFAULT_LIMITS
     if _is_riff_wave(path):
-        layout = _read_wav_header(path)
-        if layout.num_frames == 0:
-            raise InputFileError(path, "audio has zero samples")
-        check_limits(path, layout.sample_rate_hz, layout.num_frames, limits)
+        layout = _checked_wav_layout(path, limits)
         signal, rate = _read_wav_samples(path, layout), layout.sample_rate_hz
     else:
         rate, _, samples = _open_tfio(path, True, limits)
