@@ -27,7 +27,8 @@ from emorec.data.frames import num_frames_for, pad_to_frames
 from emorec.data.words import proportional_words, words_from_timings
 from emorec.errors import DatasetError, InputFileError
 from tfrecords_tools.labels import align_labels
-from tfrecords_tools.sources import BuildContext, BuiltItem, SourceItem, make_recording, parse_number, read_text
+from tfrecords_tools.sources import (BuildContext, BuiltItem, SourceItem, check_word_timings, make_recording,
+                                     parse_number, read_text)
 from tfrecords_tools.words import pocketsphinx_words
 
 LABEL_NAMES = tuple(SEWA_DIMENSIONS)
@@ -147,14 +148,18 @@ def build(item: SourceItem, context: BuildContext) -> BuiltItem:
     mode = context.word_timing
     if mode == "auto":
         mode = "given" if timings_path.exists() else "proportional"
+    timing_rows = None
     if mode == "given":
-        words = words_from_timings(read_spans(timings_path, "word timing"))
+        timing_rows = read_spans(timings_path, "word timing")
+        words = words_from_timings(timing_rows)
     elif mode == "proportional":
         words = proportional_words(sentences)
     else:
         words = None  # pocketsphinx: needs the audio at 16 kHz, below
 
     audio = load_audio(audio_path, context.sample_rate_hz, limits=context.audio_limits)
+    if timing_rows is not None:  # words on frames the audio does not have would be silently dropped
+        check_word_timings(timing_rows, audio.shape[0] / context.sample_rate_hz, timings_path)
     if words is None:
         words = pocketsphinx_words(load_audio(audio_path, 16000, limits=context.audio_limits), sentences)
     num_samples = audio.shape[0]

@@ -7,6 +7,8 @@ import os
 import pytest
 
 from emorec.data.manifest import read_manifest
+from emorec.errors import InputFileError
+from tfrecords_tools import convert_dataset
 
 from .conftest import one_line_error, run_cli, shard_record_counts
 
@@ -161,3 +163,21 @@ def test_manifest_paths_outside_the_dataset_folder_need_a_flag(manifest_sources,
     assert "--allow-outside-paths" in line and not (tmp_path / "out" / "manifest.json").exists()
     result = run_cli("convert", "--layout", "manifest", "--quiet", "--allow-outside-paths", csv_path, tmp_path / "out")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("row, problem", [
+    ("-0.20;0.40;'Hello'", "word 'Hello' starts at -0.2 s, before the audio"),
+    ("0.50;4.00;'Hello'", "word 'Hello' ends at 4 s, past the audio's 1.20 s"),
+])
+def test_sewa_word_timings_outside_the_audio_are_refused(tmp_path, row, problem):
+    # The SEWA reader checked only end < start; words outside the audio landed on no frame, silently.
+    from tests.tfrecords_tools.test_convert_sewa import small_dataset
+
+    root = small_dataset(tmp_path / "src")
+    (root / "word_timings").mkdir()
+    timings = root / "word_timings" / "Train_01.csv"
+    timings.write_text(row + "\n")
+    with pytest.raises(InputFileError) as info:
+        convert_dataset("sewa", root, tmp_path / "out", progress=False, word_timing="given")
+    assert f"{timings}: {problem}" == str(info.value)
+    assert not (tmp_path / "out" / "manifest.json").exists()
