@@ -48,6 +48,35 @@ def validate_serving_inputs(waveform: tf.Tensor, length: tf.Tensor):
         return tf.identity(waveform), tf.identity(length)
 
 
+def validate_stream_state(waveform: tf.Tensor, **states: tf.Tensor):
+    """The carried states of `serving_stream` by input name (LSTM h/c `[batch, units]`,
+    normalisation `[batch]`), checked to hold one row per waveform row: a state of another batch
+    size would broadcast or fail deep inside the LSTM. Returns them, checked, in the order given."""
+    checks = [tf.debugging.assert_equal(tf.shape(state)[0], tf.shape(waveform)[0],
+                                        message=f"{name} must hold one row per waveform row (batch sizes differ)")
+              for name, state in states.items()]
+    with tf.control_dependencies(checks):
+        return tuple(tf.identity(state) for state in states.values())
+
+
+def validate_word_inputs(waveform: tf.Tensor, word_start_s: tf.Tensor, word_end_s: tf.Tensor, num_words: tf.Tensor):
+    """The word inputs of a semantic model's `serving_default`, checked against the waveform: one
+    row per waveform row, start and end of one shape, 0 <= num_words <= the words given."""
+    checks = [
+        tf.debugging.assert_equal(tf.shape(word_start_s)[0], tf.shape(waveform)[0],
+                                  message="word_start_s must hold one row per waveform row (batch sizes differ)"),
+        tf.debugging.assert_equal(tf.shape(word_end_s), tf.shape(word_start_s),
+                                  message="word_end_s must have the shape of word_start_s"),
+        tf.debugging.assert_equal(tf.shape(num_words)[0], tf.shape(waveform)[0],
+                                  message="num_words must hold one entry per waveform row (batch sizes differ)"),
+        tf.debugging.assert_non_negative(num_words, message="num_words must be >= 0"),
+        tf.debugging.assert_less_equal(num_words, tf.shape(word_start_s)[1],
+                                       message="num_words must be <= the words given (word_start_s' second dimension)"),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(word_start_s), tf.identity(word_end_s), tf.identity(num_words)
+
+
 def frame_waveform(waveform: tf.Tensor, length: tf.Tensor):
     """Cut a padded batch of waveforms into 0.1 s frames.
 

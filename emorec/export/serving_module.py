@@ -19,7 +19,7 @@ from emorec.constants import AUDIO_INPUT, FRAME_LENGTH_SAMPLES, SEMANTIC_INPUT
 from emorec.data.normalisation import normalise_frames
 from emorec.errors import ExportError
 from emorec.export.graph_ops import (frame_times_tensor, frame_waveform, model_inputs, per_dimension, split_at_lstm,
-                                     validate_serving_inputs)
+                                     validate_serving_inputs, validate_stream_state, validate_word_inputs)
 from emorec.export.semantic_graph import WORD_INPUTS
 
 #: Signature names.
@@ -144,6 +144,7 @@ class ServingModule(tf.Module):
 
     def _serve_semantic(self, waveform, length, word_start_s, word_end_s, num_words):
         waveform, length = validate_serving_inputs(waveform, length)  # before any op reads them
+        word_start_s, word_end_s, num_words = validate_word_inputs(waveform, word_start_s, word_end_s, num_words)
         frames, frame_mask, num_frames = frame_waveform(waveform, length)
         masked_waveform = tf.reshape(frames, [tf.shape(frames)[0], -1])  # zeroed past each length
         semantic = self.semantic.front_end.frame_features(
@@ -161,6 +162,9 @@ class ServingModule(tf.Module):
 
     def _stream_causal(self, waveform, length, lstm_state_h, lstm_state_c, norm_sum_squares, norm_samples):
         waveform, length = validate_serving_inputs(waveform, length)  # before any op reads them
+        lstm_state_h, lstm_state_c, norm_sum_squares, norm_samples = validate_stream_state(
+            waveform, lstm_state_h=lstm_state_h, lstm_state_c=lstm_state_c, norm_sum_squares=norm_sum_squares,
+            norm_samples=norm_samples)
         frames, frame_mask, num_frames = frame_waveform(waveform, length)
         frames, (sum_squares, samples) = self._normalise(frames, waveform, length, (norm_sum_squares, norm_samples))
         outputs = self._stream_frames(frames, frame_mask, num_frames, lstm_state_h, lstm_state_c)
@@ -169,6 +173,8 @@ class ServingModule(tf.Module):
 
     def _stream(self, waveform, length, lstm_state_h, lstm_state_c):
         waveform, length = validate_serving_inputs(waveform, length)  # before any op reads them
+        lstm_state_h, lstm_state_c = validate_stream_state(waveform, lstm_state_h=lstm_state_h,
+                                                           lstm_state_c=lstm_state_c)
         frames, frame_mask, num_frames = frame_waveform(waveform, length)
         return self._stream_frames(frames, frame_mask, num_frames, lstm_state_h, lstm_state_c)
 

@@ -305,3 +305,19 @@ def test_encoder_grus_are_traced_without_cudnn(front_end):
     with portable_recurrent_layers(front_end.encoder.model):
         assert all(gru.use_cudnn is False for gru in grus)
     assert [gru.use_cudnn for gru in grus] == before
+
+
+@pytest.mark.parametrize("rows, counts, message", [
+    (1, [2, 2], "word_start_s must hold one row per waveform row"),
+    (2, [2], "num_words must hold one entry per waveform row"),
+    (2, [3, 1], "num_words must be <= the words given"),
+    (2, [-1, 1], "num_words must be >= 0"),
+], ids=["word rows", "num_words rows", "more words than given", "negative count"])
+def test_inconsistent_word_inputs_are_refused_naming_the_input(semantic_export, rows, counts, message):
+    # Issue 13, row 7, for the semantic signature: its word inputs are checked like waveform/length.
+    serve = tf.saved_model.load(str(semantic_export)).signatures["serving_default"]
+    starts = np.tile(np.array([[0.1, 0.5]], np.float32), (rows, 1))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        serve(waveform=tf.zeros([2, 3 * FRAME_LENGTH_SAMPLES]), length=tf.constant([3 * FRAME_LENGTH_SAMPLES] * 2),
+              word_start_s=tf.constant(starts), word_end_s=tf.constant(starts + 0.2),
+              num_words=tf.constant(counts, tf.int32))

@@ -53,3 +53,11 @@ def test_consistent_inputs_still_serve(signatures):
     result = signatures["serving_default"](waveform=tf.constant(WAVEFORMS),
                                            length=tf.constant([3 * FRAME_LENGTH_SAMPLES, 1], tf.int32))
     assert result["num_frames"].numpy().tolist() == [3, 1]
+
+
+def test_stream_state_of_another_batch_size_is_refused_naming_it(signatures):
+    # Two waveforms with one row of LSTM state used to broadcast (or fail inside the LSTM).
+    with pytest.raises(tf.errors.InvalidArgumentError, match="lstm_state_h must hold one row per waveform row"):
+        signatures["serving_stream"](waveform=tf.constant(WAVEFORMS),
+                                     length=tf.constant([3 * FRAME_LENGTH_SAMPLES] * 2, tf.int32),
+                                     lstm_state_h=tf.zeros([1, 4]), lstm_state_c=tf.zeros([2, 4]))
