@@ -108,15 +108,18 @@ def write_tiny_emodb(folder: Path) -> None:
 
 
 def write_audio_files(folder: Path) -> None:
-    """The predict example's inputs: an MP3 (encoded with tensorflow-io) and an 8 kHz WAV."""
+    """The predict example's inputs: same stem in two speaker folders, an MP3 (encoded with
+    tensorflow-io) and an 8 kHz WAV."""
     import tensorflow as tf
     import tensorflow_io as tfio
 
     t = np.arange(2 * 44100) / 44100
     tone = (0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
-    (folder / "talk.mp3").write_bytes(tfio.audio.encode_mp3(tf.constant(tone[:, None]), rate=44100).numpy())
+    (folder / "spk1").mkdir(exist_ok=True)
+    (folder / "spk2").mkdir(exist_ok=True)
+    (folder / "spk1" / "talk.mp3").write_bytes(tfio.audio.encode_mp3(tf.constant(tone[:, None]), rate=44100).numpy())
     t8 = np.arange(3 * 8000) / 8000
-    wavfile.write(folder / "call_8k.wav", 8000, (0.3 * np.sin(2 * np.pi * 200 * t8) * 32767).astype(np.int16))
+    wavfile.write(folder / "spk2" / "talk.wav", 8000, (0.3 * np.sin(2 * np.pi * 200 * t8) * 32767).astype(np.int16))
 
 
 def train_my_run(workdir: Path) -> None:
@@ -177,7 +180,10 @@ def test_readme_blocks_run_as_written(workdir):
     assert (workdir / "converted" / "emodb_utt" / "manifest.json").is_file()
     assert (workdir / "art" / "alignment.npy").is_file()
     assert (workdir / "table3.md").read_text().count("|") > 10
-    assert list((workdir / "predictions").glob("*.csv")) and list((workdir / "predictions").glob("*.png"))
+    # Named by path relative to the inputs' common folder, so the two talk files do not collide.
+    assert (workdir / "predictions" / "spk1" / "talk.mp3.csv").is_file()
+    assert (workdir / "predictions" / "spk2" / "talk.wav.csv").is_file()
+    assert list((workdir / "predictions").rglob("*.png"))
     assert len(ran) >= 10, ran
 
 
