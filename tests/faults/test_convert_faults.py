@@ -181,3 +181,25 @@ def test_sewa_word_timings_outside_the_audio_are_refused(tmp_path, row, problem)
         convert_dataset("sewa", root, tmp_path / "out", progress=False, word_timing="given")
     assert f"{timings}: {problem}" == str(info.value)
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_a_full_disk_while_writing_a_shard_is_an_os_error_naming_it(tmp_path):
+    # /dev/full fails every write with ENOSPC, as a full disk does; TensorFlow reports that as a
+    # ResourceExhaustedError, which the CLI would print as a traceback instead of its one line.
+    import errno
+    from pathlib import Path
+
+    from emorec.data.shards import ShardWriter
+
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    path = tmp_path / "train-00000-of-00001.tfrecord"
+    (tmp_path / (path.name + ".partial")).symlink_to("/dev/full")
+    writer = ShardWriter(path)
+    with pytest.raises(OSError) as info:
+        for _ in range(20):
+            writer.write(b"x" * 100_000)
+        writer.close()
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(writer.partial)
+    writer.abort()
+    assert not path.exists() and not writer.partial.exists()
