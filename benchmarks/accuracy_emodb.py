@@ -1,0 +1,493 @@
+"""One accuracy benchmark on EmoDB: the model configs over seeds against the eGeMAPS baseline.
+
+    pip install -e ".[bench]"
+    python benchmarks/accuracy_emodb.py [--epochs E] [--seeds N] [--systems baseline,causal,speaker]
+
+Steps, each through the package's own API (nothing re-implemented here):
+  1. converts EmoDB twice with the README's commands (`tfrecords_tools.convert_dataset`; a folder
+     already converted with the same options is reused):
+       converted/emodb      sessions of 10 utterances, what `configs/emodb_paralinguistic.yaml`
+                            trains on (labels change inside a sequence, as in continuous corpora);
+       converted/emodb_utt  one recording per utterance, what the baseline reads (one functionals
+                            vector and one target per recording).
+     Both hold the same speakers in the same partitions (train 03 08 09 10 12 13 / devel 11 14 /
+     test 15 16) and the same labelled frames: each utterance is padded to whole 0.1 s frames in
+     both, so the frame-pooled CCC (order-free) is computed over the same frames with the same
+     targets. This is checked, utterance by utterance, before any model row is scored. One folder
+     for both would cost either the baseline (a session holds ten categories, so a per-recording
+     target is meaningless) or the model's training setup (the config's sessions).
+  2. trains each model system over seeds (`emorec.training.seeds.train_seeds`, into
+     `RUNS/paralinguistic_<kind>/seed-<s>/`; a finished seed is reused, an unfinished one resumes),
+     early stopping and model selection on devel mean CCC as the config says;
+  3. scores test (`emorec.evaluation.evaluate_run`: CCC pooled over the test frames, raw and
+     post-processed on devel), per seed, and mean ± sd over seeds;
+  4. scores each test utterance (the mean of its frames' predictions against its target) for the
+     per-utterance CCC and the mean predicted valence per EmoDB category;
+  5. runs the baseline (`benchmarks/baseline_egemaps.py`'s `load_corpus` / `run_protocol`), with
+     and without per-speaker statistics, trained on train and refit on train + devel.
+
+Writes `benchmarks/results/accuracy_emodb.json` (`systems`: one entry per system; a run over a
+subset with `--systems` replaces those systems' entries and keeps the others, each entry stating
+its own seeds, epochs and command) and `benchmarks/results/accuracy_emodb.md`, the table the README
+quotes. The "best model" for `valence_by_category` is chosen by devel mean CCC, never by test.
+
+Systems (`--systems`, comma-separated):
+  baseline  eGeMAPS functionals + LinearSVR, the four protocols of baseline_egemaps.py
+  causal    paralinguistic CNN + LSTM, augmentation, causal waveform normalisation (each frame scaled
+            by the RMS of its recording so far): no speaker statistics, exportable, streams
+  speaker   the same with per-speaker waveform normalisation (each speaker's RMS over their
+            recordings in the partition): speaker statistics, transductive for test speakers
+  none      the same without normalisation (the former default)
+Targets are derived from categories (NRC VAD lexicon), not annotated: every figure says so.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import baseline_egemaps  # noqa: E402  (the baseline's functions, not a copy of them)
+
+SOURCE = Path("../shared/data/emodb")
+SESSION_DATA = Path("converted/emodb")
+UTTERANCE_DATA = baseline_egemaps.DEFAULT_DATA
+SESSIONS = 10
+MODEL_CONFIG = Path("configs/emodb_paralinguistic.yaml")
+RUNS = Path("runs/accuracy_emodb")
+RESULTS_JSON = Path("benchmarks/results/accuracy_emodb.json")
+RESULTS_MD = Path("benchmarks/results/accuracy_emodb.md")
+TEST = "test"
+#: Categories whose mean predicted valence happiness should exceed (issue 11).
+NEGATIVE_CATEGORIES = ("anger", "fear", "sadness", "boredom")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSystem:
+    normalisation: str
+    name: str
+    speaker_statistics: bool
+    note: str
+
+
+MODEL_SYSTEMS = {
+    "causal": ModelSystem(
+        "causal", "paralinguistic CNN + LSTM, causal normalisation, augmentation", False,
+        "each frame scaled by the RMS of its recording so far: no speaker statistics; exportable, streams"),
+    "speaker": ModelSystem(
+        "speaker", "paralinguistic CNN + LSTM, per-speaker normalisation, augmentation", True,
+        "each speaker's waveform scaled by their RMS over their recordings in the partition (a gain, not a "
+        "feature standardisation): speaker statistics, transductive for test speakers, not exportable"),
+    "none": ModelSystem(
+        "none", "paralinguistic CNN + LSTM, no normalisation, augmentation", False,
+        "raw waveform, no statistics"),
+}
+SYSTEM_IDS = ("baseline", *MODEL_SYSTEMS)
+DEFAULT_SYSTEMS = ("baseline", "causal", "speaker")
+
+
+def cli(*parts: str) -> str:
+    return " ".join(parts)
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+def convert_folders(source: Path) -> None:
+    """The README's two convert commands (reused when already converted with the same options)."""
+    from tfrecords_tools import convert_dataset
+    from tfrecords_tools.emodb import DEFAULT_SPEAKERS
+
+    speakers = {f"{p}_speakers": DEFAULT_SPEAKERS[p] for p in ("train", "devel", "test")}
+    convert_dataset("emodb", source, SESSION_DATA, sessions=SESSIONS, progress=False, **speakers)
+    convert_dataset("emodb", source, UTTERANCE_DATA, progress=False, **speakers)
+
+
+@dataclasses.dataclass
+class Utterance:
+    stem: str
+    category: str
+    target: np.ndarray  # [D]
+    frames: int
+
+
+def session_utterances(data_dir: Path, utterance_frames: Dict[str, int]) -> Dict[str, List[Utterance]]:
+    """{recording name: its utterances in order} of a converted EmoDB folder, from the converter's
+    own listing with the options in its manifest (the manifest keeps no utterance boundaries)."""
+    from emorec.data.manifest import read_manifest
+    from tfrecords_tools import emodb
+
+    manifest = read_manifest(data_dir)
+    items = emodb.list_items(Path(manifest["source"]), manifest["options"]["layout_options"])
+    return {item.name: [Utterance(Path(u["file"]).stem, u["emotion"], np.asarray(u["target"], float),
+                                  utterance_frames[Path(u["file"]).stem])
+                        for u in item.payload["utterances"]]
+            for item in items}
+
+
+def categories_of(corpus: "baseline_egemaps.Corpus") -> Dict[str, str]:
+    """{utterance name: EmoDB category} for the recordings of the utterance folder."""
+    listing = session_utterances(UTTERANCE_DATA, dict.fromkeys(corpus.names.tolist(), 0))
+    return {name: utterances[0].category for name, utterances in listing.items()}
+
+
+# --- model systems --------------------------------------------------------------------------------
+
+def model_config(system: ModelSystem):
+    from emorec.config import apply_overrides, load_config
+
+    return apply_overrides(load_config(MODEL_CONFIG), [f"data.normalisation.kind={system.normalisation}"])
+
+
+def check_reused_runs(run_dir: Path, config, epochs: Optional[int]) -> None:
+    """A finished seed is reused by train_seeds; refuse one trained with other settings."""
+    from emorec.config import load_config
+    from emorec.training.run_folder import CONFIG_FILENAME
+    from emorec.training.seeds import seed_run_dirs
+
+    budget = epochs or config.training.epochs
+    for seed, folder in seed_run_dirs(run_dir).items():
+        saved = load_config(folder / CONFIG_FILENAME)
+        if saved.training.epochs != budget or saved.data.normalisation != config.data.normalisation or \
+                saved.data.augmentation != config.data.augmentation or saved.model != config.model:
+            raise SystemExit(f"{folder}: trained with other settings (epochs {saved.training.epochs}, normalisation "
+                             f"{saved.data.normalisation.kind}); use another --runs folder or delete it")
+
+
+def seed_run_facts(folder: Path) -> dict:
+    """Epochs trained, the best devel epoch and the training wall time (from the run's files: the
+    config is written when training starts, last.keras after every epoch)."""
+    from emorec.training.run_folder import CONFIG_FILENAME, LAST_MODEL_FILENAME, read_history
+
+    history = read_history(folder)
+    devel = np.asarray(history.get("val_mean_ccc", []), float)
+    return {
+        "epochs_trained": len(history.get("epoch", [])),
+        "best_epoch": int(np.nanargmax(devel)) + 1 if np.isfinite(devel).any() else None,
+        "best_devel_ccc_mean": round(float(np.nanmax(devel)), 4) if np.isfinite(devel).any() else None,
+        "training_wall_s": round((folder / LAST_MODEL_FILENAME).stat().st_mtime
+                                 - (folder / CONFIG_FILENAME).stat().st_mtime, 1),
+    }
+
+
+def utterance_predictions(scores_path: Path, label_names: List[str],
+                          utterances: Dict[str, List[Utterance]]) -> Dict[str, np.ndarray]:
+    """{utterance: mean raw prediction over its frames `[D]`} from one evaluation's prediction files."""
+    from emorec.evaluation.report import read_avec_predictions
+
+    scores = json.loads(scores_path.read_text())
+    folder = Path(scores["output_dir"]) / scores["predictions"]["raw"]
+    out = {}
+    for path in sorted(folder.glob("*.csv")):
+        predictions = read_avec_predictions(path, label_names)[label_names].to_numpy()
+        parts = utterances[path.stem]
+        if sum(u.frames for u in parts) != len(predictions):
+            raise SystemExit(f"{path}: {len(predictions)} frames, but its utterances in {UTTERANCE_DATA} hold "
+                             f"{sum(u.frames for u in parts)}: the two folders do not hold the same frames")
+        start = 0
+        for u in parts:
+            out[u.stem] = predictions[start:start + u.frames].mean(axis=0)
+            start += u.frames
+    return out
+
+
+def mean_sd(values: Sequence[float]) -> tuple:
+    return float(np.mean(values)), (float(np.std(values, ddof=1)) if len(values) > 1 else None)
+
+
+def by_category(predictions: Dict[str, np.ndarray], categories: Dict[str, str], dimension: int) -> Dict[str, float]:
+    grouped = defaultdict(list)
+    for name, prediction in predictions.items():
+        grouped[categories[name]].append(prediction[dimension])
+    return {category: round(float(np.mean(values)), 4) for category, values in sorted(grouped.items())}
+
+
+def run_model_system(key: str, *, seeds: int, epochs: Optional[int], runs: Path,
+                     utterances: Dict[str, List[Utterance]], categories: Dict[str, str]) -> dict:
+    from emorec.evaluation import evaluate_run
+    from emorec.evaluation.ccc import ccc_per_dimension
+    from emorec.training.seeds import aggregate_ccc, format_seed_summary, seed_run_dir, train_seeds
+
+    system = MODEL_SYSTEMS[key]
+    config = model_config(system)
+    run_dir = runs / f"paralinguistic_{system.normalisation}"
+    check_reused_runs(run_dir, config, epochs)
+    started = time.perf_counter()
+    trained = train_seeds(config, SESSION_DATA, run_dir, seeds, epochs=epochs, verbose=2)
+    # Each of this run's seeds on its own (evaluate_run on the parent folder would also score any
+    # other seed-<s>/ there, e.g. one still training), then mean ± sd the one way training does.
+    evaluations = {seed: evaluate_run(seed_run_dir(run_dir, seed), SESSION_DATA, TEST, overwrite=True, plot=False,
+                                      echo=None) for seed in trained["seeds"]}
+    label_names = trained["label_names"]
+    raw = aggregate_ccc({seed: e["ccc_raw"] for seed, e in evaluations.items()}, label_names)["ccc"]
+    processed = aggregate_ccc({seed: e["ccc_postprocessed"] for seed, e in evaluations.items()}, label_names)["ccc"] \
+        if all(e["ccc_postprocessed"] for e in evaluations.values()) else None
+    print(format_seed_summary({"seeds": trained["seeds"], "ccc": raw}, f"{key}: test"))
+
+    targets = {u.stem: u.target for parts in utterances.values() for u in parts}
+    per_utterance_scores, utterance_means = {}, []
+    for seed, evaluation in evaluations.items():
+        predicted = utterance_predictions(Path(evaluation["output_dir"]) / "scores.json", label_names, utterances)
+        names = sorted(predicted)
+        per_utterance_scores[seed] = ccc_per_dimension(
+            np.array([targets[n] for n in names]), np.array([predicted[n] for n in names]), label_names)
+        utterance_means.append(predicted)
+    per_utterance = aggregate_ccc(per_utterance_scores, label_names)["ccc"]
+    averaged = {n: np.mean([m[n] for m in utterance_means], axis=0) for n in utterance_means[0]}
+    budget = epochs or config.training.epochs
+    seed_count = len(trained["seeds"])
+    command = f"python benchmarks/accuracy_emodb.py --systems {key} --seeds {seed_count} --epochs {budget}"
+    return {
+        "system": key,
+        "name": system.name,
+        "kind": "model",
+        "speaker_statistics": system.speaker_statistics,
+        "boundaries": "none",
+        "normalisation": system.normalisation,
+        "seeds": trained["seeds"],
+        "epochs": budget,
+        "early_stopping_patience": config.training.early_stopping_patience,
+        "test_ccc": {n: round(raw[n]["mean"], 4) for n in label_names},
+        "test_ccc_sd": {n: None if raw[n]["sd"] is None else round(raw[n]["sd"], 4) for n in label_names},
+        "test_ccc_mean": round(raw["mean"]["mean"], 4),
+        "test_ccc_mean_sd": None if raw["mean"]["sd"] is None else round(raw["mean"]["sd"], 4),
+        "test_ccc_by_seed": {n: [round(v, 4) for v in raw[n]["values"]] for n in [*label_names, "mean"]},
+        "per_utterance_test_ccc": {n: round(per_utterance[n]["mean"], 4) for n in label_names},
+        "per_utterance_test_ccc_mean": round(per_utterance["mean"]["mean"], 4),
+        "test_ccc_postprocessed": None if processed is None else
+        {n: round(processed[n]["mean"], 4) for n in [*label_names, "mean"]},
+        "test_ccc_postprocessed_sd": None if processed is None else
+        {n: None if processed[n]["sd"] is None else round(processed[n]["sd"], 4) for n in [*label_names, "mean"]},
+        "devel_ccc_mean": None if trained["devel"] is None else round(trained["devel"]["ccc"]["mean"]["mean"], 4),
+        "runs": {str(seed): seed_run_facts(seed_run_dir(run_dir, seed)) for seed in trained["seeds"]},
+        "mean_prediction_by_category": {n: by_category(averaged, categories, d) for d, n in enumerate(label_names)},
+        "valence_by_category": by_category(averaged, categories, label_names.index("valence")),
+        "note": system.note,
+        "command": command,
+        "cli_commands": [
+            cli("emorec train --config", str(MODEL_CONFIG), "--data", str(SESSION_DATA), "--run-dir", str(run_dir),
+                "--epochs", str(budget), "--seeds", str(seed_count), f"--set data.normalisation.kind={system.normalisation}"),
+            cli("emorec evaluate --run-dir", str(run_dir), "--data", str(SESSION_DATA), "--partition", TEST),
+        ],
+        "wall_s_this_invocation": round(time.perf_counter() - started, 1),
+    }
+
+
+# --- baseline -------------------------------------------------------------------------------------
+
+def run_baseline(corpus, categories: Dict[str, str], feature_wall_s: float) -> List[dict]:
+    started = time.perf_counter() - feature_wall_s
+    systems = []
+    test_names = corpus.names[corpus.rows(TEST)]
+    for speaker_statistics in (False, True):
+        for result in baseline_egemaps.run_protocol(corpus, speaker_statistics=speaker_statistics):
+            entry = baseline_egemaps.system_entry(
+                result, kernel="linear", speaker_statistics=speaker_statistics, label_names=corpus.label_names,
+                command="python benchmarks/accuracy_emodb.py --systems baseline")
+            entry["baseline_command"] = f"python benchmarks/baseline_egemaps.py --data {UTTERANCE_DATA}"
+            predictions = dict(zip(test_names, result["test_predictions"]))
+            entry["valence_by_category"] = by_category(predictions, categories, corpus.label_names.index("valence"))
+            systems.append({"system": "baseline", **entry})
+    for entry in systems:
+        entry["wall_s_this_invocation"] = round(time.perf_counter() - started, 1)
+    return systems
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+def check_same_frames(corpus, utterances: Dict[str, List[Utterance]]) -> None:
+    """Every test utterance of the session folder has the baseline folder's frames and target."""
+    targets = dict(zip(corpus.names, corpus.recording_targets()))
+    test = set(corpus.names[corpus.rows(TEST)])
+    in_sessions = {u.stem: u for us in utterances.values() for u in us}
+    missing = test - set(in_sessions)
+    if missing:
+        raise SystemExit(f"{SESSION_DATA} lacks test utterances of {UTTERANCE_DATA}: {sorted(missing)[:5]}")
+    for name in test:
+        if not np.allclose(in_sessions[name].target, targets[name], atol=1e-6):
+            raise SystemExit(f"{name}: target differs between {SESSION_DATA} and {UTTERANCE_DATA}")
+
+
+def best_model(systems: List[dict]) -> Optional[dict]:
+    models = [s for s in systems if s["kind"] == "model" and s.get("devel_ccc_mean") is not None]
+    return max(models, key=lambda s: s["devel_ccc_mean"]) if models else None
+
+
+def _cell(value: float, sd: Optional[float]) -> str:
+    return f"{value:.3f}" if sd is None else f"{value:.3f} ± {sd:.3f}"
+
+
+def protocol(system: dict) -> str:
+    statistics = "speaker statistics" if system["speaker_statistics"] else "no speaker statistics"
+    if system["kind"] == "baseline":
+        fitted = "refit on train + devel" if system["refit_on_devel"] else "trained on train"
+        return f"{statistics}, {fitted}, deterministic"
+    seeds = system["seeds"]
+    trained = [r["epochs_trained"] for r in system["runs"].values()]
+    best = [r["best_epoch"] for r in system["runs"].values()]
+    return (f"{statistics}, trained on train, {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
+            f"({', '.join(map(str, seeds))}), budget {system['epochs']} epochs (trained {', '.join(map(str, trained))}; "
+            f"best devel epoch {', '.join(map(str, best))})")
+
+
+def short_name(system: dict) -> str:
+    if system["kind"] == "model":
+        return f"model, {system['normalisation']} normalisation"
+    return "baseline, " + ("per-speaker" if system["speaker_statistics"] else "train") + " statistics"
+
+
+def markdown(result: dict) -> str:
+    label_names = result["label_names"]
+    systems = sorted(result["systems"], key=lambda s: (s["speaker_statistics"], s["kind"] != "baseline"))
+    lines = [
+        "# EmoDB accuracy: models against the eGeMAPS baseline",
+        "",
+        "Derived targets (EmoDB categories mapped to arousal/valence/dominance through the NRC VAD lexicon), "
+        "speaker-independent split train 03 08 09 10 12 13 / devel 11 14 / test 15 16. Test CCC pooled over "
+        "the test frames (population variance); *utt*: one point per test utterance. Models: mean ± sd over "
+        "seeds (a single seed has no sd), raw outputs; rows are grouped by protocol (without, then with "
+        "speaker statistics) so that like is compared with like. Made by `" + result["command"] + "` on "
+        + result["machine"] + ".",
+        "",
+        f"| system | protocol | {' | '.join(label_names)} | mean | utt mean |",
+        "|---|---|" + "---|" * (len(label_names) + 2),
+    ]
+    for s in systems:
+        sd = s.get("test_ccc_sd", {})
+        cells = [_cell(s["test_ccc"][n], sd.get(n) if s["kind"] == "model" else None) for n in label_names]
+        mean = _cell(s["test_ccc_mean"], s.get("test_ccc_mean_sd"))
+        lines.append(f"| {s['name']} | {protocol(s)} | {' | '.join(cells)} | {mean} | "
+                     f"{s['per_utterance_test_ccc_mean']:.3f} |")
+        processed = s.get("test_ccc_postprocessed")
+        if processed:
+            psd = s["test_ccc_postprocessed_sd"]
+            cells = [_cell(processed[n], psd[n]) for n in label_names]
+            lines.append(f"| same, post-processed (fitted on devel) | as above | {' | '.join(cells)} | "
+                         f"{_cell(processed['mean'], psd['mean'])} | - |")
+    best = result.get("best_model")
+    if best:
+        model = next(s for s in result["systems"] if s["name"] == best)
+        categories = sorted(model["valence_by_category"], key=lambda c: -model["valence_by_category"][c])
+        columns = [s for s in systems if s["kind"] == "model"] + [
+            s for s in systems if s["kind"] == "baseline" and not s["refit_on_devel"] and "valence_by_category" in s]
+        lines += [
+            "",
+            f"Mean predicted valence per category on the test speakers (per-utterance means, raw outputs, averaged "
+            f"over seeds), beside each category's target; the best model by devel mean CCC is {best}:",
+            "",
+            "| category | target | " + " | ".join(short_name(s) for s in columns) + " |",
+            "|---|---|" + "---|" * len(columns),
+        ]
+        for category in categories:
+            lines.append(f"| {category} | {result['valence_targets'][category]:+.3f} | "
+                         + " | ".join(f"{s['valence_by_category'][category]:+.3f}" for s in columns) + " |")
+        check = result["happiness_valence_above"]
+        lines += ["", "Happiness above " + ", ".join(f"{c}: {'yes' if ok else 'no'}" for c, ok in check.items())
+                  + " (best model)."]
+    lines += ["", "Commands (from the repository root, after `pip install -e \".[bench]\"`):", ""]
+    commands: Dict[str, List[str]] = defaultdict(list)
+    for s in systems:
+        same = " then ".join(f"`{c}`" for c in s.get("cli_commands", [])) or f"`{s['baseline_command']}`"
+        commands[f"`{s['command']}` (the same as {same})"].append(s["name"])
+    lines += [f"- {command}: {'; '.join(names)}" for command, names in commands.items()]
+    lines += ["", "Wall time on this machine:"]
+    for s in systems:
+        if s["kind"] == "model":
+            walls = ", ".join(f"seed {seed} {r['training_wall_s'] / 60:.0f} min" for seed, r in s["runs"].items())
+            lines.append(f"- {s['name']}: training {walls} ({s.get('concurrency', '')})".replace(" ()", ""))
+    lines.append(f"- baseline: {next((s['wall_s_this_invocation'] for s in systems if s['kind'] == 'baseline'), 0):.0f} s "
+                 "(eGeMAPS extraction included unless cached)")
+    notes: Dict[str, List[str]] = defaultdict(list)
+    for s in systems:
+        if s.get("note"):
+            notes[s["note"]].append(s["name"])
+    return "\n".join(lines + ["", "Notes:", *(f"- {'; '.join(names)}: {note}" for note, names in notes.items())]) + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
+                        help=f"comma-separated, of {', '.join(SYSTEM_IDS)} (default {','.join(DEFAULT_SYSTEMS)})")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per model system (default 3)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"epoch budget (default: {MODEL_CONFIG}'s, stopped early on devel mean CCC)")
+    parser.add_argument("--source", type=Path, default=SOURCE, help=f"the EmoDB folder (default {SOURCE})")
+    parser.add_argument("--runs", type=Path, default=RUNS, help=f"run folders (default {RUNS})")
+    parser.add_argument("--json", type=Path, default=RESULTS_JSON)
+    parser.add_argument("--markdown", type=Path, default=RESULTS_MD)
+    parser.add_argument("--concurrency-note", default="",
+                        help="how the machine was shared while training (written beside the wall times)")
+    args = parser.parse_args(argv)
+    requested = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = set(requested) - set(SYSTEM_IDS)
+    if unknown:
+        parser.error(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEM_IDS)}")
+
+    import platform
+
+    started = time.perf_counter()
+    convert_folders(args.source)
+    features_started = time.perf_counter()
+    corpus = baseline_egemaps.load_corpus(UTTERANCE_DATA, UTTERANCE_DATA / baseline_egemaps.CACHE_FILENAME)
+    feature_wall_s = time.perf_counter() - features_started
+    utterance_frames = {name: int(e - s) for name, s, e in
+                        zip(corpus.names, corpus.frame_offsets[:-1], corpus.frame_offsets[1:])}
+    utterances = session_utterances(SESSION_DATA, utterance_frames)
+    check_same_frames(corpus, utterances)
+    categories = categories_of(corpus)
+
+    systems: List[dict] = []
+    if "baseline" in requested:
+        systems += run_baseline(corpus, categories, feature_wall_s)
+    for key in requested:
+        if key in MODEL_SYSTEMS:
+            entry = run_model_system(key, seeds=args.seeds, epochs=args.epochs, runs=args.runs,
+                                     utterances=utterances, categories=categories)
+            if args.concurrency_note:
+                entry["concurrency"] = args.concurrency_note
+            systems.append(entry)
+
+    previous = json.loads(args.json.read_text())["systems"] if args.json.is_file() else []
+    systems = [s for s in previous if s.get("system") not in requested] + systems
+    targets = dict(zip(corpus.names, corpus.recording_targets()))
+    valence = corpus.label_names.index("valence")
+    result = {
+        "command": shlex.join(["python", "benchmarks/accuracy_emodb.py", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), CPU only",
+        "derived_targets": True,
+        "split": {"train": "03 08 09 10 12 13", "devel": "11 14", "test": "15 16"},
+        "data": {"model": str(SESSION_DATA), "baseline": str(UTTERANCE_DATA)},
+        "label_names": corpus.label_names,
+        "systems": systems,
+        "valence_targets": {c: round(float(np.mean([targets[n][valence] for n in targets if categories[n] == c])), 4)
+                            for c in sorted(set(categories.values()))},
+    }
+    best = best_model(systems)
+    if best is not None:
+        result["best_model"] = best["name"]
+        result["best_model_chosen_by"] = "devel mean CCC"
+        result["valence_by_category"] = best["valence_by_category"]
+        happiness = best["valence_by_category"].get("happiness")
+        result["happiness_valence_above"] = {c: bool(happiness > best["valence_by_category"][c])
+                                             for c in NEGATIVE_CATEGORIES if c in best["valence_by_category"]}
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    args.markdown.write_text(markdown(result))
+    print(args.markdown.read_text())
+    print(f"{args.json} and {args.markdown} written in {result['wall_s'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""benchmarks/accuracy_emodb.py: session predictions are cut back into utterances exactly, a frame
+mismatch between the two converted folders stops the run, and the table renders every protocol."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emorec.evaluation.report import write_avec_predictions
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LABELS = ["arousal", "valence", "dominance"]
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("accuracy_emodb", REPO_ROOT / "benchmarks" / "accuracy_emodb.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load_benchmark()
+
+
+def write_session(tmp_path, predictions):
+    folder = tmp_path / "eval"
+    write_avec_predictions(folder / "predictions_raw" / "15_session00.csv", "15_session00", predictions, LABELS)
+    scores = tmp_path / "scores.json"
+    scores.write_text('{"output_dir": "%s", "predictions": {"raw": "predictions_raw"}}' % folder)
+    return scores
+
+
+def utterances(frames):
+    return {"15_session00": [bench.Utterance(f"u{i}", "anger", np.zeros(3), n) for i, n in enumerate(frames)]}
+
+
+def test_session_predictions_are_split_at_the_utterance_boundaries(tmp_path):
+    predictions = np.concatenate([np.full((3, 3), 1.0), np.full((2, 3), -1.0), np.arange(12.0).reshape(4, 3)])
+    out = bench.utterance_predictions(write_session(tmp_path, predictions), LABELS, utterances([3, 2, 4]))
+    np.testing.assert_allclose(out["u0"], [1, 1, 1])
+    np.testing.assert_allclose(out["u1"], [-1, -1, -1])
+    np.testing.assert_allclose(out["u2"], predictions[5:].mean(axis=0))
+
+
+def test_a_frame_count_unlike_the_utterance_folder_stops_the_run(tmp_path):
+    with pytest.raises(SystemExit, match="do not hold the same frames"):
+        bench.utterance_predictions(write_session(tmp_path, np.zeros((9, 3))), LABELS, utterances([3, 2, 5]))
+
+
+def test_category_means_and_markdown_name_each_protocol():
+    predictions = {"a": np.array([0, 0.5, 0]), "b": np.array([0, -0.5, 0]), "c": np.array([0, 0.1, 0])}
+    categories = {"a": "happiness", "b": "anger", "c": "happiness"}
+    assert bench.by_category(predictions, categories, 1) == {"anger": -0.5, "happiness": 0.3}
+    scores = {n: 0.5 for n in LABELS}
+    model = {
+        "system": "causal", "name": "model", "kind": "model", "normalisation": "causal", "speaker_statistics": False, "seeds": [42, 43],
+        "epochs": 12, "test_ccc": scores, "test_ccc_sd": {n: 0.01 for n in LABELS}, "test_ccc_mean": 0.5,
+        "test_ccc_mean_sd": 0.01, "per_utterance_test_ccc_mean": 0.49,
+        "test_ccc_postprocessed": {**scores, "mean": 0.6}, "test_ccc_postprocessed_sd": {n: 0.02 for n in [*LABELS, "mean"]},
+        "runs": {"42": {"epochs_trained": 12, "best_epoch": 9, "training_wall_s": 600},
+                 "43": {"epochs_trained": 12, "best_epoch": 11, "training_wall_s": 660}},
+        "valence_by_category": {"anger": -0.5, "happiness": 0.3}, "devel_ccc_mean": 0.4,
+        "command": "python benchmarks/accuracy_emodb.py --systems causal", "cli_commands": ["emorec train", "emorec evaluate"],
+    }
+    baseline = {
+        "system": "baseline", "name": "baseline", "kind": "baseline", "speaker_statistics": True,
+        "refit_on_devel": False, "seeds": [], "test_ccc": scores, "test_ccc_sd": {n: 0.0 for n in LABELS},
+        "test_ccc_mean": 0.5, "per_utterance_test_ccc_mean": 0.5, "valence_by_category": {"anger": 0, "happiness": 0.1},
+        "command": "python benchmarks/accuracy_emodb.py --systems baseline", "baseline_command": "python b.py",
+        "wall_s_this_invocation": 15,
+    }
+    assert bench.best_model([model, baseline]) is model
+    result = {"label_names": LABELS, "systems": [baseline, model], "command": "python benchmarks/accuracy_emodb.py",
+              "machine": "2 CPU cores", "best_model": "model", "valence_targets": {"anger": -0.6, "happiness": 0.9},
+              "happiness_valence_above": {"anger": True}}
+    table = bench.markdown(result)
+    assert "| model | no speaker statistics, trained on train, 2 seeds (42, 43), budget 12 epochs" in table
+    assert "0.500 ± 0.010" in table and "| baseline | speaker statistics, trained on train" in table
+    # Without speaker statistics first, so each group compares like with like.
+    assert table.index("| model |") < table.index("| baseline |")
