@@ -300,6 +300,7 @@ def run_baseline(corpus, categories: Dict[str, str], feature_wall_s: float) -> L
             systems.append({"system": "baseline", **entry})
     for entry in systems:
         entry["wall_s_this_invocation"] = round(time.perf_counter() - started, 1)
+        entry["feature_wall_s"] = round(feature_wall_s, 1)  # eGeMAPS extraction, or reading its cache
     return systems
 
 
@@ -405,8 +406,12 @@ def markdown(result: dict) -> str:
         if s["kind"] == "model":
             walls = ", ".join(f"seed {seed} {r['training_wall_s'] / 60:.0f} min" for seed, r in s["runs"].items())
             lines.append(f"- {s['name']}: training {walls} ({s.get('concurrency', '')})".replace(" ()", ""))
-    lines.append(f"- baseline: {next((s['wall_s_this_invocation'] for s in systems if s['kind'] == 'baseline'), 0):.0f} s "
-                 "(eGeMAPS extraction included unless cached)")
+    baseline = next((s for s in systems if s["kind"] == "baseline"), None)
+    if baseline is not None:
+        lines.append(f"- baseline: {baseline['wall_s_this_invocation']:.0f} s, of which eGeMAPS features "
+                     f"{baseline.get('feature_wall_s', float('nan')):.0f} s (extracted, or read from the cache "
+                     f"`{UTTERANCE_DATA}/{baseline_egemaps.CACHE_FILENAME}` when it matches)")
+    lines.append(f"- this invocation: {result['wall_s'] / 60:.1f} min (runs already trained are reused, not timed again)")
     notes: Dict[str, List[str]] = defaultdict(list)
     for s in systems:
         if s.get("note"):

@@ -74,7 +74,7 @@ def test_category_means_and_markdown_name_each_protocol():
     assert bench.best_model([model, baseline]) is model
     result = {"label_names": LABELS, "systems": [baseline, model], "command": "python benchmarks/accuracy_emodb.py",
               "machine": "2 CPU cores", "best_model": "model", "valence_targets": {"anger": -0.6, "happiness": 0.9},
-              "happiness_valence_above": {"anger": True}}
+              "happiness_valence_above": {"anger": True}, "wall_s": 60}
     table = bench.markdown(result)
     assert "| model | no speaker statistics, trained on train, 2 seeds (42, 43), budget 12 epochs" in table
     assert "0.500 ± 0.010" in table and "| baseline | speaker statistics, trained on train" in table
