@@ -357,7 +357,7 @@ def markdown(result: dict) -> str:
         "speaker-independent split train 03 08 09 10 12 13 / devel 11 14 / test 15 16. Test CCC pooled over "
         "the test frames (population variance); *utt*: one point per test utterance. Models: mean ± sd over "
         "seeds (a single seed has no sd), raw outputs; rows are grouped by protocol (without, then with "
-        "speaker statistics) so that like is compared with like. Made by `" + result["command"] + "` on "
+        "speaker statistics) so that like is compared with like. Last written by `" + result["command"] + "` (each row's own command is listed below) on "
         + result["machine"] + ".",
         "",
         f"| system | protocol | {' | '.join(label_names)} | mean | utt mean |",
