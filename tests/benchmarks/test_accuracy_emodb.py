@@ -1,27 +1,17 @@
 """benchmarks/accuracy_emodb.py: session predictions are cut back into utterances exactly, a frame
 mismatch between the two converted folders stops the run, and the table renders every protocol."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from emorec.evaluation.report import write_avec_predictions
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from benchmark_scripts import load_benchmark_script  # tests/benchmarks/ is on sys.path (no __init__.py)
+
 LABELS = ["arousal", "valence", "dominance"]
 
 
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("accuracy_emodb", REPO_ROOT / "benchmarks" / "accuracy_emodb.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load_benchmark()
+bench = load_benchmark_script("accuracy_emodb")
 
 
 def write_session(tmp_path, predictions):

@@ -1,25 +1,15 @@
 """benchmarks/baseline_egemaps.py: standardisation without peeking, no test labels read, and the script
 end to end on a tiny generated converted folder (that part needs the `bench` extra)."""
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from benchmark_scripts import load_benchmark_script  # tests/benchmarks/ is on sys.path (no __init__.py)
 
 
-def load_baseline():
-    spec = importlib.util.spec_from_file_location("baseline_egemaps", REPO_ROOT / "benchmarks" / "baseline_egemaps.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it executes
-    spec.loader.exec_module(module)
-    return module
 
-
-baseline = load_baseline()
+baseline = load_benchmark_script("baseline_egemaps")
 
 
 def test_per_speaker_standardisation_uses_only_that_speakers_rows():
