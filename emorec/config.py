@@ -102,16 +102,8 @@ class NormalisationConfig(_Checked):
     """
 
     kind: Literal["none", "recording", "speaker", "causal"] = "none"
-    target_rms: float = 1.0
-    min_rms: float = 1e-4
-
-    def problems(self) -> List[Tuple[str, str]]:
-        out = []
-        if not self.target_rms > 0:
-            out.append(("target_rms", f"must be > 0, got {self.target_rms}"))
-        if not self.min_rms > 0:
-            out.append(("min_rms", f"must be > 0, got {self.min_rms}"))
-        return out
+    target_rms: float = field(default=1.0, metadata=_bounds(above=0))
+    min_rms: float = field(default=1e-4, metadata=_bounds(above=0))
 
 
 @dataclass
@@ -262,19 +254,9 @@ class LRScheduleConfig(_Checked):
     """
 
     kind: Literal["constant", "reduce_on_plateau", "cosine"] = "constant"
-    factor: float = 0.5
-    patience: int = 3
-    min_learning_rate: float = 1e-6
-
-    def problems(self) -> List[Tuple[str, str]]:
-        out = []
-        if not 0 < self.factor < 1:
-            out.append(("factor", f"must lie in (0, 1), got {self.factor}"))
-        if self.patience < 1:
-            out.append(("patience", f"must be >= 1, got {self.patience}"))
-        if self.min_learning_rate < 0:
-            out.append(("min_learning_rate", f"must be >= 0, got {self.min_learning_rate}"))
-        return out
+    factor: float = field(default=0.5, metadata=_bounds(above=0, below=1))
+    patience: int = field(default=3, metadata=_AT_LEAST_ONE)
+    min_learning_rate: float = field(default=1e-6, metadata=_NOT_NEGATIVE)
 
 
 @dataclass
