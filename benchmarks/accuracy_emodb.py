@@ -38,6 +38,8 @@ Systems (`--systems`, comma-separated):
   speaker   the same with per-speaker waveform normalisation (each speaker's RMS over their
             recordings in the partition): speaker statistics, transductive for test speakers
   none      the same without normalisation (the former default)
+  speaker_features  per-speaker waveform RMS and, inside the model, the CNN's frame features
+            standardised with each speaker's own statistics (`model.feature_statistics: speaker`)
 Targets are derived from categories (NRC VAD lexicon), not annotated: every figure says so.
 """
 from __future__ import annotations
@@ -79,6 +81,18 @@ class ModelSystem:
     name: str
     speaker_statistics: bool
     note: str
+    #: More `--set` overrides than the normalisation kind.
+    extra_overrides: tuple = ()
+    #: The run folder's suffix and the table's short name (default: the normalisation kind).
+    label: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.label or self.normalisation
+
+    @property
+    def overrides(self) -> List[str]:
+        return [f"data.normalisation.kind={self.normalisation}", *self.extra_overrides]
 
 
 MODEL_SYSTEMS = {
@@ -92,6 +106,12 @@ MODEL_SYSTEMS = {
     "none": ModelSystem(
         "none", "paralinguistic CNN + LSTM, no normalisation, augmentation", False,
         "raw waveform, no statistics"),
+    "speaker_features": ModelSystem(
+        "speaker", "paralinguistic CNN + LSTM, per-speaker feature standardisation, augmentation", True,
+        "each speaker's waveform scaled by their RMS, and the CNN's frame features standardised with the "
+        "speaker's own mean and sd over their recordings (model.feature_statistics speaker; each batch one "
+        "speaker's): speaker statistics, transductive for test speakers, not exportable",
+        ("model.feature_statistics=speaker",), "speaker_features"),
 }
 SYSTEM_IDS = ("baseline", *MODEL_SYSTEMS)
 DEFAULT_SYSTEMS = ("baseline", "causal", "speaker")
@@ -146,7 +166,7 @@ def categories_of(corpus: "baseline_egemaps.Corpus") -> Dict[str, str]:
 def model_config(system: ModelSystem):
     from emorec.config import apply_overrides, load_config
 
-    return apply_overrides(load_config(MODEL_CONFIG), [f"data.normalisation.kind={system.normalisation}"])
+    return apply_overrides(load_config(MODEL_CONFIG), system.overrides)
 
 
 def check_reused_runs(run_dir: Path, config, epochs: Optional[int]) -> None:
@@ -220,7 +240,7 @@ def run_model_system(key: str, *, seeds: int, epochs: Optional[int], runs: Path,
 
     system = MODEL_SYSTEMS[key]
     config = model_config(system)
-    run_dir = runs / f"paralinguistic_{system.normalisation}"
+    run_dir = runs / f"paralinguistic_{system.key}"
     check_reused_runs(run_dir, config, epochs)
     started = time.perf_counter()
     trained = train_seeds(config, SESSION_DATA, run_dir, seeds, epochs=epochs, verbose=2)
@@ -254,6 +274,7 @@ def run_model_system(key: str, *, seeds: int, epochs: Optional[int], runs: Path,
         "speaker_statistics": system.speaker_statistics,
         "boundaries": "none",
         "normalisation": system.normalisation,
+        "short_name": system.key,
         "seeds": trained["seeds"],
         "epochs": budget,
         "early_stopping_patience": config.training.early_stopping_patience,
@@ -276,7 +297,7 @@ def run_model_system(key: str, *, seeds: int, epochs: Optional[int], runs: Path,
         "command": command,
         "cli_commands": [
             cli("emorec train --config", str(MODEL_CONFIG), "--data", str(SESSION_DATA), "--run-dir", str(run_dir),
-                "--epochs", str(budget), "--seeds", str(seed_count), f"--set data.normalisation.kind={system.normalisation}"),
+                "--epochs", str(budget), "--seeds", str(seed_count), *[f"--set {o}" for o in system.overrides]),
             cli("emorec evaluate --run-dir", str(run_dir), "--data", str(SESSION_DATA), "--partition", TEST),
         ],
         "wall_s_this_invocation": round(time.perf_counter() - started, 1),
@@ -343,7 +364,7 @@ def protocol(system: dict) -> str:
 
 def short_name(system: dict) -> str:
     if system["kind"] == "model":
-        return f"model, {system['normalisation']} normalisation"
+        return f"model, {system.get('short_name', system['normalisation']).replace('_', ' ')} normalisation"
     return "baseline, " + ("per-speaker" if system["speaker_statistics"] else "train") + " statistics"
 
 

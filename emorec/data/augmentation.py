@@ -16,7 +16,8 @@ gets. The window is perturbed as one signal of `sequence_frames * 2205` samples:
   speed, as Kaldi's speed perturbation does. No anti-aliasing filter: at r <= 1.25 the folded band
   lies above 8.8 kHz, where speech has little energy.
 - noise: white (flat spectrum) or pink (power ~ 1/f, white noise shaped in the FFT domain),
-  scaled so that 10 log10(signal power / noise power) over the window is the drawn SNR.
+  scaled so that 10 log10(signal power / noise power) over the window's real frames is the drawn
+  SNR; padding frames (all zeros) get no noise.
 """
 from __future__ import annotations
 
@@ -86,9 +87,13 @@ def augment_window(window: Dict[str, tf.Tensor], seed: tf.Tensor, config: Augmen
             pink = tf.random.stateless_uniform([], seeds[3]) < 0.5
         else:
             pink = tf.constant(config.noise_colour == "pink")
+        # Padding frames (all zeros, past a recording's end) stay silent: they are not speech, and
+        # models that take statistics over real frames find them by their zeros.
+        real = tf.cast(tf.reduce_any(tf.not_equal(audio, 0.0), axis=-1), audio.dtype)  # [frames]
+        real_samples = tf.reshape(tf.repeat(real[:, None], tf.shape(audio)[1], axis=1), [-1])
         signal = tf.reshape(audio, [-1])
-        signal_rms = tf.sqrt(tf.reduce_mean(tf.square(signal)))
-        noise = coloured_noise(tf.shape(signal)[0], seeds[4], pink)
+        signal_rms = tf.sqrt(tf.reduce_sum(tf.square(signal)) / tf.maximum(tf.reduce_sum(real_samples), 1.0))
+        noise = coloured_noise(tf.shape(signal)[0], seeds[4], pink) * real_samples
         audio = tf.reshape(signal + noise * signal_rms * tf.pow(10.0, -snr_db / 20.0), tf.shape(audio))
     return {**window, "audio": audio, "labels": labels, "mask": mask}
 

@@ -42,6 +42,14 @@ from emorec.errors import DatasetError, PathLike
 
 AUTOTUNE = tf.data.AUTOTUNE
 
+#: Windows per batch outside training with `group_by_speaker` (at least the batch size): enough
+#: for a speaker's statistics to come from minutes of audio, few enough to fit in memory.
+SPEAKER_EVALUATION_WINDOWS = 64
+
+#: Recordings per batch in `recordings_for_prediction` with `group_by_speaker` (at least
+#: `batch_recordings`).
+SPEAKER_EVALUATION_RECORDINGS = 32
+
 #: Per-frame fields cut into windows along with the audio.
 FRAME_FIELDS = ("audio", "labels")
 
@@ -164,6 +172,7 @@ def make_dataset(
     frame_features: Optional[FrameFeatureFn] = None,
     repeat: bool = False,
     semantic_dir: Optional[PathLike] = None,
+    group_by_speaker: bool = False,
 ) -> tf.data.Dataset:
     """Batched `(inputs, targets)` windows of one partition, ready for `model.fit`/`evaluate`.
 
@@ -175,6 +184,11 @@ def make_dataset(
     semantic_dir: a semantic features folder for this data (see
     `emorec.data.semantic_features.resolve_semantic_features`); adds
     `inputs["semantic"]` `[batch, sequence_frames, dim]`, zero on padded frames.
+    group_by_speaker: every batch holds windows of one speaker only (for a model that standardises
+    features with its batch's statistics, `model.feature_statistics: speaker`): up to `batch_size`
+    windows in training, up to `SPEAKER_EVALUATION_WINDOWS` otherwise, so that a speaker's
+    statistics come from as much of their audio as fits. A `DatasetError` if a recording has no
+    speaker id.
     """
     manifest = read_manifest(data_dir)
     all_names = list(manifest["label_names"])
@@ -208,9 +222,17 @@ def make_dataset(
         dataset = dataset.map(add_features, num_parallel_calls=AUTOTUNE, deterministic=True)
         fields += probe_names
         input_names += probe_names
-    dataset = dataset.flat_map(
-        lambda recording: window_recording(recording, config.sequence_frames, config.hop_frames, fields)
-    )
+    if group_by_speaker:
+        speaker_ids = speaker_index(files, source=Path(data_dir) / partition)
+        speaker_table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(list(speaker_ids), list(speaker_ids.values()), tf.string, tf.int64), -1)
+        dataset = dataset.flat_map(
+            lambda recording: window_recording(recording, config.sequence_frames, config.hop_frames, fields).map(
+                lambda window: {**window, "speaker_id": speaker_table.lookup(recording["speaker"])}))
+    else:
+        dataset = dataset.flat_map(
+            lambda recording: window_recording(recording, config.sequence_frames, config.hop_frames, fields)
+        )
     # Labels of dimensions not asked for are dropped after windowing (columns picked by index).
     indices = [all_names.index(n) for n in label_names]
     if indices != list(range(len(all_names))):
@@ -223,10 +245,21 @@ def make_dataset(
     if training and config.augmentation.enabled:  # never for devel/test (training=False)
         dataset = augment_windows(dataset, config.augmentation, seed)
     batch_size = batch_size or config.batch_size
-    dataset = dataset.batch(batch_size, drop_remainder=False)
+    if group_by_speaker:
+        if not training:
+            batch_size = max(batch_size, SPEAKER_EVALUATION_WINDOWS)
+        dataset = dataset.group_by_window(
+            key_func=lambda window: window["speaker_id"],
+            reduce_func=lambda _, windows: windows.batch(batch_size),
+            window_size=batch_size)
+        dataset = dataset.map(lambda w: {k: v for k, v in w.items() if k != "speaker_id"})
+        per_speaker = count_windows_by_speaker(data_dir, partition, config)
+        batches = sum(-(-count // batch_size) for count in per_speaker.values())
+    else:
+        dataset = dataset.batch(batch_size, drop_remainder=False)
+        batches = -(-count_windows(data_dir, partition, config) // batch_size)
     if not repeat:
         # A known length gives Keras progress bars with totals and no "ran out of data" warning.
-        batches = -(-count_windows(data_dir, partition, config) // batch_size)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     dataset = dataset.map(
         lambda w: to_model_example(w, label_names, input_names), num_parallel_calls=AUTOTUNE, deterministic=True
@@ -240,10 +273,14 @@ def make_dataset(
 def recordings_for_prediction(
     data_dir: PathLike, partition: str, *, batch_recordings: int = 8, frame_features: Optional[FrameFeatureFn] = None,
     semantic_dir: Optional[PathLike] = None, normalisation: Optional[NormalisationConfig] = None,
+    group_by_speaker: bool = False,
 ) -> tf.data.Dataset:
     """Whole recordings in file order, padded at the end to the longest of each batch.
 
     normalisation: the run's `data.normalisation` (None: none), applied as in `make_dataset`.
+    group_by_speaker: each batch holds one speaker's recordings, up to
+    `max(batch_recordings, SPEAKER_EVALUATION_RECORDINGS)` of them (see `make_dataset`); batches
+    then come in the order their speakers' recordings end.
 
     Elements are dicts with `audio` `[batch, frames, 2205]`, `labels` `[batch, frames, dims]`,
     `label_mask` `[batch, frames]` (0 on padding), `name` `[batch]`, `num_frames` `[batch]`,
@@ -271,8 +308,55 @@ def recordings_for_prediction(
             out.update(frame_features(recording))
         return out
 
+    if group_by_speaker:
+        speaker_ids = speaker_index(files, source=Path(data_dir) / partition)
+        table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(list(speaker_ids), list(speaker_ids.values()), tf.string, tf.int64), -1)
+        size = max(batch_recordings, SPEAKER_EVALUATION_RECORDINGS)
+        dataset = dataset.map(lambda recording: (table.lookup(recording["speaker"]), select(recording)),
+                              num_parallel_calls=AUTOTUNE, deterministic=True)
+        dataset = dataset.group_by_window(
+            key_func=lambda speaker_id, _: speaker_id,
+            reduce_func=lambda _, recordings: recordings.map(lambda speaker_id, recording: recording).padded_batch(size),
+            window_size=size)
+        return dataset.prefetch(AUTOTUNE)
     dataset = dataset.map(select, num_parallel_calls=AUTOTUNE, deterministic=True)
     return dataset.padded_batch(batch_recordings).prefetch(AUTOTUNE)
+
+
+def speaker_index(files: Sequence[str], *, source: PathLike = "<data>") -> Dict[str, int]:
+    """{speaker id: index} of the recordings in the shards `files`; a `DatasetError` naming the
+    recording when one has no speaker id (per-speaker batches need one on every recording)."""
+    spec = {key: tf.io.FixedLenFeature([], tf.string) for key in ("name", "speaker")}
+    index: Dict[str, int] = {}
+    for record in tf.data.TFRecordDataset(list(files)).map(lambda s: tf.io.parse_single_example(s, spec)):
+        speaker = record["speaker"].numpy().decode()
+        if not speaker:
+            raise DatasetError(f"{source}: recording {record['name'].numpy().decode()!r} has no speaker id; "
+                               "model.feature_statistics speaker needs one on every recording")
+        index.setdefault(speaker, len(index))
+    return index
+
+
+def recording_names(data_dir: PathLike, partition: str) -> List[str]:
+    """Names of a partition's recordings in file order (the order `recordings_for_prediction` reads)."""
+    files = partition_files(data_dir, partition)
+    spec = {"name": tf.io.FixedLenFeature([], tf.string)}
+    return [name.decode() for name in tf.data.TFRecordDataset(files).map(
+        lambda s: tf.io.parse_single_example(s, spec)["name"]).as_numpy_iterator()]
+
+
+def count_windows_by_speaker(data_dir: PathLike, partition: str, config: DataConfig) -> Dict[str, int]:
+    """{speaker id: number of windows} of a partition (reads only frame counts and speakers)."""
+    manifest = read_manifest(data_dir)
+    files = partition_files(data_dir, partition, manifest)
+    spec = {"num_frames": tf.io.FixedLenFeature([], tf.int64), "speaker": tf.io.FixedLenFeature([], tf.string)}
+    counts: Dict[str, int] = {}
+    for record in tf.data.TFRecordDataset(files).map(lambda s: tf.io.parse_single_example(s, spec)).as_numpy_iterator():
+        extra = max(int(record["num_frames"]) - config.sequence_frames, 0)
+        speaker = record["speaker"].decode()
+        counts[speaker] = counts.get(speaker, 0) + 1 + -(-extra // config.hop_frames)
+    return counts
 
 
 def count_windows(data_dir: PathLike, partition: str, config: DataConfig) -> int:

@@ -30,7 +30,7 @@ import numpy as np
 from emorec.config import ExperimentConfig, NormalisationConfig, load_config
 from emorec.constants import AUDIO_INPUT, SEMANTIC_INPUT, installed_version
 from emorec.data.manifest import require_labelled_partition, unlabelled_partition_message
-from emorec.data.pipeline import recordings_for_prediction
+from emorec.data.pipeline import recording_names, recordings_for_prediction
 from emorec.data.semantic_features import resolve_semantic_features
 from emorec.errors import DatasetError, EmorecError, InputFileError, OutputExistsError, PathLike
 from emorec.evaluation.ccc import ccc_per_dimension
@@ -63,15 +63,18 @@ def default_output_dir(run_dir: PathLike, data_dir: PathLike, partition: str) ->
 
 def predict_partition(model: keras.Model, data_dir: PathLike, partition: str, label_names: List[str],
                       batch_recordings: int = 8, semantic_dir: Optional[PathLike] = None, *,
-                      normalisation: NormalisationConfig) -> List[dict]:
+                      normalisation: NormalisationConfig, group_by_speaker: bool = False) -> List[dict]:
     """Per recording (file order): `name`, `predictions`/`gold` `[frames, dims]`, `mask` `[frames]`.
 
     semantic_dir: the semantic features folder, for a model with a `semantic` input.
     normalisation: the run's `data.normalisation` (required: the model expects its inputs scaled so).
+    group_by_speaker: each model call gets one speaker's recordings together, for a model that
+    standardises features with its batch's statistics (`model.feature_statistics: speaker`).
     """
     results = []
     for batch in recordings_for_prediction(data_dir, partition, batch_recordings=batch_recordings,
-                                           semantic_dir=semantic_dir, normalisation=normalisation):
+                                           semantic_dir=semantic_dir, normalisation=normalisation,
+                                           group_by_speaker=group_by_speaker):
         inputs = {AUDIO_INPUT: batch["audio"]}
         if SEMANTIC_INPUT in batch:
             inputs[SEMANTIC_INPUT] = batch[SEMANTIC_INPUT]
@@ -88,6 +91,9 @@ def predict_partition(model: keras.Model, data_dir: PathLike, partition: str, la
             })
     if not results:
         raise InputFileError(data_dir, f"partition {partition!r} has no recordings")
+    if group_by_speaker:  # batches came speaker by speaker: back to the file order
+        order = {name: index for index, name in enumerate(recording_names(data_dir, partition))}
+        results.sort(key=lambda result: order[result["name"]])
     return results
 
 
@@ -168,7 +174,8 @@ def evaluate_run(
     semantic_dir = _semantic_dir(info, config, data_dir, semantic_dir, run_dir)
 
     results = predict_partition(model, data_dir, partition, label_names, evaluation.batch_recordings, semantic_dir,
-                                normalisation=config.data.normalisation)
+                                normalisation=config.data.normalisation,
+                                group_by_speaker=config.model.feature_statistics == "speaker")
     if not any(float(r["mask"].sum()) > 0 for r in results):  # a manifest without labelled_frames
         raise DatasetError(unlabelled_partition_message(data_dir, partition))
     scores = pooled_scores(results, label_names, variance=variance)
@@ -295,7 +302,7 @@ def _postprocessor(run_dir: Path, model, data_dir, config: ExperimentConfig, lab
         return Postprocessor.from_dict(json.loads(path.read_text(encoding="utf-8")))
     devel_results = results if partition == devel else predict_partition(
         model, data_dir, devel, label_names, config.evaluation.batch_recordings, semantic_dir,
-        normalisation=config.data.normalisation)
+        normalisation=config.data.normalisation, group_by_speaker=config.model.feature_statistics == "speaker")
     postprocessor = Postprocessor.fit(
         [r["predictions"] for r in devel_results], [r["gold"] for r in devel_results],
         [r["mask"] for r in devel_results], label_names,

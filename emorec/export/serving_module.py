@@ -21,6 +21,7 @@ from emorec.errors import ExportError
 from emorec.export.graph_ops import (frame_times_tensor, frame_waveform, model_inputs, per_dimension, split_at_lstm,
                                      validate_serving_inputs, validate_stream_state, validate_word_inputs)
 from emorec.export.semantic_graph import WORD_INPUTS
+from emorec.models.standardisation import FrameStatisticsStandardisation
 
 #: Signature names.
 DEFAULT_SIGNATURE = "serving_default"
@@ -75,6 +76,10 @@ class ServingModule(tf.Module):
                  normalisation: Optional[NormalisationConfig] = None):
         super().__init__(name="emorec_serving")
         self.normalisation = normalisation_for_serving(normalisation, model.name)
+        if any(isinstance(layer, FrameStatisticsStandardisation) for layer in model.layers):
+            raise ExportError(f"{model.name}: trained with model.feature_statistics speaker, which standardises "
+                              "features with statistics over all of a speaker's recordings; a served recording "
+                              "has no such statistics. Train with feature_statistics none to export.")
         extra_inputs = sorted(set(model.input) - {AUDIO_INPUT}) if isinstance(model.input, dict) else []
         if [name for name in extra_inputs if name != SEMANTIC_INPUT]:
             raise ExportError(f"model {model.name!r} has inputs {extra_inputs} besides {AUDIO_INPUT!r}; "

@@ -108,7 +108,8 @@ def build_model(
         inputs[SEMANTIC_INPUT] = keras.Input((None, dim), name=SEMANTIC_INPUT, dtype="float32")
         features.append(inputs[SEMANTIC_INPUT])
     if config.paralinguistic:
-        features.append(paralinguistic_features(inputs[AUDIO_INPUT], config.cnn))
+        features.append(paralinguistic_features(inputs[AUDIO_INPUT], config.cnn,
+                                                feature_statistics=config.feature_statistics))
     if not features:
         raise ValueError("the model has no features: enable model.paralinguistic or model.semantic.source")
     if len(features) == 1:

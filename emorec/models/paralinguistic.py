@@ -44,6 +44,7 @@ from keras import layers, ops
 
 from emorec.config import CNNConfig
 from emorec.constants import FRAME_LENGTH_SAMPLES
+from emorec.models.standardisation import FrameStatisticsStandardisation
 
 CONV1_IMPLEMENTATIONS = ("phase_blocked", "reference")
 #: Frames per loop iteration of the phase-blocked conv1: 4 frames are 880 windows x 500 phase
@@ -164,6 +165,10 @@ class ParalinguisticCNN(layers.Layer):
         conv1_impl: "phase_blocked" (conv1 + ReLU + pool1 without the full-resolution activation,
             module doc) or "reference" (plain Conv1D -> MaxPooling1D). Same weights, same outputs
             to float rounding.
+        last_dropout: False leaves out the dropout after the last conv block, for features that
+            are standardised with their own statistics next (`FrameStatisticsStandardisation`):
+            statistics taken over dropped-out features at training would not match those at
+            evaluation (the LSTM's input dropout still follows).
     """
 
     def __init__(
@@ -176,6 +181,7 @@ class ParalinguisticCNN(layers.Layer):
         frame_pooling: str = "max",
         frame_length_samples: int = FRAME_LENGTH_SAMPLES,
         conv1_impl: str = "phase_blocked",
+        last_dropout: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -193,12 +199,15 @@ class ParalinguisticCNN(layers.Layer):
         self.frame_pooling = frame_pooling
         self.frame_length_samples = int(frame_length_samples)
         self.conv1_impl = conv1_impl
+        self.last_dropout = bool(last_dropout)
         self.convs = [
             layers.Conv1D(f, k, strides=1, padding=padding, activation="relu", name=f"conv{i + 1}")
             for i, (f, k) in enumerate(zip(self.filters, self.kernel_sizes))
         ]
         self.pools = [layers.MaxPooling1D(p, strides=p, name=f"pool{i + 1}") for i, p in enumerate(self.pool_sizes)]
         self.dropouts = [layers.Dropout(self.dropout_rate, name=f"dropout{i + 1}") for i in range(len(self.filters))]
+        if not self.last_dropout:
+            self.dropouts[-1] = layers.Identity(name=f"dropout{len(self.filters)}_off")
         steps = self.frame_length_samples
         for k, p in zip(self.kernel_sizes, self.pool_sizes):
             steps = (steps if padding == "same" else steps - k + 1) // p
@@ -254,6 +263,7 @@ class ParalinguisticCNN(layers.Layer):
             frame_pooling=self.frame_pooling,
             frame_length_samples=self.frame_length_samples,
             conv1_impl=self.conv1_impl,
+            last_dropout=self.last_dropout,
         )
         return config
 
@@ -271,6 +281,14 @@ class ParalinguisticCNN(layers.Layer):
         )
 
 
-def paralinguistic_features(audio, config: CNNConfig, name: str = "paralinguistic_cnn"):
-    """Apply the Table 1 CNN to a symbolic `[batch, frames, 2205]` tensor: `[batch, frames, C]`."""
-    return ParalinguisticCNN.from_cnn_config(config, name=name)(audio)
+def paralinguistic_features(audio, config: CNNConfig, name: str = "paralinguistic_cnn", *,
+                            feature_statistics: str = "none"):
+    """Apply the Table 1 CNN to a symbolic `[batch, frames, 2205]` tensor: `[batch, frames, C]`.
+
+    feature_statistics `speaker`: the features are standardised over the batch's real frames
+    (`FrameStatisticsStandardisation`; the input pipeline makes a batch one speaker's)."""
+    standardise = feature_statistics == "speaker"
+    features = ParalinguisticCNN.from_cnn_config(config, name=name, last_dropout=not standardise)(audio)
+    if standardise:
+        features = FrameStatisticsStandardisation(name="speaker_standardisation")([features, audio])
+    return features

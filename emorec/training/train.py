@@ -199,10 +199,13 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
         write_run_info(run_dir, info)
 
     repeat = training.steps_per_epoch is not None
+    by_speaker = config.model.feature_statistics == "speaker"  # each batch one speaker's: its statistics
     train_data = make_dataset(data_dir, config.data.train_partition, config.data, training=True,
-                              label_names=label_names, seed=training.seed, repeat=repeat, semantic_dir=semantic_dir)
+                              label_names=label_names, seed=training.seed, repeat=repeat, semantic_dir=semantic_dir,
+                              group_by_speaker=by_speaker)
     devel_data = make_dataset(data_dir, config.data.devel_partition, config.data, training=False,
-                              label_names=label_names, semantic_dir=semantic_dir) if validate else None
+                              label_names=label_names, semantic_dir=semantic_dir,
+                              group_by_speaker=by_speaker) if validate else None
 
     learning_rate, schedule_callbacks = learning_rate_schedule(
         training, training.steps_per_epoch or int(train_data.cardinality()), validate=validate,
