@@ -15,7 +15,8 @@ from emorec.config import (AlignmentConfig, ExperimentConfig, MfccConfig, Segmen
 from emorec.errors import ConfigError
 
 PAPER_CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "paper").glob("*.yaml"))
-SECTIONS = {"word2vec": Word2VecConfig, "speech2vec": Speech2VecConfig, "alignment": AlignmentConfig}
+SECTIONS = {"word2vec": Word2VecConfig, "speech2vec": Speech2VecConfig, "alignment": AlignmentConfig,
+            "segmenter": SegmenterConfig}
 
 
 def test_there_are_paper_configs():
@@ -32,6 +33,9 @@ def test_paper_configs_write_out_every_semantic_section(path):
     config = load_config(path)
     for name, cls in SECTIONS.items():
         assert isinstance(getattr(config.semantic, name), cls)
+    # Every segmenter value written out: the evaluation features' words do not move if a default does.
+    assert set(raw["semantic"]["segmenter"]) == {"window_s", "hop_s", "threshold_db", "floor_db", "max_gap_s",
+                                                 "min_word_s", "max_word_s", "smoothing_frames"}
     assert config.semantic.alignment.supervised is False  # the paper's method is unsupervised
     assert config.scored_partition == "devel"  # Tables 2 and 3 are development-set results
     semantic = config.model.semantic
