@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import sys
-from pathlib import Path
 
 import click
 
@@ -299,13 +298,15 @@ def _semantic_section(config_path, overrides, section: str, **flags):
     return dataclasses.replace(settings, **{name: value for name, value in flags.items() if value is not None})
 
 
-def _semantic_config_options(section: str):
-    """--config and --set of a semantic verb: its hyper-parameters come from `semantic.<section>`."""
+def _semantic_config_options(section: str, *, flags: bool = True):
+    """--config and --set of a semantic verb: its hyper-parameters come from `semantic.<section>`.
+    flags: whether the verb also has flags for some of them (which then override the file)."""
     def decorate(command):
         command = set_option(f"the config's semantic.{section}")(command)
         return click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=str),
                             default=None, help=f"Experiment YAML whose semantic.{section} section holds the "
-                                               "settings [default: the built-in defaults]; flags override it.")(command)
+                                               "settings [default: the built-in defaults]"
+                                               + ("; flags override it." if flags else "."))(command)
     return decorate
 
 
@@ -439,10 +440,12 @@ def semantic_convert_vectors(pickle_path, output) -> None:
 
 @semantic.command("features", context_settings=CONTEXT)
 @click.argument("converted", type=click.Path(exists=True, file_okay=False, path_type=str))
+@_semantic_config_options("segmenter", flags=False)
 @click.option("--source", type=click.Choice(["word2vec", "speech2vec", "aligned_speech2vec"]),
               default="aligned_speech2vec", help="What the frame vectors are.")
 @click.option("--boundaries", type=click.Choice(["given", "segmenter"]), default="given",
-              help="Word boundaries: the converted word timings, or the transcript-free segmenter.")
+              help="Word boundaries: the converted word timings, or the transcript-free segmenter "
+                   "(its settings: the config's semantic.segmenter).")
 @click.option("--artefacts", "artefacts_dir", type=click.Path(exists=True, file_okay=False, path_type=str),
               required=True, help="Folder with word2vec.bin, speech2vec/ and alignment.npy.")
 @click.option("--partition", "partitions", multiple=True, default=None, help="Partitions [default: all].")
@@ -450,24 +453,15 @@ def semantic_convert_vectors(pickle_path, output) -> None:
               help="Output folder [default: CONVERTED/semantic/SOURCE-BOUNDARIES].")
 @click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
 @json_option()
-def semantic_features(converted, source, boundaries, artefacts_dir, partitions, output_dir, allow_pickle,
-                      as_json) -> None:
+def semantic_features(converted, config_path, overrides, source, boundaries, artefacts_dir, partitions, output_dir,
+                      allow_pickle, as_json) -> None:
     """Write frame-level semantic features (zeros where no word) for every recording of CONVERTED."""
-    import json
+    config = _semantic_section(config_path, overrides, "segmenter")
+    from emorec.semantic.run import format_features_report, run_features
 
-    from emorec.data.semantic_features import FEATURES_METADATA
-    from emorec.semantic.features import add_semantic_features
-
-    out = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir,
-                                allow_pickle=allow_pickle, progress=True)
-    meta = json.loads((Path(out) / FEATURES_METADATA).read_text())
-    if as_json:
-        click.echo(json.dumps(meta, indent=2))
-        return
-    for partition, info in meta["partitions"].items():
-        click.echo(f"{partition}: {info['recordings']} recordings, {info['word_frames']} of {info['frames']} "
-                   f"frames with a word ({source}, {boundaries} boundaries)")
-    click.echo(f"wrote {out}")
+    _semantic_report(run_features(converted, source, boundaries, artefacts_dir, config, partitions=partitions,
+                                  output_dir=output_dir, allow_pickle=allow_pickle, progress=True),
+                     as_json, format_features_report)
 
 
 # --- ablation: the paper's tables (emorec.experiments.ablation) -------------------------------------

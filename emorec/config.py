@@ -452,9 +452,55 @@ class AlignmentConfig(_Checked):
 
 
 @dataclass
+class SegmenterConfig(_Checked):
+    """The transcript-free word segmenter (`emorec.semantic.segmenter.segment_words`) behind
+    `boundaries: segmenter` features (`emorec semantic features --config`). Its settings are
+    stored with the features (`semantic.json`) and in an export, so a deployed model segments
+    as its features were segmented.
+
+    Args:
+        window_s: analysis frame of the log energy (25 ms).
+        hop_s: hop between analysis frames (10 ms); at most `window_s`, so no sample is skipped.
+        threshold_db: speech frames are within this many dB of the recording's loudest frame.
+        floor_db: ... and above this level in dB full scale, so a silent file has no words.
+        max_gap_s: speech runs closer than this are merged into one word (0: never merged).
+        min_word_s: shorter runs are dropped; also the closest a split point comes to either
+            edge of a run.
+        max_word_s: longer runs are split at their quietest frame until every piece fits.
+        smoothing_frames: energy is smoothed over this many frames before looking for split points.
+
+    Example: `semantic: {segmenter: {threshold_db: 25, max_word_s: 0.8}}`.
+    """
+
+    window_s: float = field(default=0.025, metadata=_bounds(above=0))
+    hop_s: float = field(default=0.010, metadata=_bounds(above=0))
+    threshold_db: float = field(default=30.0, metadata=_bounds(above=0))
+    floor_db: float = -60.0
+    max_gap_s: float = field(default=0.06, metadata=_NOT_NEGATIVE)
+    min_word_s: float = field(default=0.08, metadata=_bounds(above=0))
+    max_word_s: float = field(default=0.6, metadata=_bounds(above=0))
+    smoothing_frames: int = field(default=5, metadata=_AT_LEAST_ONE)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def problems(self) -> List[Tuple[str, str]]:
+        out = []
+        # A hop longer than the window leaves samples no frame sees: a short word could fall between.
+        if self.hop_s > self.window_s:
+            out.append(("hop_s", f"must be <= window_s ({self.window_s:g}), got {self.hop_s:g}"))
+        # A word is kept between min_word_s and max_word_s long: with min >= max no length is
+        # left (a long run is split into pieces that are then dropped as too short).
+        if self.min_word_s >= self.max_word_s:
+            out.append(("min_word_s", f"must be < max_word_s ({self.max_word_s:g}), got {self.min_word_s:g}"))
+        return out
+
+
+@dataclass
 class SemanticTrainingConfig(_Checked):
-    """How the semantic artefacts are trained (`emorec semantic word2vec|speech2vec|align
-    --config`): the recipe behind the features a `model.semantic` section reads.
+    """How the semantic artefacts are trained and the features are written (`emorec semantic
+    word2vec|speech2vec|align|features --config`): the recipe behind the features a
+    `model.semantic` section reads.
 
     Example: `semantic: {speech2vec: {epochs: 6}, alignment: {adversarial_epochs: 2}}`.
     """
@@ -462,6 +508,7 @@ class SemanticTrainingConfig(_Checked):
     word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
     speech2vec: Speech2VecConfig = field(default_factory=Speech2VecConfig)
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
 
 
 @dataclass
@@ -472,7 +519,8 @@ class ExperimentConfig(_Checked):
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    #: The semantic artefacts' training recipe (Word2Vec, Speech2Vec, alignment).
+    #: The semantic artefacts' training recipe (Word2Vec, Speech2Vec, alignment) and the
+    #: segmenter of `boundaries: segmenter` features.
     semantic: SemanticTrainingConfig = field(default_factory=SemanticTrainingConfig)
 
     @property

@@ -93,6 +93,15 @@ def test_save_and_load_round_trip(tmp_path):
         ("training:\n  early_stopping_patience: -1\n", "training.early_stopping_patience", ">= 0"),
         ("training:\n  steps_per_epoch: 0\n", "training.steps_per_epoch", ">= 1"),
         ("evaluation:\n  median_windows: [3, -5]\n", "evaluation.median_windows[1]", ">= 1"),
+        ("semantic:\n  segmenter:\n    hop_s: 0\n", "semantic.segmenter.hop_s", "must be > 0, got 0"),
+        ("semantic:\n  segmenter:\n    window_s: -0.025\n", "semantic.segmenter.window_s", "must be > 0"),
+        ("semantic:\n  segmenter:\n    max_gap_s: -0.01\n", "semantic.segmenter.max_gap_s", "must be >= 0"),
+        ("semantic:\n  segmenter:\n    threshold_db: .nan\n", "semantic.segmenter.threshold_db", "finite"),
+        ("semantic:\n  segmenter:\n    smoothing_frames: 0\n", "semantic.segmenter.smoothing_frames", ">= 1"),
+        # Across fields (problems()): a hop past the window, a minimum word no shorter than the maximum.
+        ("semantic:\n  segmenter:\n    hop_s: 0.03\n", "semantic.segmenter.hop_s", "must be <= window_s (0.025)"),
+        ("semantic:\n  segmenter:\n    min_word_s: 0.6\n", "semantic.segmenter.min_word_s",
+         "must be < max_word_s (0.6), got 0.6"),
     ],
 )
 def test_values_out_of_range_name_file_and_dotted_key(tmp_path, text, key, problem):

@@ -4,7 +4,8 @@
 - `mfcc`, `segments`, `speech2vec`: Speech2Vec in Keras (`train_speech2vec`, `SpeechEncoder`).
 - `alignment`: adversarial + iterative Procrustes/CSLS alignment (`align`, `procrustes`,
   `csls_translate`, `precision_at_k`, `LinearMap`).
-- `segmenter`: transcript-free energy-based pseudo-word boundaries (`segment_words`).
+- `segmenter`: transcript-free energy-based pseudo-word boundaries (`segment_words`), with the
+  config's `semantic.segmenter` settings (`SegmenterConfig`).
 - `features`: frame-level features (`semantic_frame_features`, `text_frame_features`) and
   `add_semantic_features`, which writes them for a converted folder (the folder's layout and
   reader live in `emorec.data.semantic_features`).

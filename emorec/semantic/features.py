@@ -191,6 +191,8 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
                           progress: bool = False) -> Path:
     """Write semantic features for every recording of a converted dataset folder.
 
+    segmenter_config: the experiment config's `semantic.segmenter` section (default: its
+    defaults); it finds the words of `boundaries="segmenter"` and is stored in `semantic.json`.
     allow_pickle: accept a gensim pickle `word2vec.kv` in the artefacts (it runs code when opened).
     progress: a bar of recordings with ETA on stderr (plain lines, about 20, when not a terminal).
 

@@ -11,7 +11,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from emorec.config import AlignmentConfig, Speech2VecConfig, Word2VecConfig
+from emorec.config import AlignmentConfig, SegmenterConfig, Speech2VecConfig, Word2VecConfig
 from emorec.constants import MANIFEST_FILENAME
 from emorec.errors import InputFileError, PathLike
 
@@ -123,6 +123,24 @@ def run_align(source_vectors: PathLike, target_vectors: PathLike, output: PathLi
     return report
 
 
+def run_features(converted: PathLike, source: str, boundaries: str, artefacts_dir: PathLike,
+                 config: Optional[SegmenterConfig] = None, *, partitions: Optional[Sequence[str]] = None,
+                 output_dir: Optional[PathLike] = None, allow_pickle: bool = False, progress: bool = True) -> Dict:
+    """Write frame-level semantic features of one source/boundaries setting for every recording
+    of a converted folder (`emorec.semantic.features.add_semantic_features`). config: the
+    `semantic.segmenter` section (default: its defaults), which finds the words of
+    `boundaries="segmenter"` and is recorded in the folder's `semantic.json`. Returns that
+    `semantic.json` with `output`, the folder written."""
+    from emorec.data.semantic_features import FEATURES_METADATA
+    from emorec.semantic.features import add_semantic_features
+
+    output = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir,
+                                   config or SegmenterConfig(), allow_pickle=allow_pickle, progress=progress)
+    report = json.loads((Path(output) / FEATURES_METADATA).read_text(encoding="utf-8"))
+    report["output"] = str(output)
+    return report
+
+
 def _with_vectors(keyed_vectors, vectors: np.ndarray):
     """A copy of KeyedVectors with the same words in the same order and new vectors."""
     from gensim.models import KeyedVectors
@@ -159,6 +177,15 @@ def format_speech2vec_report(report: Dict) -> str:
         lines.append(f"held-out speakers {', '.join(report['held_out_speakers'])}: word-type retrieval "
                      f"{_fraction(retrieval['accuracy'])} on {retrieval['instances']} words "
                      f"(chance {_fraction(retrieval['chance'])}, majority type {_fraction(retrieval['majority'])})")
+    return "\n".join(lines)
+
+
+def format_features_report(report: Dict) -> str:
+    """Per partition, the recordings and how many frames a word covers; where the folder went."""
+    lines = [f"{partition}: {info['recordings']} recordings, {info['word_frames']} of {info['frames']} frames "
+             f"with a word ({report['source']}, {report['boundaries']} boundaries)"
+             for partition, info in report["partitions"].items()]
+    lines.append(f"wrote {report['output']}")
     return "\n".join(lines)
 
 

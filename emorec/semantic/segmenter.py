@@ -6,33 +6,18 @@ frame (and above `floor_db` full scale) are speech; speech runs separated by gap
 `max_gap_s` are merged; runs longer than `max_word_s` are split at their quietest frame until all
 fit; runs shorter than `min_word_s` are dropped. These are pseudo-words: syllable groups between
 energy dips, not linguistic words.
+
+The settings are the experiment config's `semantic.segmenter` section (`SegmenterConfig`, defined
+and range-checked in `emorec.config` and re-exported here).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import List, Tuple
 
 import numpy as np
 
+from emorec.config import SegmenterConfig
 from emorec.constants import SAMPLE_RATE_HZ
-
-
-@dataclass
-class SegmenterConfig:
-    window_s: float = 0.025
-    hop_s: float = 0.010
-    #: Speech frames are within this many dB of the loudest frame.
-    threshold_db: float = 30.0
-    #: ... and above this level relative to full scale (a silent file has no words).
-    floor_db: float = -60.0
-    max_gap_s: float = 0.06
-    min_word_s: float = 0.08
-    max_word_s: float = 0.6
-    #: Energy is smoothed over this many frames before looking for split points.
-    smoothing_frames: int = 5
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def frame_energy_db(audio: np.ndarray, config: SegmenterConfig, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:

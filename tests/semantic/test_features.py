@@ -258,3 +258,58 @@ def test_progress_counts_recordings(tmp_path, artefacts, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(" [")[0] for line in lines] == [f"semantic features word2vec-given: {n}/3 recording"
                                                       for n in (1, 2, 3)], lines
+
+
+def test_the_features_verb_takes_its_segmenter_from_the_config(tmp_path, artefacts):
+    """`emorec semantic features --config/--set`: `semantic.segmenter` decides the words. The last
+    word is 25 dB below the others: speech within the default 30 dB threshold, silence within 20 dB."""
+    from click.testing import CliRunner
+
+    from emorec.cli import cli
+
+    folder, *_ = artefacts
+    recording = make_recording("a", "train", SPANS, WORDS, 30, 1)
+    quiet_start, quiet_end = (int(t * SAMPLE_RATE_HZ) for t in SPANS[2])
+    recording.audio[quiet_start:quiet_end] *= 10 ** (-25 / 20)
+    write_converted(tmp_path, {"train": [recording]})
+    config = tmp_path / "experiment.yaml"
+    config.write_text("semantic:\n  segmenter:\n    threshold_db: 20\n", encoding="utf-8")
+
+    def run(name, *options):
+        out = tmp_path / name
+        result = CliRunner().invoke(cli, ["semantic", "features", str(tmp_path), "--source", "speech2vec",
+                                          "--boundaries", "segmenter", "--artefacts", str(folder), "--out", str(out),
+                                          "--json", *options])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.output[result.output.index("{"):])
+        (serialized,) = tf.data.TFRecordDataset(str(out / "train-00000-of-00001.tfrecord"))
+        return report["segmenter"]["threshold_db"], parse_semantic_example(serialized, DIM)["word_mask"].numpy()
+
+    loud_frames, quiet_frames = [4, 5, 8, 9, 10], [20, 21]  # frames inside SPANS' words
+    threshold, mask = run("defaults")
+    assert threshold == 30.0 and np.all(mask[loud_frames] == 1) and np.all(mask[quiet_frames] == 1)
+    threshold, mask = run("file", "--config", str(config))
+    assert threshold == 20.0 and np.all(mask[loud_frames] == 1) and np.all(mask[19:23] == 0)
+    # --set over the file, as on the other semantic verbs.
+    threshold, mask = run("set", "--config", str(config), "--set", "semantic.segmenter.threshold_db=30")
+    assert threshold == 30.0 and np.all(mask[quiet_frames] == 1)
+    # Without --json, a summary for a person.
+    result = CliRunner().invoke(cli, ["semantic", "features", str(tmp_path), "--source", "speech2vec", "--boundaries",
+                                      "segmenter", "--artefacts", str(folder), "--out", str(tmp_path / "summary")])
+    assert result.exit_code == 0 and "{" not in result.output, result.output
+    assert "train: 1 recordings, " in result.output and "(speech2vec, segmenter boundaries)" in result.output
+    assert f"wrote {tmp_path / 'summary'}" in result.output
+
+
+def test_a_bad_segmenter_value_on_the_features_verb_names_the_key(tmp_path, artefacts):
+    from click.testing import CliRunner
+
+    from emorec.cli import cli
+    from emorec.errors import ConfigError
+
+    folder, *_ = artefacts
+    write_converted(tmp_path, {"train": [make_recording("a", "train", SPANS, WORDS, 30, 1)]})
+    result = CliRunner().invoke(cli, ["semantic", "features", str(tmp_path), "--source", "speech2vec", "--boundaries",
+                                      "segmenter", "--artefacts", str(folder), "--set", "semantic.segmenter.hop_s=0.05"])
+    assert isinstance(result.exception, ConfigError) and result.exception.key == "semantic.segmenter.hop_s"
+    assert not (tmp_path / "semantic").exists()

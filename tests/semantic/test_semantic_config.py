@@ -1,4 +1,4 @@
-"""The semantic recipe in YAML (issue 12, item 3): `semantic.word2vec|speech2vec|alignment`
+"""The semantic recipe in YAML (issue 12, item 3): `semantic.word2vec|speech2vec|alignment|segmenter`
 sections, read by `emorec semantic ... --config` with `--set` and flags over them."""
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from emorec.cli import cli
-from emorec.config import (AlignmentConfig, ExperimentConfig, MfccConfig, SemanticTrainingConfig, Speech2VecConfig,
-                           Word2VecConfig, config_from_dict, load_config)
+from emorec.config import (AlignmentConfig, ExperimentConfig, MfccConfig, SegmenterConfig, SemanticTrainingConfig,
+                           Speech2VecConfig, Word2VecConfig, config_from_dict, load_config)
 from emorec.errors import ConfigError
 
 PAPER_CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs" / "paper").glob("*.yaml"))
-SECTIONS = {"word2vec": Word2VecConfig, "speech2vec": Speech2VecConfig, "alignment": AlignmentConfig}
+SECTIONS = {"word2vec": Word2VecConfig, "speech2vec": Speech2VecConfig, "alignment": AlignmentConfig,
+            "segmenter": SegmenterConfig}
 
 
 def test_there_are_paper_configs():
@@ -32,6 +33,9 @@ def test_paper_configs_write_out_every_semantic_section(path):
     config = load_config(path)
     for name, cls in SECTIONS.items():
         assert isinstance(getattr(config.semantic, name), cls)
+    # Every segmenter value written out: the evaluation features' words do not move if a default does.
+    assert set(raw["semantic"]["segmenter"]) == {"window_s", "hop_s", "threshold_db", "floor_db", "max_gap_s",
+                                                 "min_word_s", "max_word_s", "smoothing_frames"}
     assert config.semantic.alignment.supervised is False  # the paper's method is unsupervised
     assert config.scored_partition == "devel"  # Tables 2 and 3 are development-set results
     semantic = config.model.semantic
@@ -53,12 +57,34 @@ def test_semantic_sections_are_checked_like_the_rest():
         config_from_dict({"semantic": {"word2vec": {"windw": 3}}})
     with pytest.raises(ConfigError, match=r"model\.semantic\.evaluation_boundaries"):
         config_from_dict({"model": {"semantic": {"source": "word2vec", "evaluation_boundaries": "segmenter"}}})
+    with pytest.raises(ConfigError, match=r"semantic\.segmenter\.smoothing_frames: expected an integer"):
+        config_from_dict({"semantic": {"segmenter": {"smoothing_frames": 2.5}}})
+    with pytest.raises(ConfigError, match=r"semantic\.segmenter\.treshold_db: unknown key"):
+        config_from_dict({"semantic": {"segmenter": {"treshold_db": 20}}})
+
+
+def test_the_segmenter_section_loads_from_yaml(tmp_path):
+    path = tmp_path / "experiment.yaml"
+    path.write_text("semantic:\n  segmenter:\n    threshold_db: 20\n    hop_s: 0.025\n    max_gap_s: 0\n"
+                    "    smoothing_frames: 3\n", encoding="utf-8")
+    segmenter = load_config(path).semantic.segmenter
+    # The edges are allowed: a hop equal to the window, and no merging of runs at all.
+    assert (segmenter.threshold_db, segmenter.hop_s, segmenter.max_gap_s, segmenter.smoothing_frames) == (20.0, 0.025,
+                                                                                                         0.0, 3)
+    assert isinstance(segmenter.threshold_db, float)
+    assert (segmenter.window_s, segmenter.min_word_s, segmenter.max_word_s) == (0.025, 0.08, 0.6)  # not in the file
+
+
+def test_segmenter_settings_built_in_python_are_checked_too():
+    with pytest.raises(ConfigError, match=r"^SegmenterConfig: min_word_s: must be > 0, got 0$"):
+        SegmenterConfig(min_word_s=0)
 
 
 def test_the_semantic_modules_use_the_config_classes():
     # One home per hyper-parameter: the modules' names are the config's classes, not copies.
-    from emorec.semantic import alignment, mfcc, speech2vec
+    from emorec.semantic import alignment, mfcc, segmenter, speech2vec
 
+    assert segmenter.SegmenterConfig is SegmenterConfig
     assert alignment.AlignmentConfig is AlignmentConfig
     assert speech2vec.Speech2VecConfig is Speech2VecConfig
     assert mfcc.MfccConfig is MfccConfig
