@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
-from emorec.config import ExperimentConfig, ModelConfig, SemanticConfig
+from emorec.config import ExperimentConfig, ModelConfig, SegmenterConfig, SemanticConfig
 from emorec.data.semantic_features import FEATURES_METADATA, semantic_features_dir
 from emorec.errors import DatasetError
 from emorec.evaluation.evaluate import _semantic_dir
@@ -16,12 +17,15 @@ from emorec.evaluation.evaluate import _semantic_dir
 DIM = 8
 
 
-def fake_features(data_dir: Path, source: str, boundaries: str) -> Path:
-    """A complete features folder as far as resolving it goes (its metadata)."""
+def fake_features(data_dir: Path, source: str, boundaries: str, segmenter: Optional[SegmenterConfig] = None) -> Path:
+    """A complete features folder as far as resolving it goes (its metadata). Like the writer, it
+    records the segmenter's settings (default: the defaults) for segmenter boundaries only."""
     folder = semantic_features_dir(data_dir, source, boundaries)
     folder.mkdir(parents=True)
+    recorded = (segmenter or SegmenterConfig()).to_dict() if boundaries == "segmenter" else None
     (folder / FEATURES_METADATA).write_text(json.dumps(
-        {"source": source, "boundaries": boundaries, "dim": DIM, "complete": True, "partitions": {}}))
+        {"source": source, "boundaries": boundaries, "dim": DIM, "segmenter": recorded, "complete": True,
+         "partitions": {}}))
     return folder
 
 
