@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from emorec.config import SemanticConfig
+from emorec.config import SegmenterConfig, SemanticConfig
 from emorec.errors import ConfigError, DatasetError, PathLike
 
 SOURCES = ("word2vec", "speech2vec", "aligned_speech2vec")
@@ -43,6 +43,7 @@ def resolve_semantic_features(
     data_dir: PathLike,
     semantic: SemanticConfig,
     *,
+    segmenter: Optional[SegmenterConfig] = None,
     features_dir: Optional[PathLike] = None,
     config_source: str = "<config>",
 ) -> Optional[Tuple[Path, int]]:
@@ -53,6 +54,10 @@ def resolve_semantic_features(
     complete features folder of the same source and boundaries as the config, with
     `semantic.dim`-wide vectors: a `DatasetError` (missing or incomplete folder, with the command
     that writes it) or a `ConfigError` on `model.semantic.*` (mismatch) otherwise.
+    segmenter: the experiment config's `semantic.segmenter` (default: its defaults, as
+    `emorec semantic features` without `--config` uses). With `semantic.boundaries == "segmenter"`
+    the folder must have been segmented with exactly these settings: a `ConfigError` on
+    `semantic.segmenter` naming each differing setting otherwise.
     """
     if semantic.source == "none":
         return None
@@ -77,7 +82,41 @@ def resolve_semantic_features(
     if meta.get("dim") != semantic.dim:
         raise ConfigError(config_source, "model.semantic.dim",
                           f"{semantic.dim}, but the features in {folder} have {meta.get('dim')} dimensions")
+    if semantic.boundaries == "segmenter":
+        _check_segmenter(folder, meta, segmenter or SegmenterConfig(), data_dir, semantic, features_dir,
+                         config_source)
     return folder, int(meta["dim"])
+
+
+def _check_segmenter(folder: Path, meta: dict, segmenter: SegmenterConfig, data_dir: PathLike,
+                     semantic: SemanticConfig, features_dir: Optional[PathLike], config_source: str) -> None:
+    """Refuse features whose recorded segmenter settings differ from the config's: other settings
+    find other words, so a model would silently train or be scored on features its config does
+    not describe."""
+    expected = segmenter.to_dict()
+    recorded = meta.get("segmenter")
+    command = (f"`emorec semantic features {data_dir} --source {semantic.source} --boundaries segmenter "
+               f"--artefacts {meta.get('artefacts_dir') or semantic.artefacts_dir or 'ARTEFACTS'} "
+               f"--config {config_source if Path(config_source).is_file() else 'CONFIG'}"
+               + (f" --out {folder}" if features_dir is not None else "") + "`")
+    fix = f"rewrite them with {command} or set semantic.segmenter to the features' settings"
+    # A folder without settings is refused, as a missing source, boundaries or dim is above: the
+    # writer has recorded them since segmenter features exist, so their absence is not an old
+    # folder to be trusted but one that cannot be checked.
+    if not isinstance(recorded, dict):
+        raise ConfigError(config_source, "semantic.segmenter",
+                          f"the features in {folder} record no segmenter settings ({FEATURES_METADATA}); {fix}")
+
+    def shown(settings: dict, key: str) -> str:
+        return repr(settings[key]) if key in settings else "absent"
+
+    differing = [f"{key}: config {shown(expected, key)}, features {shown(recorded, key)}"
+                 for key in [*expected, *(k for k in recorded if k not in expected)]
+                 if key not in expected or key not in recorded or expected[key] != recorded[key]]
+    if differing:
+        raise ConfigError(config_source, "semantic.segmenter",
+                          f"the features in {folder} were segmented with other settings ({'; '.join(differing)}); "
+                          f"{fix}")
 
 
 def semantic_partition_files(semantic_dir: PathLike, partition: str, files: Sequence[str]) -> List[str]:

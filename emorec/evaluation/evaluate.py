@@ -288,8 +288,8 @@ def _semantic_dir(info: dict, config: ExperimentConfig, data_dir: PathLike, sema
             evaluated.boundaries == config.model.semantic.boundaries and \
             Path(data_dir).resolve() == Path(info.get("data_dir", "")).resolve():
         semantic_dir = info["semantic_features"]
-    resolved = resolve_semantic_features(data_dir, evaluated, features_dir=semantic_dir,
-                                         config_source=str(run_dir / CONFIG_FILENAME))
+    resolved = resolve_semantic_features(data_dir, evaluated, segmenter=config.semantic.segmenter,
+                                         features_dir=semantic_dir, config_source=str(run_dir / CONFIG_FILENAME))
     return resolved[0]
 
 

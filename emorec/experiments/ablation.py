@@ -107,8 +107,8 @@ def run_ablation(
     if len(set(stems)) != len(stems):
         raise EmorecError(f"configs share a file name, so their run folders would collide: {stems}")
     for path, config in configs:  # every config's semantic features exist before hours of training
-        resolve_semantic_features(data_dir, config.model.semantic, config_source=str(path))
-        resolve_semantic_features(data_dir, config.model.semantic.at_evaluation(), config_source=str(path))
+        for semantic in (config.model.semantic, config.model.semantic.at_evaluation()):
+            resolve_semantic_features(data_dir, semantic, segmenter=config.semantic.segmenter, config_source=str(path))
 
     rows: List[dict] = []
     for path, config in configs:

@@ -134,8 +134,8 @@ def train_model(
     for partition in (config.data.train_partition, config.data.devel_partition):
         if partition is not None:
             partition_files(data_dir, partition, manifest)  # a DatasetError now rather than mid-fit
-    semantic = resolve_semantic_features(data_dir, config.model.semantic, features_dir=semantic_dir,
-                                         config_source=f"config {config.name!r}")
+    semantic = resolve_semantic_features(data_dir, config.model.semantic, segmenter=config.semantic.segmenter,
+                                         features_dir=semantic_dir, config_source=f"config {config.name!r}")
     semantic_dir, semantic_dim = (None, None) if semantic is None else (semantic[0].resolve(), semantic[1])
 
     if run_finished(run_dir):

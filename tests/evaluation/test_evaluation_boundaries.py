@@ -3,25 +3,30 @@ boundaries is evaluated on the features of its `evaluation_boundaries` (the pape
 the text discarded), read from `<data>/semantic/<source>-<boundaries>/`."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
-from emorec.config import ExperimentConfig, ModelConfig, SemanticConfig
+from emorec.config import ExperimentConfig, ModelConfig, SegmenterConfig, SemanticConfig, SemanticTrainingConfig
 from emorec.data.semantic_features import FEATURES_METADATA, semantic_features_dir
-from emorec.errors import DatasetError
+from emorec.errors import ConfigError, DatasetError
 from emorec.evaluation.evaluate import _semantic_dir
 
 DIM = 8
 
 
-def fake_features(data_dir: Path, source: str, boundaries: str) -> Path:
-    """A complete features folder as far as resolving it goes (its metadata)."""
+def fake_features(data_dir: Path, source: str, boundaries: str, segmenter: Optional[SegmenterConfig] = None) -> Path:
+    """A complete features folder as far as resolving it goes (its metadata). Like the writer, it
+    records the segmenter's settings (default: the defaults) for segmenter boundaries only."""
     folder = semantic_features_dir(data_dir, source, boundaries)
     folder.mkdir(parents=True)
+    recorded = (segmenter or SegmenterConfig()).to_dict() if boundaries == "segmenter" else None
     (folder / FEATURES_METADATA).write_text(json.dumps(
-        {"source": source, "boundaries": boundaries, "dim": DIM, "complete": True, "partitions": {}}))
+        {"source": source, "boundaries": boundaries, "dim": DIM, "segmenter": recorded, "complete": True,
+         "partitions": {}}))
     return folder
 
 
@@ -49,3 +54,25 @@ def test_missing_evaluation_features_name_the_command(tmp_path):
                       tmp_path / "run")
     assert "speech2vec-segmenter" in str(error.value)
     assert "emorec semantic features" in str(error.value) and "--boundaries segmenter" in str(error.value)
+
+
+def with_segmenter(experiment: ExperimentConfig, **settings) -> ExperimentConfig:
+    return dataclasses.replace(experiment, semantic=SemanticTrainingConfig(segmenter=SegmenterConfig(**settings)))
+
+
+def test_evaluation_refuses_segmenter_features_of_other_settings(tmp_path):
+    """The paper's setting: trained on given boundaries, scored on the segmenter's features, which
+    must be segmented as the run's config says (otherwise its scores are of other words)."""
+    given = fake_features(tmp_path, "speech2vec", "given")
+    segmenter = fake_features(tmp_path, "speech2vec", "segmenter", SegmenterConfig(threshold_db=20.0))
+    info = {"semantic_features": str(given), "data_dir": str(tmp_path)}
+    paper = config(boundaries="given", evaluation_boundaries="segmenter")
+    with pytest.raises(ConfigError) as error:
+        _semantic_dir(info, paper, tmp_path, None, tmp_path / "run")
+    assert error.value.key == "semantic.segmenter"
+    assert "threshold_db: config 30.0, features 20.0" in str(error.value) and str(segmenter) in str(error.value)
+    assert str(tmp_path / "run" / "config.yaml") in str(error.value)  # whose config disagrees
+    assert _semantic_dir(info, with_segmenter(paper, threshold_db=20.0), tmp_path, None, tmp_path / "run") == segmenter
+    # Given boundaries at evaluation: no segmenter, so its settings do not matter.
+    assert _semantic_dir(info, with_segmenter(config(boundaries="given"), threshold_db=40.0), tmp_path, None,
+                         tmp_path / "run") == given

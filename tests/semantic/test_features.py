@@ -313,3 +313,71 @@ def test_a_bad_segmenter_value_on_the_features_verb_names_the_key(tmp_path, arte
                                       "segmenter", "--artefacts", str(folder), "--set", "semantic.segmenter.hop_s=0.05"])
     assert isinstance(result.exception, ConfigError) and result.exception.key == "semantic.segmenter.hop_s"
     assert not (tmp_path / "semantic").exists()
+
+
+def segmenter_experiment(path, yaml_text: str):
+    """An experiment config file (and its config) whose model reads speech2vec features of
+    segmenter boundaries; yaml_text adds sections."""
+    from emorec.config import load_config
+
+    path.write_text("model:\n  semantic: {source: speech2vec, boundaries: segmenter, dim: %d}\n%s" % (DIM, yaml_text),
+                    encoding="utf-8")
+    return path, load_config(path)
+
+
+def test_features_segmented_otherwise_than_the_config_are_refused(tmp_path, artefacts):
+    """Other segmenter settings find other words: features written with them must not silently
+    train or be scored under a config that says otherwise."""
+    from emorec.data.semantic_features import resolve_semantic_features
+    from emorec.errors import ConfigError
+
+    folder, *_ = artefacts
+    write_converted(tmp_path, {"train": [make_recording("a", "train", SPANS, WORDS, 30, 1)]})
+    written_path, written = segmenter_experiment(tmp_path / "written.yaml",
+                                                 "semantic:\n  segmenter: {threshold_db: 20, max_word_s: 0.8}\n")
+    out = add_semantic_features(tmp_path, "speech2vec", "segmenter", folder, segmenter_config=written.semantic.segmenter)
+
+    _, defaults = segmenter_experiment(tmp_path / "defaults.yaml", "")
+    with pytest.raises(ConfigError) as error:
+        resolve_semantic_features(tmp_path, defaults.model.semantic, segmenter=defaults.semantic.segmenter,
+                                  config_source="config 'defaults'")
+    message = str(error.value)
+    assert error.value.key == "semantic.segmenter" and "\n" not in message
+    assert str(out) in message
+    assert "threshold_db: config 30.0, features 20.0" in message and "max_word_s: config 0.6, features 0.8" in message
+    assert "min_word_s" not in message  # only the settings that differ
+    assert "emorec semantic features" in message and "--boundaries segmenter" in message and "--config" in message
+    assert "set semantic.segmenter" in message
+
+    # The config the features were written with is accepted, and named as the one to rewrite them with.
+    assert resolve_semantic_features(tmp_path, written.model.semantic, segmenter=written.semantic.segmenter) == (out, DIM)
+    with pytest.raises(ConfigError, match=f"--config {written_path}"):
+        resolve_semantic_features(tmp_path, written.model.semantic, segmenter=defaults.semantic.segmenter,
+                                  config_source=str(written_path))
+
+
+def test_features_without_recorded_segmenter_settings_are_refused(tmp_path, artefacts):
+    """As a folder without its source or dim: settings that are not recorded cannot be checked."""
+    from emorec.data.semantic_features import resolve_semantic_features
+    from emorec.errors import ConfigError
+
+    folder, *_ = artefacts
+    write_converted(tmp_path, {"train": [make_recording("a", "train", SPANS, WORDS, 30, 1)]})
+    out = add_semantic_features(tmp_path, "speech2vec", "segmenter", folder)
+    meta = json.loads((out / "semantic.json").read_text())
+    del meta["segmenter"]
+    (out / "semantic.json").write_text(json.dumps(meta))
+    _, config = segmenter_experiment(tmp_path / "experiment.yaml", "")
+    with pytest.raises(ConfigError, match="record no segmenter settings"):
+        resolve_semantic_features(tmp_path, config.model.semantic, segmenter=config.semantic.segmenter)
+
+
+def test_given_boundaries_have_no_segmenter_settings_to_check(tmp_path, artefacts):
+    from emorec.config import SegmenterConfig, SemanticConfig
+    from emorec.data.semantic_features import resolve_semantic_features
+
+    folder, *_ = artefacts
+    write_converted(tmp_path, {"train": [make_recording("a", "train", SPANS, WORDS, 30, 1)]})
+    out = add_semantic_features(tmp_path, "speech2vec", "given", folder, segmenter_config=SegmenterConfig())
+    given = SemanticConfig(source="speech2vec", boundaries="given", dim=DIM)
+    assert resolve_semantic_features(tmp_path, given, segmenter=SegmenterConfig(threshold_db=20)) == (out, DIM)
