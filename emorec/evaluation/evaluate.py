@@ -293,6 +293,23 @@ def _semantic_dir(info: dict, config: ExperimentConfig, data_dir: PathLike, sema
     return resolved[0]
 
 
+def evaluation_semantic_dir(run_dir: PathLike, data_dir: Optional[PathLike] = None) -> Optional[Path]:
+    """The semantic features folder `evaluate_run` reads for the run in `run_dir` (None for a model
+    without a semantic branch): that of the run config's evaluation boundaries on `data_dir`
+    (default: the converted folder the run trained on, from run.json). Raises what `evaluate_run`
+    raises for a missing folder or one its config does not describe (other boundaries, dim or
+    segmenter settings)."""
+    run_dir = Path(run_dir)
+    info = load_run_info(run_dir)
+    config: ExperimentConfig = load_config(run_dir / CONFIG_FILENAME)
+    if data_dir is None:
+        if not info.get("data_dir"):
+            raise InputFileError(run_dir / RUN_INFO_FILENAME, "records no data_dir (the converted folder the run "
+                                                              "trained on): pass the one to read the features of")
+        data_dir = info["data_dir"]
+    return _semantic_dir(info, config, data_dir, None, run_dir)
+
+
 def _postprocessor(run_dir: Path, model, data_dir, config: ExperimentConfig, label_names, partition: str,
                    results: List[dict], variance: str, semantic_dir: Optional[Path] = None) -> Postprocessor:
     """Fit on devel (and save it), or load the one fitted on devel for any other partition."""

@@ -76,3 +76,24 @@ def test_evaluation_refuses_segmenter_features_of_other_settings(tmp_path):
     # Given boundaries at evaluation: no segmenter, so its settings do not matter.
     assert _semantic_dir(info, with_segmenter(config(boundaries="given"), threshold_db=40.0), tmp_path, None,
                          tmp_path / "run") == given
+
+
+def test_a_run_folder_names_the_folder_it_is_evaluated_on(tmp_path):
+    """`evaluation_semantic_dir`: what `emorec export` deploys, from the run folder alone (its
+    config and the data folder run.json records)."""
+    from emorec.config import save_config
+    from emorec.errors import InputFileError
+    from emorec.evaluation.evaluate import evaluation_semantic_dir
+
+    given = fake_features(tmp_path, "speech2vec", "given")
+    segmenter = fake_features(tmp_path, "speech2vec", "segmenter")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"semantic_features": str(given), "data_dir": str(tmp_path)}))
+    save_config(config(boundaries="given", evaluation_boundaries="segmenter"), run_dir / "config.yaml")
+    assert evaluation_semantic_dir(run_dir) == segmenter
+    save_config(config(boundaries="given"), run_dir / "config.yaml")
+    assert evaluation_semantic_dir(run_dir) == given
+    (run_dir / "run.json").write_text(json.dumps({"semantic_features": str(given)}))
+    with pytest.raises(InputFileError, match="records no data_dir"):
+        evaluation_semantic_dir(run_dir)
