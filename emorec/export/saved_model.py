@@ -19,8 +19,10 @@ highest version of `NAME`). Two signatures:
 Models with a semantic branch (Speech2Vec or aligned Speech2Vec features) compute the semantic
 frame features in the graph (`emorec.export.semantic_graph`): `serving_default` then also takes
 the word boundaries `word_start_s` / `word_end_s` float32 `[batch, max_words]` and `num_words`
-int32 `[batch]` (for segmenter runs the client runs the segmenter, see `emorec.export.predict`),
-and there is no `serving_stream` (a word may straddle a chunk border).
+int32 `[batch]`, and there is no `serving_stream` (a word may straddle a chunk border). A run
+folder is exported with the boundaries it was evaluated on (`run_semantic_front_end`): for
+segmenter boundaries (the paper's evaluation, also of models trained on given ones) the client
+runs the segmenter, see `emorec.export.predict`.
 
 The graph holds only core TensorFlow ops (decoding and resampling happen on the client, see
 `emorec.export.predict`), so stock `tensorflow/serving` loads it.
@@ -42,14 +44,16 @@ from typing import List, Optional, Sequence, Set, Union
 import tensorflow as tf
 import keras
 
+from emorec.config import load_config
 from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from emorec.data.locking import output_lock
 from emorec.errors import ExportError, InputFileError, PathLike
+from emorec.evaluation.evaluate import evaluation_semantic_dir
 from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers, require_finite_weights
 from emorec.export.semantic_graph import front_end_from_features_dir
 from emorec.export.serving_module import DEFAULT_SIGNATURE, STREAM_SIGNATURE, ServingModule, stream_matches_serve
-from emorec.training.run_folder import (RUN_INFO_FILENAME, find_run_model, load_run_model, run_info_or_empty,
-                                        run_label_names, run_normalisation)
+from emorec.training.run_folder import (CONFIG_FILENAME, RUN_INFO_FILENAME, find_run_model, load_run_model,
+                                        run_info_or_empty, run_label_names, run_normalisation)
 
 #: Metadata written next to the SavedModel; TF Serving ignores `assets.extra`.
 METADATA_PATH = Path("assets.extra") / "emorec_export.json"
@@ -60,8 +64,11 @@ METADATA_PATH = Path("assets.extra") / "emorec_export.json"
 
 
 def run_semantic_front_end(run_dir: PathLike):
-    """The `SemanticFrontEnd` of a run with a semantic branch (from run.json's
-    `semantic_features` folder), or None for an audio-only run."""
+    """The `SemanticFrontEnd` of a run with a semantic branch, or None for an audio-only run: that
+    of the features `emorec evaluate` reads for the run on the data it trained on
+    (`evaluation_semantic_dir`: its config's `model.semantic.evaluation_boundaries`, else its
+    training boundaries). A run folder without config.yaml: that of run.json's
+    `semantic_features` folder (the one it trained on)."""
     info = run_info_or_empty(run_dir)
     if not info.get("semantic_dim"):
         return None
@@ -69,7 +76,16 @@ def run_semantic_front_end(run_dir: PathLike):
     if not features_dir:
         raise InputFileError(Path(run_dir) / RUN_INFO_FILENAME,
                              "has semantic_dim but no semantic_features folder: cannot export the semantic branch")
-    return front_end_from_features_dir(features_dir, run_dir)
+    config_path = Path(run_dir) / CONFIG_FILENAME
+    if not config_path.is_file():
+        return front_end_from_features_dir(features_dir, run_dir)
+    # Deployed as it was scored: a run trained on a transcript's word timings and evaluated on the
+    # segmenter's words (the paper's setting) serves audio alone, segmented as its scores were.
+    front_end = front_end_from_features_dir(evaluation_semantic_dir(run_dir), run_dir)
+    trained_on = load_config(config_path).model.semantic.boundaries
+    if trained_on != front_end.boundaries:
+        front_end.training_boundaries = trained_on
+    return front_end
 
 
 def next_version(model_dir: PathLike) -> int:

@@ -15,10 +15,12 @@ Speech2Vec `SpeechEncoder`, the alignment `LinearMap` or none, the boundary sett
    float64 like the numpy reference, so the same boundaries pick the same frames.
 
 Word boundaries always enter the graph as inputs (`word_start_s`, `word_end_s` float32
-`[batch, max_words]`, `num_words` int32 `[batch]`). For runs whose features used the energy
-segmenter, the client runs `emorec.semantic.segmenter.segment_words` (numpy; its split loop is not
-worth a graph) with the settings stored in the export's metadata; `emorec predict` does that.
-Text (word2vec) features need a transcript and are not exported.
+`[batch, max_words]`, `num_words` int32 `[batch]`). For exports whose boundaries are the energy
+segmenter's (a run evaluated on segmenter features, whatever it trained on: the paper trains on a
+transcript's word timings and discards the text at evaluation), the client runs
+`emorec.semantic.segmenter.segment_words` (numpy; its split loop is not worth a graph) with the
+settings stored in the export's metadata; `emorec predict` does that. Text (word2vec) features
+need a transcript and are not exported.
 """
 from __future__ import annotations
 
@@ -48,8 +50,11 @@ class SemanticFrontEnd:
     """What the exported graph needs to compute a run's semantic frame features from audio.
 
     encoder: a `emorec.semantic.speech2vec.SpeechEncoder`. linear_map: the alignment `LinearMap`
-    (aligned_speech2vec) or None (speech2vec). boundaries: "given" or "segmenter". segmenter: the
-    `SegmenterConfig` dict of segmenter runs (stored in the export's metadata for the client).
+    (aligned_speech2vec) or None (speech2vec). boundaries: where the served words come from,
+    "given" (the client passes them) or "segmenter" (the client segments the audio). segmenter: the
+    `SegmenterConfig` dict of segmenter boundaries (stored in the export's metadata for the
+    client). training_boundaries: those of the features the model trained on, when they differ
+    from `boundaries` (None: the same).
     """
 
     encoder: object
@@ -57,6 +62,7 @@ class SemanticFrontEnd:
     source: str = "speech2vec"
     boundaries: str = "given"
     segmenter: Optional[dict] = None
+    training_boundaries: Optional[str] = None
 
     @property
     def dim(self) -> int:
@@ -64,7 +70,8 @@ class SemanticFrontEnd:
 
     def metadata(self) -> dict:
         return {"source": self.source, "boundaries": self.boundaries, "dim": self.dim,
-                "segmenter": self.segmenter, "word_inputs": [spec.name for spec in WORD_INPUTS]}
+                "segmenter": self.segmenter, "training_boundaries": self.training_boundaries or self.boundaries,
+                "word_inputs": [spec.name for spec in WORD_INPUTS]}
 
     # ------------------------------------------------------------------ the graph
 
