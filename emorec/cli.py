@@ -245,7 +245,8 @@ def export(run_dir, out, model_version, export_format) -> None:
 @click.option("--batch-s", "batch_audio_s", type=float, default=10.0,
               help="Padded seconds of audio per model call that batches shorter files (0: one call per file).")
 @click.option("--words", "words_csv", type=click.Path(path_type=str), default=None,
-              help="Word timings CSV (file,word,start_s,end_s) for a semantic model trained on given boundaries.")
+              help="Word timings CSV (file,word,start_s,end_s): needed by a semantic model exported with given "
+                   "boundaries; a segmenter export uses them instead of segmenting the audio.")
 @click.option("--workers", type=int, default=None, help="Decoding threads [default: min(4, CPUs)].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_audio_limit_options

@@ -12,11 +12,12 @@ sorted by length and served together, padded to the longest of their batch (`ser
 takes a `length` per row and zeroes what lies past it, so a padded row gives the numbers it gives
 alone). Long files keep the streaming path.
 
-Models with a semantic branch take word boundaries with the audio: given ones (`words` /
-a word-timings CSV `file,word,start_s,end_s`, EmoDB's `word_timings.csv` layout) for runs trained
-on given boundaries; for segmenter runs the client runs `emorec.semantic.segmenter.segment_words`
-with the settings stored in the export. Such models are called once per recording (no streaming,
-no batching).
+Models with a semantic branch take word boundaries with the audio, as the export's metadata
+says (`semantic.boundaries`, the boundaries its run was evaluated on): given ones (`words` / a
+word-timings CSV `file,word,start_s,end_s`, EmoDB's `word_timings.csv` layout) are required by a
+`given` export; a `segmenter` export runs `emorec.semantic.segmenter.segment_words` with the
+settings stored in it, unless words are given, which it then serves instead. Such models are called
+once per recording (no streaming, no batching).
 
 Results: a pandas DataFrame per file indexed by (`file`, `start`, `end`) as audinterface does
 (`file` the absolute path, `start`/`end` `pd.Timedelta`, frame i at [0.1 i, 0.1 (i + 1)) s, the last
@@ -122,12 +123,13 @@ class ExportedModel:
     def word_boundaries(self, waveform: np.ndarray, words: Optional[Sequence[Tuple[float, float]]],
                         source: PathLike = "<array>") -> Optional[List[Tuple[float, float]]]:
         """The (start_s, end_s) words to serve with `waveform`: None for an audio-only model, the
-        segmenter's for a segmenter run without `words`, else `words` (required for given-boundary runs)."""
+        segmenter's for a segmenter export without `words`, else `words` (required by an export
+        with given boundaries)."""
         if self.semantic is None:
             return None
         if words is None:
             if self.semantic.get("boundaries") != "segmenter":
-                raise InputFileError(source, "this model's semantic branch was trained on given word boundaries: "
+                raise InputFileError(source, "this model's semantic branch was exported with given word boundaries: "
                                              "pass them (predict --words CSV, or words=[(start_s, end_s), ...])")
             from emorec.semantic.segmenter import SegmenterConfig, segment_words
 
@@ -281,7 +283,8 @@ def predict_array(
         model: an `ExportedModel` or an export folder.
         name: the `file` level of the result's index ("" as audinterface's `process_signal`).
         chunk_s: seconds per `serving_stream` call; None for one call.
-        words: (start_s, end_s) per word, for a semantic model trained on given boundaries.
+        words: (start_s, end_s) per word, for a semantic model exported with given boundaries
+            (a segmenter export serves them instead of segmenting).
 
     Returns one row per 0.1 s frame, indexed by (file, start, end), one column per affect
     dimension (see `frame_table`).
@@ -416,7 +419,8 @@ def predict_file(
         out_dir: if given, write `out_dir/<file name>.csv` (see `write_predictions`) and, with
             `plot`, `<file name>.png`; an existing one raises `OutputExistsError` unless `overwrite`.
         chunk_s: seconds per `serving_stream` call; None for one call.
-        words: (start_s, end_s) per word, for a semantic model trained on given boundaries.
+        words: (start_s, end_s) per word, for a semantic model exported with given boundaries
+            (a segmenter export serves them instead of segmenting).
         max_duration_s, allow_any_sample_rate: sanity limits (see `emorec.data.audio.AudioLimits`).
 
     Returns one row per 0.1 s frame indexed by (file, start, end), `file` the absolute path.
@@ -587,8 +591,9 @@ def predict_files(
             (`output_paths`), in `output_format` (`csv` with header or `avec`), and a PNG with
             `plot`. Any existing one raises `OutputExistsError` before any work, unless `overwrite`.
         chunk_s: seconds per `serving_stream` call for files longer than it; None: one call each.
-        words_csv: word timings (`file,word,start_s,end_s`) for a semantic model trained on given
-            boundaries; each file takes the rows of its name (or stem).
+        words_csv: word timings (`file,word,start_s,end_s`) for a semantic model exported with given
+            boundaries (a segmenter export serves them instead of segmenting); each file takes the
+            rows of its name (or stem).
         batch_audio_s: padded audio per batched call of short files (0: one call per file).
         workers: decoding/resampling threads [default: min(4, CPUs)].
         progress: a tqdm bar over files on stderr (count and ETA).
