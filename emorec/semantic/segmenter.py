@@ -41,7 +41,13 @@ def _runs(active: np.ndarray) -> List[Tuple[int, int]]:
 
 def segment_words(audio_22k: np.ndarray, config: SegmenterConfig = SegmenterConfig(),
                   sample_rate_hz: int = SAMPLE_RATE_HZ) -> List[Tuple[float, float]]:
-    """Pseudo-word boundaries `[(start_s, end_s), ...]`, sorted and non-overlapping."""
+    """Pseudo-word boundaries `[(start_s, end_s), ...]`, sorted and non-overlapping.
+
+    A word spans from the start of its first analysis frame to the end of its last one, cut back to
+    the next word's start where the two would share audio (a long run split at its quietest frame:
+    the earlier piece ends where that frame begins, `window_s - hop_s` before its last frame's end).
+    Every word is at least `min_word_s` long to the nearest whole hop.
+    """
     energy = frame_energy_db(audio_22k, config, sample_rate_hz)
     if energy.size == 0 or energy.max() < config.floor_db:
         return []
@@ -69,5 +75,13 @@ def segment_words(audio_22k: np.ndarray, config: SegmenterConfig = SegmenterConf
         lo, hi = start + min_frames, end - min_frames
         cut = lo + int(np.argmin(smooth[lo:hi])) if hi > lo else (start + end) // 2
         stack.extend([(cut, end), (start, cut)])
-    window_s = config.window_s
-    return [(s * config.hop_s, (e - 1) * config.hop_s + window_s) for s, e in pieces if e - s >= min_frames]
+    kept = [(start, end) for start, end in pieces if end - start >= min_frames]
+    starts_s = [start * config.hop_s for start, _ in kept]
+    ends_s = [(end - 1) * config.hop_s + config.window_s for _, end in kept]
+    # Frames overlap by window_s - hop_s, so a word's frames reach into the next word's first frame
+    # where the two are one piece split at its quietest frame (and where unmerged runs are a frame
+    # apart, max_gap_s 0): two words would then feed the same audio to the encoder and claim the
+    # same feature frames. A word therefore ends at the latest where the next begins; the quietest
+    # frame opens the later piece, so the boundary sits where that dip starts.
+    ends_s = [min(end_s, next_start_s) for end_s, next_start_s in zip(ends_s, starts_s[1:] + [np.inf])]
+    return list(zip(starts_s, ends_s))

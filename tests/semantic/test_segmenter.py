@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from emorec.constants import SAMPLE_RATE_HZ
 from emorec.semantic.segmenter import SegmenterConfig, segment_words
@@ -32,9 +33,59 @@ def test_short_gaps_merge_and_long_runs_split():
     long_run = segment_words(bursts([(0.2, 1.8)]), config)
     assert len(long_run) >= 3
     assert all(end - start <= 0.6 + config.window_s for start, end in long_run)
-    assert all(b[0] >= a[1] - config.window_s for a, b in zip(long_run, long_run[1:]))
+    assert all(b[0] >= a[1] for a, b in zip(long_run, long_run[1:]))
 
 
 def test_silence_and_blips_give_no_words():
     assert segment_words(np.zeros(SAMPLE_RATE_HZ, np.float32)) == []
     assert segment_words(bursts([(1.0, 1.03)])) == []
+
+
+def random_recording(rng):
+    """Noise bursts of random lengths, levels and loudness wobble (so long ones have dips to split
+    at) over a random noise floor, sometimes shorter than one analysis window."""
+    total_s = rng.choice([rng.uniform(0.005, 0.05), rng.uniform(0.05, 3.0)], p=[0.1, 0.9])
+    samples = max(1, int(total_s * SAMPLE_RATE_HZ))
+    audio = 10 ** rng.uniform(-6, -3) * rng.standard_normal(samples)
+    for _ in range(rng.integers(0, 9)):
+        start = rng.integers(0, samples)
+        length = int(10 ** rng.uniform(np.log10(0.005), np.log10(1.5)) * SAMPLE_RATE_HZ)
+        t = np.arange(min(length, samples - start)) / SAMPLE_RATE_HZ
+        wobble = 0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(2, 8) * t + rng.uniform(0, 6))
+        audio[start:start + len(t)] += 10 ** rng.uniform(-3, -0.3) * wobble * rng.standard_normal(len(t))
+    return audio.astype(np.float32)
+
+
+#: Defaults, the short words that showed overlaps, a minimum that is no whole number of hops,
+#: unmerged runs one frame apart, a window much longer than the hop, window == hop, and a
+#: threshold low enough to take in the noise floor (long merged runs, many splits).
+PROPERTY_SETTINGS = [
+    SegmenterConfig(),
+    SegmenterConfig(max_word_s=0.05, min_word_s=0.03),
+    SegmenterConfig(max_word_s=0.1, min_word_s=0.065),
+    SegmenterConfig(max_gap_s=0.0, min_word_s=0.01, max_word_s=0.2),
+    SegmenterConfig(window_s=0.04, hop_s=0.005, max_word_s=0.07, min_word_s=0.02, smoothing_frames=1),
+    SegmenterConfig(window_s=0.02, hop_s=0.02, max_word_s=0.3, min_word_s=0.04),
+    SegmenterConfig(threshold_db=60, floor_db=-100, max_gap_s=0.2, max_word_s=0.25, min_word_s=0.05),
+]
+
+
+@pytest.mark.parametrize("config", PROPERTY_SETTINGS, ids=lambda c: f"max{c.max_word_s:g}-min{c.min_word_s:g}"
+                         f"-gap{c.max_gap_s:g}-win{c.window_s:g}-hop{c.hop_s:g}")
+def test_words_are_sorted_disjoint_and_long_enough(config):
+    """The docstring's promise on many generated recordings: two words never share audio (else two
+    word vectors claim the same feature frames), and every word is at least min_word_s long to the
+    nearest whole hop (lengths are counted in analysis frames)."""
+    min_length_s = max(1, round(config.min_word_s / config.hop_s)) * config.hop_s
+    found_any = False
+    for seed in range(60):
+        audio = random_recording(np.random.default_rng(seed))
+        words = segment_words(audio, config)
+        found_any = found_any or len(words) > 1
+        for start, end in words:
+            assert 0.0 <= start < end, (seed, start, end)
+            assert end - start >= min_length_s - 1e-9, (seed, start, end)
+            assert end - start <= config.max_word_s + config.window_s + 1e-9, (seed, start, end)
+        for (_, end), (next_start, _) in zip(words, words[1:]):
+            assert end <= next_start + 1e-9, (seed, words)
+    assert found_any, "no generated recording had two words: the property was never tried"
