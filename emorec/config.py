@@ -464,8 +464,8 @@ class SegmenterConfig(_Checked):
         threshold_db: speech frames are within this many dB of the recording's loudest frame.
         floor_db: ... and above this level in dB full scale, so a silent file has no words.
         max_gap_s: speech runs closer than this are merged into one word (0: never merged).
-        min_word_s: shorter runs are dropped; also the closest a split point comes to either
-            edge of a run.
+        min_word_s: shorter runs (counted in whole hops) are dropped; also the closest a split
+            point comes to either edge of a run.
         max_word_s: longer runs are split at their quietest frame until every piece fits.
         smoothing_frames: energy is smoothed over this many frames before looking for split points.
 

@@ -20,10 +20,14 @@ from emorec.config import SegmenterConfig
 from emorec.constants import SAMPLE_RATE_HZ
 
 
+def frame_samples(config: SegmenterConfig, sample_rate_hz: int = SAMPLE_RATE_HZ) -> Tuple[int, int]:
+    """(window, hop) of the analysis frames in samples: frame `i` reads `[i * hop, i * hop + window)`."""
+    return int(round(config.window_s * sample_rate_hz)), int(round(config.hop_s * sample_rate_hz))
+
+
 def frame_energy_db(audio: np.ndarray, config: SegmenterConfig, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """Log mean-square energy per analysis frame, dB full scale: `[frames]`."""
-    window = int(round(config.window_s * sample_rate_hz))
-    hop = int(round(config.hop_s * sample_rate_hz))
+    window, hop = frame_samples(config, sample_rate_hz)
     audio = np.asarray(audio, dtype=np.float64).reshape(-1)
     if len(audio) < window:
         audio = np.pad(audio, (0, window - len(audio)))
@@ -43,13 +47,16 @@ def segment_words(audio_22k: np.ndarray, config: SegmenterConfig = SegmenterConf
                   sample_rate_hz: int = SAMPLE_RATE_HZ) -> List[Tuple[float, float]]:
     """Pseudo-word boundaries `[(start_s, end_s), ...]`, sorted and non-overlapping.
 
-    A word spans from the start of its first analysis frame to the end of its last one, cut back to
-    the next word's start where the two would share audio (a long run split at its quietest frame:
-    the earlier piece ends where that frame begins, `window_s - hop_s` before its last frame's end).
-    Every word is at least `min_word_s` long to the nearest whole hop.
+    A word spans the samples its analysis frames read (see `frame_samples`), from the first
+    sample of its first frame to the last of its last frame, cut back to the next word's start
+    where the two would share audio (a long run split at its quietest frame: the earlier piece
+    ends where that frame begins, `window_s - hop_s` before its last frame's end) and to the end
+    of the audio. Times are those samples over `sample_rate_hz`, so `round(t * sample_rate_hz)`
+    gives them back. Every word is at least `min_word_s` long to the nearest whole hop.
     """
+    num_samples = np.asarray(audio_22k).size
     energy = frame_energy_db(audio_22k, config, sample_rate_hz)
-    if energy.size == 0 or energy.max() < config.floor_db:
+    if num_samples == 0 or energy.max() < config.floor_db:
         return []
     active = (energy >= energy.max() - config.threshold_db) & (energy >= config.floor_db)
     runs = _runs(active)
@@ -76,12 +83,17 @@ def segment_words(audio_22k: np.ndarray, config: SegmenterConfig = SegmenterConf
         cut = lo + int(np.argmin(smooth[lo:hi])) if hi > lo else (start + end) // 2
         stack.extend([(cut, end), (start, cut)])
     kept = [(start, end) for start, end in pieces if end - start >= min_frames]
-    starts_s = [start * config.hop_s for start, _ in kept]
-    ends_s = [(end - 1) * config.hop_s + config.window_s for _, end in kept]
-    # Frames overlap by window_s - hop_s, so a word's frames reach into the next word's first frame
-    # where the two are one piece split at its quietest frame (and where unmerged runs are a frame
-    # apart, max_gap_s 0): two words would then feed the same audio to the encoder and claim the
-    # same feature frames. A word therefore ends at the latest where the next begins; the quietest
-    # frame opens the later piece, so the boundary sits where that dip starts.
-    ends_s = [min(end_s, next_start_s) for end_s, next_start_s in zip(ends_s, starts_s[1:] + [np.inf])]
-    return list(zip(starts_s, ends_s))
+    # Times name the samples the frames read, not frame * hop_s: the hop is a whole number of
+    # samples (220 for 10 ms at 22 050 Hz), and frame * hop_s drifts from the frames' audio (18 ms
+    # late by 8 s) and ends words past the recording. A short file is padded to one window, so
+    # ends are clipped to the audio.
+    window, hop = frame_samples(config, sample_rate_hz)
+    starts = [start * hop for start, _ in kept]
+    ends = [min((end - 1) * hop + window, num_samples) for _, end in kept]
+    # Frames overlap by window - hop samples, so a word's frames reach into the next word's first
+    # frame where the two are one piece split at its quietest frame (and where unmerged runs are a
+    # frame apart, max_gap_s 0): two words would then feed the same audio to the encoder and claim
+    # the same feature frames. A word therefore ends at the latest where the next begins; the
+    # quietest frame opens the later piece, so the boundary sits where that dip starts.
+    ends = [min(end, next_start) for end, next_start in zip(ends, starts[1:] + [num_samples])]
+    return [(float(start / sample_rate_hz), float(end / sample_rate_hz)) for start, end in zip(starts, ends)]

@@ -72,20 +72,35 @@ PROPERTY_SETTINGS = [
 
 @pytest.mark.parametrize("config", PROPERTY_SETTINGS, ids=lambda c: f"max{c.max_word_s:g}-min{c.min_word_s:g}"
                          f"-gap{c.max_gap_s:g}-win{c.window_s:g}-hop{c.hop_s:g}")
-def test_words_are_sorted_disjoint_and_long_enough(config):
+def test_words_are_sorted_disjoint_inside_the_audio_and_long_enough(config):
     """The docstring's promise on many generated recordings: two words never share audio (else two
-    word vectors claim the same feature frames), and every word is at least min_word_s long to the
-    nearest whole hop (lengths are counted in analysis frames)."""
-    min_length_s = max(1, round(config.min_word_s / config.hop_s)) * config.hop_s
+    word vectors claim the same feature frames), no word reaches past the recording, and every word
+    is at least min_word_s long to the nearest whole hop (lengths are counted in analysis frames,
+    whose hop is a whole number of samples)."""
+    hop_samples = round(config.hop_s * SAMPLE_RATE_HZ)
+    min_length_s = max(1, round(config.min_word_s / config.hop_s)) * hop_samples / SAMPLE_RATE_HZ
     found_any = False
     for seed in range(60):
         audio = random_recording(np.random.default_rng(seed))
+        duration_s = len(audio) / SAMPLE_RATE_HZ
         words = segment_words(audio, config)
         found_any = found_any or len(words) > 1
         for start, end in words:
-            assert 0.0 <= start < end, (seed, start, end)
+            assert 0.0 <= start < end <= duration_s, (seed, start, end, duration_s)
             assert end - start >= min_length_s - 1e-9, (seed, start, end)
             assert end - start <= config.max_word_s + config.window_s + 1e-9, (seed, start, end)
         for (_, end), (next_start, _) in zip(words, words[1:]):
             assert end <= next_start + 1e-9, (seed, words)
     assert found_any, "no generated recording had two words: the property was never tried"
+
+
+@pytest.mark.parametrize("config", PROPERTY_SETTINGS[:2], ids=["defaults", "short-words"])
+def test_word_times_survive_the_serving_signatures_float32(config):
+    """An export takes word times as float32 and cuts `round(t * 22050)` as `cut_segments` does in
+    float64: times on whole samples give both the same samples (times on half samples did not)."""
+    for seed in range(20):
+        audio = random_recording(np.random.default_rng(seed))
+        times = np.array(segment_words(audio, config), dtype=np.float64).reshape(-1)
+        exact = np.round(times * SAMPLE_RATE_HZ)
+        np.testing.assert_array_equal(np.round(times.astype(np.float32).astype(np.float64) * SAMPLE_RATE_HZ), exact)
+        np.testing.assert_allclose(times * SAMPLE_RATE_HZ, exact, atol=1e-6, rtol=0)
