@@ -178,7 +178,11 @@ def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides
 @click.option("--variance", type=click.Choice(["population", "sample"]), default=None,
               help="CCC variance convention [default: the run config's, population as AVEC].")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
-def evaluate(run_dir, data_dir, partition, output_dir, overwrite, postprocess, variance, no_plots) -> None:
+@click.option("--boundaries", type=click.Choice(["given", "segmenter"]), default=None,
+              help="Word boundaries of a semantic model's features [default: the run config's evaluation "
+                   "boundaries]; e.g. `given` scores a model evaluated the paper's way with the transcript's words too "
+                   "(output folder ...-given-boundaries).")
+def evaluate(run_dir, data_dir, partition, output_dir, overwrite, postprocess, variance, no_plots, boundaries) -> None:
     """Score a trained run: CCC per dimension pooled over a partition, raw and post-processed AVEC
     predictions, plots and a self-contained report.html.
 
@@ -186,7 +190,7 @@ def evaluate(run_dir, data_dir, partition, output_dir, overwrite, postprocess, v
     from emorec.evaluation import evaluate_run
 
     evaluate_run(run_dir, data_dir, partition, output_dir=output_dir, plot=not no_plots, postprocess=postprocess,
-                 variance=variance, echo=click.echo, overwrite=overwrite)
+                 variance=variance, echo=click.echo, overwrite=overwrite, boundaries=boundaries)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -19,6 +19,8 @@ written under a neutral name.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import shutil
 from pathlib import Path
@@ -122,6 +124,7 @@ def evaluate_run(
     semantic_dir: Optional[PathLike] = None,
     overwrite: bool = False,
     report: bool = True,
+    boundaries: Optional[str] = None,
 ) -> dict:
     """Evaluate the run in `run_dir` on `partition` of the converted folder `data_dir`.
 
@@ -136,7 +139,11 @@ def evaluate_run(
     development partition has nothing to fit it on, so the config's default is skipped with a
     note and an explicit `postprocess=True` is an error. A semantic model reads `semantic_dir`, by default
     `<data_dir>/semantic/<source>-<evaluation boundaries>/` of the run config (the run's own
-    features folder when `data_dir` is the folder it trained on and the boundaries are the same). Returns the content of `scores.json`:
+    features folder when `data_dir` is the folder it trained on and the boundaries are the same).
+    boundaries (`given` or `segmenter`): score a semantic model with these word boundaries instead
+    of its config's evaluation boundaries, e.g. a model the paper's way (given in training, the
+    segmenter at evaluation) also with the transcript's words, to measure what discarding the text
+    costs; the default output folder then ends in `-<boundaries>-boundaries`. Returns the content of `scores.json`:
     `{"partition", "variance", "label_names", "recordings", "frames", "ccc_raw": {dim: .., "mean": ..},
     "ccc_postprocessed": {...} or None, "postprocessing": Postprocessor.to_dict() or None,
     "predictions": {"raw": folder, "postprocessed": folder or None}, "output_dir", ...}`.
@@ -147,11 +154,19 @@ def evaluate_run(
     if not (run_dir / RUN_INFO_FILENAME).is_file() and seed_run_dirs(run_dir):
         return evaluate_seeds(run_dir, data_dir, partition, output_dir=output_dir, plot=plot, postprocess=postprocess,
                               variance=variance, model_file=model_file, echo=echo, semantic_dir=semantic_dir,
-                              overwrite=overwrite)
+                              overwrite=overwrite, boundaries=boundaries)
     # Before loading the model: a partition without labels would score n/a everywhere.
     require_labelled_partition(data_dir, partition)
     info = load_run_info(run_dir)
     config: ExperimentConfig = load_config(run_dir / CONFIG_FILENAME)
+    boundaries_changed = boundaries is not None and boundaries != config.model.semantic.at_evaluation().boundaries
+    if boundaries is not None:
+        if boundaries not in ("given", "segmenter"):
+            raise EmorecError(f"boundaries must be 'given' or 'segmenter', got {boundaries!r}")
+        if config.model.semantic.source == "none":
+            raise EmorecError(f"{run_dir}: the model has no semantic branch, so it has no word boundaries to choose")
+        config = dataclasses.replace(config, model=dataclasses.replace(
+            config.model, semantic=dataclasses.replace(config.model.semantic, evaluation_boundaries=boundaries)))
     label_names = list(info["label_names"])
     evaluation = config.evaluation
     if config.data.devel_partition is None:
@@ -161,10 +176,21 @@ def evaluate_run(
         if postprocess is None and evaluation.postprocess and echo is not None:
             echo("no post-processing: this run has no development partition to fit it on")
         postprocess = False
+    if boundaries_changed:
+        # RUN/postprocess.json is fitted on devel with the run's own boundaries; fitting or applying
+        # it with other boundaries would mix the two protocols.
+        if postprocess:
+            raise EmorecError(f"{run_dir}: post-processing is fitted with the run's own evaluation boundaries; "
+                              f"score raw predictions with boundaries {boundaries!r} (no --postprocess)")
+        postprocess = False
     postprocess = evaluation.postprocess if postprocess is None else postprocess
     model_path = find_run_model(run_dir, model_file)
     variance = variance or evaluation.variance
-    output_dir = Path(output_dir) if output_dir is not None else default_output_dir(run_dir, data_dir, partition)
+    if output_dir is None:
+        output_dir = default_output_dir(run_dir, data_dir, partition)
+        if boundaries_changed:  # never over the scores of the run's own protocol
+            output_dir = output_dir.with_name(f"{output_dir.name}-{boundaries}-boundaries")
+    output_dir = Path(output_dir)
     # Checked before minutes of prediction; removed only after them, so a failed run keeps the old one.
     existing = [name for name in EVALUATION_OUTPUTS if (output_dir / name).exists()]
     if existing and not overwrite:

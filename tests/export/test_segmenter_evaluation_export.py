@@ -233,3 +233,28 @@ def test_export_refuses_evaluation_features_segmented_otherwise(tmp_path):
     with pytest.raises(ConfigError) as error:
         run_semantic_front_end(run_dir)
     assert error.value.key == "semantic.segmenter" and str(run_dir / "config.yaml") in str(error.value)
+
+
+def test_evaluate_with_the_transcripts_boundaries_scores_the_same_run_apart(paper_run):
+    """`emorec evaluate --boundaries given`: the matched protocol beside the paper's, same model,
+    its own output folder, the run's segmenter scores left as they were."""
+    from emorec.cli import cli
+    from emorec.evaluation.report import read_avec_predictions
+
+    _, data, run_dir, _ = paper_run
+    own = run_dir / "evaluation" / f"{data.name}-test"
+    before = (own / "scores.json").read_text()
+    result = CliRunner().invoke(cli, ["evaluate", "--run-dir", str(run_dir), "--data", str(data), "--partition",
+                                      "test", "--boundaries", "given", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    given = run_dir / "evaluation" / f"{data.name}-test-given-boundaries"
+    scores = json.loads((given / "scores.json").read_text())
+    assert scores["semantic_features"] == str(data / "semantic" / "speech2vec-given")
+    assert (own / "scores.json").read_text() == before
+    with_words = read_avec_predictions(given / "predictions_raw" / "test0.csv", LABEL_NAMES)
+    segmented = evaluated_predictions(run_dir, data)
+    assert not np.allclose(with_words["arousal"], segmented["arousal"], atol=1e-4)  # other features, other outputs
+    refused = CliRunner().invoke(cli, ["evaluate", "--run-dir", str(run_dir), "--data", str(data), "--partition",
+                                       "test", "--boundaries", "given", "--postprocess", "--overwrite"])
+    assert refused.exit_code != 0  # main() prints an EmorecError as one line; CliRunner keeps the exception
+    assert "post-processing is fitted with the run's own evaluation boundaries" in str(refused.exception)
