@@ -31,6 +31,8 @@ def test_markdown_puts_both_protocols_of_a_semantic_row_side_by_side():
     paralinguistic = next(line for line in text.splitlines() if line.startswith("| table2_paralinguistic"))
     assert paralinguistic.count("| - |") >= 2  # no semantic features, no given-boundary score
     assert "--seeds 3 --epochs 12" in text and "unsupervised" in text
+    header, separator = [line for line in text.splitlines() if line.startswith("| config") or line.startswith("|---")]
+    assert header.count("|") == separator.count("|") == speech2vec.count("|")  # a table markdown renders
 
 
 def test_cell_without_sd_is_the_mean_alone():
