@@ -62,6 +62,11 @@ def test_category_means_and_markdown_name_each_protocol():
         "wall_s_this_invocation": 15,
     }
     assert bench.best_model([model, baseline]) is model
+    # Chosen by devel within one protocol: a better model that needs speaker statistics is not the headline.
+    speaker_model = {**model, "name": "speaker model", "speaker_statistics": True, "devel_ccc_mean": 0.9}
+    assert bench.best_model([model, speaker_model, baseline]) is model
+    assert bench.best_model([model, speaker_model], speaker_statistics=True) is speaker_model
+    assert bench.happiness_above({"anger": 0.2, "fear": -0.1, "happiness": 0.1}) == {"anger": False, "fear": True}
     result = {"label_names": LABELS, "systems": [baseline, model], "command": "python benchmarks/accuracy_emodb.py",
               "machine": "2 CPU cores", "best_model": "model", "valence_targets": {"anger": -0.6, "happiness": 0.9},
               "happiness_valence_above": {"anger": True}, "wall_s": 60}
