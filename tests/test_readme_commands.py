@@ -40,8 +40,8 @@ PLAN: Dict[str, str] = {
     "emorec convert --layout emodb": "run",
     "emorec semantic word2vec": "run",
     "emorec export --run-dir runs/my_run": "run",
-    'pip install -e ".[bench]"': "skip: benchmarks/accuracy_emodb.py trains 3 seeds of 3 systems on the real EmoDB "
-                                 "(about an hour on 2 cores); its parts are tested in tests/benchmarks/",
+    'pip install -e ".[bench]"': "skip: the accuracy benchmarks train 3 seeds of 10 systems on the real EmoDB "
+                                 "(hours on 2 cores); their parts are tested in tests/benchmarks/",
     "docker run": "skip: needs Docker, the tensorflow/serving image and a server on port 8501 "
                   "(the request body is tested in tests/export/test_serving.py)",
 }
