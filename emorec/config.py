@@ -233,9 +233,10 @@ class ModelConfig(_Checked):
     """The model's branches and sizes (`emorec.models.emotion_model.build_model`).
 
     Args:
-        feature_statistics: `none`; `speaker`: the CNN's frame features are standardised (zero
-            mean, unit variance per channel) over all real frames of one speaker, the feature-level
-            per-speaker standardisation of classical paralinguistics. Training batches then hold one
+        feature_statistics: `none`; `speaker`: the CNN's frame features and the semantic
+            features are standardised (zero mean, unit variance per channel) over all real frames
+            of one speaker, the feature-level per-speaker standardisation of classical
+            paralinguistics. Training batches then hold one
             speaker each and evaluation passes each speaker's recordings together, so the
             statistics are that speaker's (transductive for test speakers: their own unlabelled
             audio sets them; no labels are read). Needs a speaker id on every recording; not

@@ -36,6 +36,7 @@ from emorec.config import ModelConfig
 from emorec.constants import AUDIO_INPUT, FRAME_LENGTH_SAMPLES, SEMANTIC_INPUT
 from emorec.models.fusion import fusion_from_config
 from emorec.models.paralinguistic import paralinguistic_features
+from emorec.models.standardisation import FrameStatisticsStandardisation
 from emorec.text import layer_safe_name
 
 #: Combines [x_s, x_p] (semantic `[batch, frames, d_s]`, paralinguistic `[batch, frames, d_p]`
@@ -106,7 +107,11 @@ def build_model(
     if semantic_branch_on(config, semantic_dim):
         dim = int(semantic_dim if semantic_dim is not None else config.semantic.dim)
         inputs[SEMANTIC_INPUT] = keras.Input((None, dim), name=SEMANTIC_INPUT, dtype="float32")
-        features.append(inputs[SEMANTIC_INPUT])
+        semantic = inputs[SEMANTIC_INPUT]
+        if config.feature_statistics == "speaker":  # fixed word embeddings: the classical case exactly
+            semantic = FrameStatisticsStandardisation(name="semantic_speaker_standardisation")(
+                [semantic, inputs[AUDIO_INPUT]])
+        features.append(semantic)
     if config.paralinguistic:
         features.append(paralinguistic_features(inputs[AUDIO_INPUT], config.cnn,
                                                 feature_statistics=config.feature_statistics))

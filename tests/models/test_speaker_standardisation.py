@@ -174,3 +174,23 @@ def test_a_run_trains_evaluates_and_refuses_export(folder, tmp_path):
     with pytest.raises(ExportError, match="feature_statistics speaker"):
         export_saved_model(run_dir, tmp_path / "export", check_ops=False)
     assert not (tmp_path / "export").exists()
+
+
+def test_semantic_features_are_standardised_with_the_same_statistics():
+    """A semantic model with speaker statistics: its (fixed) word features are z-scored over the
+    batch's real frames, so a speaker-wide offset of every feature changes nothing."""
+    config = ModelConfig(feature_statistics="speaker", paralinguistic=False, lstm_units=4)
+    model = build_model(config, LABELS, semantic_dim=5)
+    assert "semantic_speaker_standardisation" in [layer.name for layer in model.layers]
+    rng = np.random.default_rng(3)
+    audio = rng.normal(size=(2, 6, FRAME_LENGTH_SAMPLES)).astype(np.float32)
+    semantic = rng.normal(size=(2, 6, 5)).astype(np.float32)
+    shifted = semantic * 3.0 + 7.0  # one speaker's scale and offset on every feature
+    for name in LABELS:  # up to the variance floor (epsilon 1e-3 against variances near 1 and 9)
+        np.testing.assert_allclose(model({"audio": audio, "semantic": semantic})[name],
+                                   model({"audio": audio, "semantic": shifted})[name], atol=3e-3)
+    plain = build_model(ModelConfig(paralinguistic=False, lstm_units=4), LABELS, semantic_dim=5)
+    plain.set_weights(model.get_weights())  # the same weights without the standardisation: it matters
+    change = np.abs(np.asarray(plain({"audio": audio, "semantic": semantic})["arousal"])
+                    - np.asarray(plain({"audio": audio, "semantic": shifted})["arousal"]))
+    assert change.max() > 0.05
