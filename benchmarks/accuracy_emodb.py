@@ -40,6 +40,8 @@ Systems (`--systems`, comma-separated):
   none      the same without normalisation (the former default)
   speaker_features  per-speaker waveform RMS and, inside the model, the CNN's frame features
             standardised with each speaker's own statistics (`model.feature_statistics: speaker`)
+  speech2vec_speaker_features, attention_speaker_features  the Speech2Vec and attention rows with
+            per-speaker feature standardisation (speaker statistics)
   speech2vec_transcript_free, attention_transcript_free  the paper's semantic branch alone and the
             full model (disentangled attention), given word timings in training and the
             transcript-free segmenter's at evaluation; their runs are paper_tables_emodb.py's
@@ -147,6 +149,22 @@ MODEL_SYSTEMS = {
         ("training.learning_rate=5e-4", "data.batch_size=8"), "attention_transcript_free",
         Path("configs/paper/table3_attention.yaml"), "transcript-free",
         Path("runs/paper_emodb/table3/table3_attention")),
+    "speech2vec_speaker_features": ModelSystem(
+        "none", "Speech2Vec word features + LSTM, per-speaker feature standardisation, transcript-free boundaries at "
+        "evaluation", True,
+        "the Speech2Vec row with its word features z-scored per speaker over the speaker's recordings "
+        "(model.feature_statistics speaker; each batch one speaker's): speaker statistics, transductive for test "
+        "speakers, not exportable; the transcript's word timings in training only",
+        ("training.learning_rate=5e-4", "data.batch_size=8", "model.feature_statistics=speaker"),
+        "speech2vec_speaker_features", Path("configs/paper/table2_speech2vec.yaml"), "transcript-free"),
+    "attention_speaker_features": ModelSystem(
+        "none", "CNN + aligned Speech2Vec, disentangled attention, per-speaker feature standardisation, "
+        "transcript-free boundaries at evaluation", True,
+        "the Table 3 attention row with the CNN's and the word features z-scored per speaker over the speaker's "
+        "recordings (model.feature_statistics speaker; each batch one speaker's): speaker statistics, transductive "
+        "for test speakers, not exportable; the transcript's word timings in training only",
+        ("training.learning_rate=5e-4", "data.batch_size=8", "model.feature_statistics=speaker"),
+        "attention_speaker_features", Path("configs/paper/table3_attention.yaml"), "transcript-free"),
 }
 SYSTEM_IDS = ("baseline", *MODEL_SYSTEMS)
 DEFAULT_SYSTEMS = ("baseline", "causal", "speaker")
