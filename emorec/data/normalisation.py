@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from emorec.config import NormalisationConfig
 from emorec.constants import FRAME_LENGTH_SAMPLES
-from emorec.errors import DatasetError, PathLike
+from emorec.errors import PathLike
 
 
 def _scale(rms: tf.Tensor, config: NormalisationConfig) -> tf.Tensor:
@@ -78,17 +78,13 @@ def normalise_frames(
 def speaker_rms_table(files: Sequence[str], *, source: PathLike = "<data>") -> Dict[str, float]:
     """{speaker: RMS over the real samples of all their recordings} in the shards `files` (one
     partition). A `DatasetError` when a recording has no speaker id."""
-    from emorec.data.schema import FEATURE_SPEC
+    from emorec.data.schema import records_with_speakers
 
-    spec = {key: FEATURE_SPEC[key] for key in ("name", "speaker", "num_samples", "audio")}
     sums: Dict[str, list] = {}
-    for record in tf.data.TFRecordDataset(list(files)).map(lambda s: tf.io.parse_single_example(s, spec)):
-        speaker = record["speaker"].numpy().decode()
-        if not speaker:
-            raise DatasetError(f"{source}: recording {record['name'].numpy().decode()!r} has no speaker id; "
-                               "speaker normalisation needs one for every recording (use kind: recording)")
+    for record in records_with_speakers(files, ("num_samples", "audio"), source=source,
+                                        needed_by="speaker normalisation (or use kind: recording)"):
         audio = np.frombuffer(record["audio"].numpy(), dtype="<f4").astype(np.float64)
-        total = sums.setdefault(speaker, [0.0, 0])
+        total = sums.setdefault(record["speaker"], [0.0, 0])
         total[0] += float(np.sum(np.square(audio)))  # zeros past num_samples add nothing
         total[1] += int(record["num_samples"])
     return {speaker: float(np.sqrt(energy / max(count, 1))) for speaker, (energy, count) in sums.items()}

@@ -36,7 +36,7 @@ from emorec.constants import AUDIO_INPUT, MANIFEST_FILENAME, SEMANTIC_INPUT
 from emorec.data.augmentation import augment_windows
 from emorec.data.manifest import read_manifest, shard_paths
 from emorec.data.normalisation import normalise_recordings
-from emorec.data.schema import parse_recording
+from emorec.data.schema import parse_recording, records_with_speakers
 from emorec.data.semantic_features import features_dim, parse_semantic_example, semantic_partition_files
 from emorec.errors import DatasetError, PathLike
 
@@ -223,12 +223,10 @@ def make_dataset(
         fields += probe_names
         input_names += probe_names
     if group_by_speaker:
-        speaker_ids = speaker_index(files, source=Path(data_dir) / partition)
-        speaker_table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(list(speaker_ids), list(speaker_ids.values()), tf.string, tf.int64), -1)
+        speakers = speaker_table(files, source=Path(data_dir) / partition)
         dataset = dataset.flat_map(
             lambda recording: window_recording(recording, config.sequence_frames, config.hop_frames, fields).map(
-                lambda window: {**window, "speaker_id": speaker_table.lookup(recording["speaker"])}))
+                lambda window: {**window, "speaker_id": speakers.lookup(recording["speaker"])}))
     else:
         dataset = dataset.flat_map(
             lambda recording: window_recording(recording, config.sequence_frames, config.hop_frames, fields)
@@ -309,9 +307,7 @@ def recordings_for_prediction(
         return out
 
     if group_by_speaker:
-        speaker_ids = speaker_index(files, source=Path(data_dir) / partition)
-        table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(list(speaker_ids), list(speaker_ids.values()), tf.string, tf.int64), -1)
+        table = speaker_table(files, source=Path(data_dir) / partition)
         size = max(batch_recordings, SPEAKER_EVALUATION_RECORDINGS)
         dataset = dataset.map(lambda recording: (table.lookup(recording["speaker"]), select(recording)),
                               num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -324,18 +320,14 @@ def recordings_for_prediction(
     return dataset.padded_batch(batch_recordings).prefetch(AUTOTUNE)
 
 
-def speaker_index(files: Sequence[str], *, source: PathLike = "<data>") -> Dict[str, int]:
-    """{speaker id: index} of the recordings in the shards `files`; a `DatasetError` naming the
-    recording when one has no speaker id (per-speaker batches need one on every recording)."""
-    spec = {key: tf.io.FixedLenFeature([], tf.string) for key in ("name", "speaker")}
+def speaker_table(files: Sequence[str], *, source: PathLike = "<data>") -> tf.lookup.StaticHashTable:
+    """speaker id (bytes) -> int64 index of the recordings in the shards `files`, the key that
+    makes per-speaker batches; a `DatasetError` naming the recording when one has no speaker id."""
     index: Dict[str, int] = {}
-    for record in tf.data.TFRecordDataset(list(files)).map(lambda s: tf.io.parse_single_example(s, spec)):
-        speaker = record["speaker"].numpy().decode()
-        if not speaker:
-            raise DatasetError(f"{source}: recording {record['name'].numpy().decode()!r} has no speaker id; "
-                               "model.feature_statistics speaker needs one on every recording")
-        index.setdefault(speaker, len(index))
-    return index
+    for record in records_with_speakers(files, (), source=source, needed_by="model.feature_statistics speaker"):
+        index.setdefault(record["speaker"], len(index))
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(list(index), list(index.values()), tf.string, tf.int64), -1)
 
 
 def recording_names(data_dir: PathLike, partition: str) -> List[str]:

@@ -28,12 +28,13 @@ faster than a 200k-element FloatList per recording.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Dict, Iterator, List, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ, SCHEMA_VERSION
+from emorec.errors import DatasetError, PathLike
 
 
 @dataclass
@@ -180,3 +181,17 @@ def example_to_recording(serialized: bytes) -> Recording:
         word_start_s=list(f["word_start_s"].float_list.value),
         word_end_s=list(f["word_end_s"].float_list.value),
     )
+
+
+def records_with_speakers(files: Sequence[str], keys: Sequence[str], *, source: PathLike,
+                          needed_by: str) -> Iterator[Dict[str, tf.Tensor]]:
+    """The `keys` of each record of the shards `files` (eagerly, in file order), with `speaker`
+    decoded to str; a `DatasetError` naming the recording and `needed_by` (what needs the ids)
+    when one has no speaker id."""
+    spec = {key: FEATURE_SPEC[key] for key in {"name", "speaker", *keys}}
+    for record in tf.data.TFRecordDataset(list(files)).map(lambda s: tf.io.parse_single_example(s, spec)):
+        speaker = record["speaker"].numpy().decode()
+        if not speaker:
+            raise DatasetError(f"{source}: recording {record['name'].numpy().decode()!r} has no speaker id; "
+                               f"{needed_by} needs one on every recording")
+        yield {**record, "speaker": speaker}
