@@ -182,7 +182,16 @@ def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides
               help="Word boundaries of a semantic model's features [default: the run config's evaluation "
                    "boundaries]; e.g. `given` scores a model evaluated the paper's way with the transcript's words too "
                    "(output folder ...-given-boundaries).")
-def evaluate(run_dir, data_dir, partition, output_dir, overwrite, postprocess, variance, no_plots, boundaries) -> None:
+@click.option("--pool", type=click.Choice(["frame", "recording"]), default=None,
+              help="Outputs scored: each frame's, or each recording's mean on all its frames (one output per "
+                   "recording, e.g. per EmoDB utterance, as an utterance-level baseline gives; output folder "
+                   "...-recording-mean) [default: the run config's evaluation.pool].")
+@click.option("--output-statistics", type=click.Choice(["none", "speaker"]), default=None,
+              help="speaker: each speaker's outputs standardised over their recordings in the partition and mapped "
+                   "onto the training targets' mean and sd (speaker statistics, transductive; output folder "
+                   "...-speaker-outputs) [default: the run config's evaluation.output_statistics].")
+def evaluate(run_dir, data_dir, partition, output_dir, overwrite, postprocess, variance, no_plots, boundaries, pool,
+             output_statistics) -> None:
     """Score a trained run: CCC per dimension pooled over a partition, raw and post-processed AVEC
     predictions, plots and a self-contained report.html.
 
@@ -190,7 +199,8 @@ def evaluate(run_dir, data_dir, partition, output_dir, overwrite, postprocess, v
     from emorec.evaluation import evaluate_run
 
     evaluate_run(run_dir, data_dir, partition, output_dir=output_dir, plot=not no_plots, postprocess=postprocess,
-                 variance=variance, echo=click.echo, overwrite=overwrite, boundaries=boundaries)
+                 variance=variance, echo=click.echo, overwrite=overwrite, boundaries=boundaries, pool=pool,
+                 output_statistics=output_statistics)
 
 
 @cli.command(context_settings=CONTEXT)

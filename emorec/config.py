@@ -309,6 +309,22 @@ class EvaluationConfig(_Checked):
     #: The partition `emorec ablation` scores; None: `data.test_partition`. The paper's Tables 2
     #: and 3 are development-set results (and a SEWA release has no test labels): `devel`.
     partition: Optional[str] = None
+    #: Outputs scored (emorec.evaluation.outputs): `frame` each frame's prediction; `recording`
+    #: every frame its recording's mean prediction, one output per recording, for corpora
+    #: labelled per recording (EmoDB utterances), as an utterance-level baseline outputs.
+    pool: Literal["frame", "recording"] = "frame"
+    #: `speaker`: each speaker's outputs standardised over their recordings in the scored
+    #: partition and mapped onto the training targets' mean and sd (speaker statistics,
+    #: transductive; reads no label of the scored partition). Not with `postprocess`.
+    output_statistics: Literal["none", "speaker"] = "none"
+
+    def problems(self) -> List[Tuple[str, str]]:
+        # The post-processing is fitted on devel frame outputs and saved once per run
+        # (RUN/postprocess.json): it would be applied to outputs of another protocol.
+        if self.postprocess and (self.pool != "frame" or self.output_statistics != "none"):
+            return [("postprocess", "must be false with pool 'recording' or output_statistics 'speaker' "
+                                    "(it is fitted on frame outputs)")]
+        return []
 
 
 @dataclass

@@ -102,6 +102,10 @@ def test_save_and_load_round_trip(tmp_path):
         ("semantic:\n  segmenter:\n    hop_s: 0.03\n", "semantic.segmenter.hop_s", "must be <= window_s (0.025)"),
         ("semantic:\n  segmenter:\n    min_word_s: 0.6\n", "semantic.segmenter.min_word_s",
          "must be < max_word_s (0.6), got 0.6"),
+        # Post-processing is fitted on frame outputs: not with other output protocols.
+        ("evaluation:\n  postprocess: true\n  pool: recording\n", "evaluation.postprocess",
+         "must be false with pool 'recording'"),
+        ("evaluation:\n  pool: utterance\n", "evaluation.pool", "frame"),
     ],
 )
 def test_values_out_of_range_name_file_and_dotted_key(tmp_path, text, key, problem):

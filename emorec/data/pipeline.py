@@ -27,8 +27,9 @@ memory - fine for EmoDB's 5 MB, not for large corpora - and still needs a name-t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import tensorflow as tf
 
 from emorec.config import DataConfig, NormalisationConfig
@@ -36,7 +37,7 @@ from emorec.constants import AUDIO_INPUT, MANIFEST_FILENAME, SEMANTIC_INPUT
 from emorec.data.augmentation import augment_windows
 from emorec.data.manifest import read_manifest, shard_paths
 from emorec.data.normalisation import normalise_recordings
-from emorec.data.schema import parse_recording, records_with_speakers
+from emorec.data.schema import FEATURE_SPEC, parse_recording, records_with_speakers
 from emorec.data.semantic_features import features_dim, parse_semantic_example, semantic_partition_files
 from emorec.errors import DatasetError, PathLike
 
@@ -336,6 +337,34 @@ def recording_names(data_dir: PathLike, partition: str) -> List[str]:
     spec = {"name": tf.io.FixedLenFeature([], tf.string)}
     return [name.decode() for name in tf.data.TFRecordDataset(files).map(
         lambda s: tf.io.parse_single_example(s, spec)["name"]).as_numpy_iterator()]
+
+
+def recording_speakers(data_dir: PathLike, partition: str, *, needed_by: str) -> Dict[str, str]:
+    """{recording name: speaker id} of a partition; a `DatasetError` naming the recording and
+    `needed_by` when one has no speaker id."""
+    files = partition_files(data_dir, partition)
+    return {record["name"].numpy().decode(): record["speaker"]
+            for record in records_with_speakers(files, (), source=Path(data_dir) / partition, needed_by=needed_by)}
+
+
+def label_statistics(data_dir: PathLike, partition: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Mean and population sd `[dims]` of a partition's labels over its labelled frames (label
+    mask 1), without decoding audio; a `DatasetError` when it has none."""
+    manifest = read_manifest(data_dir)
+    dims = len(manifest["label_names"])
+    spec = {"labels": FEATURE_SPEC["labels"], "label_mask": FEATURE_SPEC["label_mask"]}
+    total, squares, count = np.zeros(dims), np.zeros(dims), 0.0
+    for record in tf.data.TFRecordDataset(partition_files(data_dir, partition, manifest)).map(
+            lambda s: tf.io.parse_single_example(s, spec)).as_numpy_iterator():
+        labels = np.frombuffer(record["labels"], "<f4").reshape(-1, dims).astype(np.float64)
+        keep = np.frombuffer(record["label_mask"], "<f4") > 0
+        total += labels[keep].sum(axis=0)
+        squares += (labels[keep] ** 2).sum(axis=0)
+        count += float(keep.sum())
+    if count == 0:
+        raise DatasetError(f"{data_dir}: partition {partition!r} has no labelled frames to take target statistics from")
+    mean = total / count
+    return mean, np.sqrt(np.maximum(squares / count - mean ** 2, 0.0))
 
 
 def count_windows_by_speaker(data_dir: PathLike, partition: str, config: DataConfig) -> Dict[str, int]:

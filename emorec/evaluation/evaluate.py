@@ -32,11 +32,13 @@ import numpy as np
 from emorec.config import ExperimentConfig, NormalisationConfig, load_config
 from emorec.constants import AUDIO_INPUT, SEMANTIC_INPUT, installed_version
 from emorec.data.manifest import require_labelled_partition, unlabelled_partition_message
-from emorec.data.pipeline import recording_names, recordings_for_prediction
+from emorec.data.pipeline import label_statistics, recording_names, recording_speakers, recordings_for_prediction
 from emorec.data.semantic_features import resolve_semantic_features
 from emorec.errors import DatasetError, EmorecError, InputFileError, OutputExistsError, PathLike
 from emorec.evaluation.ccc import ccc_per_dimension
 from emorec.evaluation.html_report import write_html_report
+from emorec.evaluation.outputs import (OUTPUT_STATISTICS, POOLS, output_protocol_name, pool_recordings,
+                                       standardise_per_speaker)
 from emorec.evaluation.postprocess import Postprocessor
 from emorec.evaluation.report import format_table, plot_recording, write_avec_predictions
 from emorec.training.run_folder import (CONFIG_FILENAME, RUN_INFO_FILENAME, find_run_model, load_run_info, load_run_model,
@@ -52,8 +54,15 @@ SCORES_FILENAME = "scores.json"
 REPORT_FILENAME = "report.html"
 #: Everything evaluate_run writes into its folder: what makes a folder "an existing evaluation",
 #: and all that `overwrite=True` removes (nothing else there is touched).
-EVALUATION_OUTPUTS = (PREDICTIONS_RAW_DIRNAME, PREDICTIONS_POSTPROCESSED_DIRNAME, PLOTS_DIRNAME, SCORES_FILENAME,
-                      REPORT_FILENAME)
+def protocol_predictions_dirname(protocol: str) -> str:
+    """The predictions folder of an output protocol (`outputs.output_protocol_name`): the model's
+    outputs as they are go to `predictions_raw`, those of another protocol never under that name."""
+    return f"predictions_{protocol.replace('-', '_')}" if protocol else PREDICTIONS_RAW_DIRNAME
+
+
+_PROTOCOLS = [output_protocol_name(pool, statistics) for pool in POOLS for statistics in OUTPUT_STATISTICS]
+EVALUATION_OUTPUTS = (*dict.fromkeys(protocol_predictions_dirname(p) for p in _PROTOCOLS),
+                      PREDICTIONS_POSTPROCESSED_DIRNAME, PLOTS_DIRNAME, SCORES_FILENAME, REPORT_FILENAME)
 #: Mean ± sd over the seeds of a multi-seed folder, in `RUN/evaluation/<data folder name>-<partition>/`.
 SEED_SCORES_FILENAME = "seed_scores.json"
 
@@ -125,6 +134,8 @@ def evaluate_run(
     overwrite: bool = False,
     report: bool = True,
     boundaries: Optional[str] = None,
+    pool: Optional[str] = None,
+    output_statistics: Optional[str] = None,
 ) -> dict:
     """Evaluate the run in `run_dir` on `partition` of the converted folder `data_dir`.
 
@@ -143,7 +154,13 @@ def evaluate_run(
     boundaries (`given` or `segmenter`): score a semantic model with these word boundaries instead
     of its config's evaluation boundaries, e.g. a model the paper's way (given in training, the
     segmenter at evaluation) also with the transcript's words, to measure what discarding the text
-    costs; the default output folder then ends in `-<boundaries>-boundaries`. Returns the content of `scores.json`:
+    costs; the default output folder then ends in `-<boundaries>-boundaries`.
+    pool (`frame` or `recording`) and output_statistics (`none` or `speaker`), default the run
+    config's `evaluation` section: the outputs scored (`emorec.evaluation.outputs`); other than
+    frame/none, the default output folder ends in `-recording-mean` and/or `-speaker-outputs`,
+    the predictions are written to `predictions_<protocol>/`, `ccc_raw` scores them (before any
+    post-processing, which is refused with them) and `outputs` in scores.json names the protocol
+    and the training targets' statistics used. Returns the content of `scores.json`:
     `{"partition", "variance", "label_names", "recordings", "frames", "ccc_raw": {dim: .., "mean": ..},
     "ccc_postprocessed": {...} or None, "postprocessing": Postprocessor.to_dict() or None,
     "predictions": {"raw": folder, "postprocessed": folder or None}, "output_dir", ...}`.
@@ -154,7 +171,8 @@ def evaluate_run(
     if not (run_dir / RUN_INFO_FILENAME).is_file() and seed_run_dirs(run_dir):
         return evaluate_seeds(run_dir, data_dir, partition, output_dir=output_dir, plot=plot, postprocess=postprocess,
                               variance=variance, model_file=model_file, echo=echo, semantic_dir=semantic_dir,
-                              overwrite=overwrite, boundaries=boundaries)
+                              overwrite=overwrite, boundaries=boundaries, pool=pool,
+                              output_statistics=output_statistics)
     # Before loading the model: a partition without labels would score n/a everywhere.
     require_labelled_partition(data_dir, partition)
     info = load_run_info(run_dir)
@@ -183,6 +201,16 @@ def evaluate_run(
             raise EmorecError(f"{run_dir}: post-processing is fitted with the run's own evaluation boundaries; "
                               f"score raw predictions with boundaries {boundaries!r} (no --postprocess)")
         postprocess = False
+    pool = pool or evaluation.pool
+    output_statistics = output_statistics or evaluation.output_statistics
+    protocol = output_protocol_name(pool, output_statistics)
+    if protocol:
+        if postprocess:
+            raise EmorecError(f"{run_dir}: post-processing is fitted on frame outputs; score the outputs of pool "
+                              f"{pool!r} and output_statistics {output_statistics!r} without --postprocess")
+        if postprocess is None and evaluation.postprocess and echo is not None:
+            echo(f"no post-processing: it is fitted on frame outputs, and these are scored as {protocol}")
+        postprocess = False
     postprocess = evaluation.postprocess if postprocess is None else postprocess
     model_path = find_run_model(run_dir, model_file)
     variance = variance or evaluation.variance
@@ -190,6 +218,8 @@ def evaluate_run(
         output_dir = default_output_dir(run_dir, data_dir, partition)
         if boundaries_changed:  # never over the scores of the run's own protocol
             output_dir = output_dir.with_name(f"{output_dir.name}-{boundaries}-boundaries")
+        if protocol:  # nor over the frame outputs' scores
+            output_dir = output_dir.with_name(f"{output_dir.name}-{protocol}")
     output_dir = Path(output_dir)
     # Checked before minutes of prediction; removed only after them, so a failed run keeps the old one.
     existing = [name for name in EVALUATION_OUTPUTS if (output_dir / name).exists()]
@@ -204,8 +234,11 @@ def evaluate_run(
                                 group_by_speaker=config.model.feature_statistics == "speaker")
     if not any(float(r["mask"].sum()) > 0 for r in results):  # a manifest without labelled_frames
         raise DatasetError(unlabelled_partition_message(data_dir, partition))
+    outputs = None
+    if protocol:
+        outputs = _apply_output_protocol(results, run_dir, info, config, data_dir, partition, pool, output_statistics)
     scores = pooled_scores(results, label_names, variance=variance)
-    table = {f"{partition} raw": scores}
+    table = {f"{partition} {protocol or 'raw'}": scores}
     processed_scores = postprocessor = None
     if postprocess:
         postprocessor = _postprocessor(run_dir, model, data_dir, config, label_names, partition, results, variance,
@@ -221,7 +254,7 @@ def evaluate_run(
             shutil.rmtree(path)
         else:
             path.unlink()
-    folders = {"raw": PREDICTIONS_RAW_DIRNAME,
+    folders = {"raw": protocol_predictions_dirname(protocol),
                "postprocessed": PREDICTIONS_POSTPROCESSED_DIRNAME if postprocess else None}
     for result in results:
         write_avec_predictions(output_dir / folders["raw"] / f"{result['name']}.csv", result["name"],
@@ -249,6 +282,7 @@ def evaluate_run(
         "predictions": folders,
         "model": str(model_path),
         "normalisation": config.data.normalisation.kind,  # the protocol behind these numbers
+        "outputs": outputs or {"pool": "frame", "output_statistics": "none"},
         "semantic_features": None if semantic_dir is None else str(semantic_dir),
         "output_dir": str(output_dir),
     }
@@ -267,8 +301,8 @@ def evaluate_run(
 def evaluate_seeds(run_dir: PathLike, data_dir: PathLike, partition: str, *, output_dir: Optional[PathLike] = None,
                    echo: Optional[Callable[[str], None]] = print, **evaluate_kwargs) -> dict:
     """Evaluate every `seed-<s>/` run of a multi-seed folder (each into its own
-    `seed-<s>/evaluation/<partition>/`) and write the mean ± sd over seeds per dimension to
-    `output_dir` (default `RUN/evaluation/<data folder name>-<partition>/`) as `seed_scores.json`:
+    `seed-<s>/evaluation/<folder>/`, named as `evaluate_run` names it) and write the mean ± sd over
+    seeds per dimension to `output_dir` (default `RUN/evaluation/<folder>/`) as `seed_scores.json`:
     `{"partition", "label_names", "seeds", "ccc_raw": {key: {"mean", "sd", "values"}} (see
     `aggregate_ccc`), "ccc_postprocessed": the same or None, "runs": {seed: its scores.json}}`. `evaluate_kwargs` go to `evaluate_run`.
     """
@@ -290,15 +324,44 @@ def evaluate_seeds(run_dir: PathLike, data_dir: PathLike, partition: str, *, out
         "ccc_postprocessed": processed["ccc"] if processed else None,
         "runs": {seed: str(Path(s["output_dir"]) / "scores.json") for seed, s in per_seed.items()},
     }
-    output_dir = Path(output_dir) if output_dir is not None else default_output_dir(run_dir, data_dir, partition)
+    # The seeds' folders are named for their protocol (boundaries, outputs): the summary's the same.
+    seed_folder_name = Path(next(iter(per_seed.values()))["output_dir"]).name
+    output_dir = Path(output_dir) if output_dir is not None else run_dir / "evaluation" / seed_folder_name
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / SEED_SCORES_FILENAME).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if echo is not None:
         echo(format_seed_summary(raw, partition))
         if processed:
             echo(format_seed_summary(processed, f"{partition} post-processed"))
-        echo(f"per-seed results in {run_dir}/seed-*/evaluation/{partition}; summary in {output_dir / SEED_SCORES_FILENAME}")
+        echo(f"per-seed results in {run_dir}/seed-*/evaluation/{seed_folder_name}; "
+             f"summary in {output_dir / SEED_SCORES_FILENAME}")
     return summary
+
+
+def _apply_output_protocol(results: List[dict], run_dir: Path, info: dict, config: ExperimentConfig, data_dir: PathLike,
+                           partition: str, pool: str, output_statistics: str) -> dict:
+    """Replace each result's `predictions` with the protocol's outputs; what scores.json records of it."""
+    predictions = [r["predictions"] for r in results]
+    outputs: dict = {"pool": pool, "output_statistics": output_statistics}
+    if pool == "recording":
+        predictions = pool_recordings(predictions)
+    if output_statistics == "speaker":
+        speakers = recording_speakers(data_dir, partition, needed_by="output_statistics 'speaker'")
+        # The targets the model was trained towards: the training partition of the folder it
+        # trained on (the scored folder's when run.json does not say).
+        train_dir = info.get("data_dir") or data_dir
+        if not Path(train_dir).is_dir():
+            train_dir = data_dir
+        mean, sd = label_statistics(train_dir, config.data.train_partition)
+        predictions = standardise_per_speaker(predictions, [speakers[r["name"]] for r in results], mean, sd)
+        label_names = list(info["label_names"])
+        outputs.update(target_mean=dict(zip(label_names, np.round(mean, 6).tolist())),
+                       target_sd=dict(zip(label_names, np.round(sd, 6).tolist())),
+                       target_statistics_from=f"{train_dir}: {config.data.train_partition}",
+                       speakers=len(set(speakers.values())))
+    for result, values in zip(results, predictions):
+        result["predictions"] = values
+    return outputs
 
 
 def _semantic_dir(info: dict, config: ExperimentConfig, data_dir: PathLike, semantic_dir: Optional[PathLike],
