@@ -71,7 +71,25 @@ def test_category_means_and_markdown_name_each_protocol():
               "machine": "2 CPU cores", "best_model": "model", "valence_targets": {"anger": -0.6, "happiness": 0.9},
               "happiness_valence_above": {"anger": True}, "wall_s": 60}
     table = bench.markdown(result)
-    assert "| model | no speaker statistics, trained on train, 2 seeds (42, 43), budget 12 epochs" in table
-    assert "0.500 ± 0.010" in table and "| baseline | speaker statistics, trained on train" in table
+    assert "| model | no speaker statistics, scored on sessions, trained on train, 2 seeds (42, 43), budget 12 " \
+           "epochs" in table
+    assert "0.500 ± 0.010" in table and "| baseline | speaker statistics, scored per utterance, trained on train" in table
     # Without speaker statistics first, so each group compares like with like.
     assert table.index("| model |") < table.index("| baseline |")
+
+
+def test_models_scored_as_the_baseline_is_are_a_protocol_of_their_own():
+    model = {"name": "m", "kind": "model", "speaker_statistics": False, "scored_on": "sessions", "devel_ccc_mean": 0.6,
+             "test_ccc_mean": 0.5, "valence_by_category": {"anger": -0.5, "happiness": 0.3}}
+    per_utterance = {**model, "name": "u", "scored_on": "utterances", "devel_ccc_mean": 0.4,
+                     "valence_by_category": {"anger": 0.4, "happiness": 0.3}}
+    # Devel scores of two protocols are not compared: each group has its best.
+    assert bench.best_model([model, per_utterance]) is model
+    assert bench.best_model([model, per_utterance], scored_on="utterances") is per_utterance
+    bests = bench.best_models([model, per_utterance])
+    assert [b["name"] for b in bests] == ["u", "m"]  # the baseline's scoring first: the headline
+    assert bests[0]["happiness_valence_above"] == {"anger": False}
+    # Every model system scored per utterance reuses a trained system's runs and pools recordings.
+    derived = [s for s in bench.MODEL_SYSTEMS.values() if s.scored_on == "utterances"]
+    assert derived and all(s.base in bench.MODEL_SYSTEMS and s.pool == "recording" for s in derived)
+    assert all(s.speaker_statistics for s in derived if s.output_statistics == "speaker")
