@@ -254,6 +254,9 @@ def export(run_dir, out, model_version, export_format) -> None:
                    "('name';time_s;dim1;...).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (refused otherwise).")
 @click.option("--plot", is_flag=True, help="Also write a PNG of the curves per file.")
+@click.option("--summary", is_flag=True,
+              help="Also write OUT/summary.csv: one row per file with its duration and mean prediction per "
+                   "dimension (one output per file, e.g. per utterance), and the error of any file that failed.")
 @click.option("--chunk-s", type=float, default=30.0,
               help="Seconds of audio per model call for longer files (LSTM state carries over).")
 @click.option("--batch-s", "batch_audio_s", type=float, default=10.0,
@@ -264,15 +267,15 @@ def export(run_dir, out, model_version, export_format) -> None:
 @click.option("--workers", type=int, default=None, help="Decoding threads [default: min(4, CPUs)].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_audio_limit_options
-def predict(audio, model_dir, out_dir, output_format, overwrite, plot, chunk_s, batch_audio_s, words_csv, workers,
-            quiet, max_duration_s, allow_sample_rate) -> None:
+def predict(audio, model_dir, out_dir, output_format, overwrite, plot, summary, chunk_s, batch_audio_s, words_csv,
+            workers, quiet, max_duration_s, allow_sample_rate) -> None:
     """Predict affect curves (10 per second) for AUDIO files of any rate, channel count and format."""
     from emorec.export.predict import default_model_dir, predict_files
 
     report = predict_files(audio, model_dir or default_model_dir(), out_dir=out_dir, output_format=output_format,
                            overwrite=overwrite, plot=plot, chunk_s=chunk_s, words_csv=words_csv,
                            batch_audio_s=batch_audio_s, workers=workers, progress=not quiet,
-                           max_duration_s=max_duration_s, allow_any_sample_rate=allow_sample_rate)
+                           max_duration_s=max_duration_s, allow_any_sample_rate=allow_sample_rate, summary=summary)
     for message in report.errors.values():
         click.echo(f"error: {message}", err=True)
     click.echo(f"{report.summary()} -> {out_dir}")

@@ -65,6 +65,8 @@ DEFAULT_BATCH_AUDIO_S = 10.0
 
 #: Prediction file layouts: `csv` with a header, `avec` the headerless AVEC label layout.
 OUTPUT_FORMATS = ("csv", "avec")
+#: `predict_files(summary=True)`: one row per input file in the output folder.
+SUMMARY_FILENAME = "summary.csv"
 
 #: Index level names of every prediction table (the audinterface convention).
 INDEX_NAMES = ("file", "start", "end")
@@ -422,6 +424,8 @@ def predict_file(
         words: (start_s, end_s) per word, for a semantic model exported with given boundaries
             (a segmenter export serves them instead of segmenting).
         max_duration_s, allow_any_sample_rate: sanity limits (see `emorec.data.audio.AudioLimits`).
+        summary: also write `out_dir/summary.csv` (`PredictReport.file_means`: one row per file,
+            its mean per dimension, and the error of a file that failed); needs `out_dir`.
 
     Returns one row per 0.1 s frame indexed by (file, start, end), `file` the absolute path.
     Raises InputFileError for a missing, empty, zero-length or undecodable file, or one outside
@@ -459,6 +463,25 @@ class PredictReport:
     outputs: Dict[str, List[Path]] = field(default_factory=dict)
     audio_s: float = 0.0
     wall_s: float = 0.0
+    #: The inputs as given, in order (each once).
+    order: List[str] = field(default_factory=list)
+
+    def file_means(self, label_names: Sequence[str]) -> pd.DataFrame:
+        """One row per input (as given, in order), indexed by `file`: `duration_s`, each
+        dimension's mean over the file's frames (one output per file, what `emorec evaluate
+        --pool recording` scores) and `error`, empty for a file that worked; a failed file has
+        no values, so a summary never passes for complete when a file is missing."""
+        rows = []
+        for given, table in self.tables.items():
+            ends = table.index.get_level_values("end")
+            rows.append({"file": given, "duration_s": ends.max().total_seconds() if len(table) else 0.0,
+                         **{dim: float(table[dim].mean()) for dim in label_names}, "error": ""})
+        for given, message in self.errors.items():
+            rows.append({"file": given, "duration_s": np.nan, **{dim: np.nan for dim in label_names},
+                         "error": message})
+        order = {given: i for i, given in enumerate(self.order or [*self.tables, *self.errors])}
+        rows.sort(key=lambda row: order.get(row["file"], len(order)))
+        return pd.DataFrame(rows, columns=["file", "duration_s", *label_names, "error"]).set_index("file")
 
     def summary(self) -> str:
         """One line: files, audio duration, wall time and times real time."""
@@ -581,6 +604,7 @@ def predict_files(
     progress: bool = False,
     max_duration_s: float = DEFAULT_MAX_DURATION_S,
     allow_any_sample_rate: bool = False,
+    summary: bool = False,
 ) -> PredictReport:
     """Predict many audio files; a bad file is recorded in `errors` and the rest go on.
 
@@ -615,6 +639,7 @@ def predict_files(
         unique.setdefault(os.path.abspath(path), str(path))
     given = list(unique.values())
     planned = _planned_outputs(given, out_dir, output_format, plot, overwrite) if out_dir is not None else {}
+    summary_path = _planned_summary(planned, out_dir, overwrite) if summary else None
 
     model = _as_model(model)
     timings = read_word_timings(words_csv) if words_csv is not None and model.semantic is not None else None
@@ -693,5 +718,30 @@ def predict_files(
     # Input order, as given.
     report.tables = {path: results[path] for path in given if path in results}
     report.errors = {path: report.errors[path] for path in given if path in report.errors}
+    report.order = given
+    if summary_path is not None:
+        write_file_means(summary_path, report.file_means(model.label_names))
     report.wall_s = time.perf_counter() - started
     return report
+
+
+def _planned_summary(planned: Dict[str, Dict[str, Path]], out_dir: Optional[PathLike], overwrite: bool) -> Path:
+    if out_dir is None:
+        raise ValueError("summary=True writes out_dir/summary.csv: pass out_dir")
+    path = Path(out_dir) / SUMMARY_FILENAME
+    clash = [given for given, outputs in planned.items() if path in outputs.values()]
+    if clash:  # an input named `summary` at the inputs' common folder
+        raise OutputExistsError(path, f"would also hold the predictions of {clash[0]}; choose another --out "
+                                      "layout or rename that file")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(path, "exists; pass --overwrite (overwrite=True) to replace it, or choose another --out")
+    return path
+
+
+def write_file_means(path: PathLike, table: pd.DataFrame) -> Path:
+    """`PredictReport.file_means` as CSV: header `file,duration_s,<dims>,error`, 6 decimals, empty
+    values for a failed file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, float_format="%.6f", na_rep="", lineterminator="\n")
+    return path

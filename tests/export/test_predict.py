@@ -273,3 +273,34 @@ def test_csv_quotes_a_path_with_commas(tmp_path):
     assert list(rows["file"]) == [file, file]
     assert rows[["start_s", "end_s", "arousal", "valence"]].to_numpy().tolist() == [[0.0, 0.1, 0.25, 1.0],
                                                                                    [0.1, 0.15, -0.5, 0.125]]
+
+
+def test_summary_holds_each_files_mean_and_names_the_files_that_failed(tmp_path, exported):
+    short, long = tmp_path / "a.wav", tmp_path / "b.wav"
+    write_wav(short, speech_like(1.23, 16_000), 16_000)
+    write_wav(long, speech_like(3.5, 22_050), 22_050)
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"not audio\n" * 40)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["predict", str(long), str(garbage), str(short), "--model", str(exported.parent),
+                                      "--out", str(out), "--summary"])
+    assert result.exit_code == 1  # a file failed: the command says so
+    summary = pd.read_csv(out / "summary.csv", keep_default_na=False, na_values=[""])
+    assert list(summary.columns) == ["file", "duration_s", *LABEL_NAMES, "error"]
+    assert list(summary["file"]) == [str(long), str(garbage), str(short)]  # the order given
+    for path, duration in ((long, 3.5), (short, 1.23)):
+        row = summary[summary["file"] == str(path)].iloc[0]
+        frames = pd.read_csv(out / f"{path.name}.csv")  # the file's own curves, averaged here
+        np.testing.assert_allclose(row[list(LABEL_NAMES)].to_numpy(float), frames[list(LABEL_NAMES)].mean().to_numpy(), atol=2e-6)
+        assert row["duration_s"] == pytest.approx(duration, abs=1e-3) and pd.isna(row["error"])
+    failed = summary[summary["file"] == str(garbage)].iloc[0]
+    assert failed[list(LABEL_NAMES)].isna().all() and str(garbage) in failed["error"]
+    # Like the per-file outputs, an existing summary is not replaced without --overwrite.
+    again = CliRunner().invoke(cli, ["predict", str(short), "--model", str(exported.parent), "--out", str(out),
+                                     "--summary"])
+    assert again.exit_code != 0 and isinstance(again.exception, OutputExistsError)
+
+
+def test_summary_needs_an_output_folder(exported):
+    with pytest.raises(ValueError, match="pass out_dir"):
+        predict_files([], exported.parent, summary=True)
