@@ -62,8 +62,9 @@ class _Checked:
     """Base of every config dataclass: each number finite and within its field's `_bounds`.
 
     In `__post_init__` so that a config made from YAML, in Python or by `dataclasses.replace`
-    (the command-line overrides) is checked the same way. The error names the class and field;
-    `_from_dict` turns that into the file and the dotted key.
+    (the command-line overrides) is checked the same way, the checks across fields of a section's
+    `problems()` included. The error names the class and field; `_from_dict` turns that into the
+    file and the dotted key.
     """
 
     def __post_init__(self) -> None:
@@ -81,6 +82,10 @@ class _Checked:
                 problem = _range_problem(item, spec.metadata.get("bounds", (None, None, None)))
                 if problem:
                     raise ConfigError(type(self).__name__, key, problem)
+        # Checks across fields (`problems()`) too: a config built in Python or by
+        # `dataclasses.replace` must not skip what a YAML file cannot get past.
+        for name, problem in getattr(self, "problems", lambda: [])():
+            raise ConfigError(type(self).__name__, name, problem)
 
 
 @dataclass
@@ -626,9 +631,6 @@ def _from_dict(cls: type, data: Dict[str, Any], source: str, prefix: str = "") -
     except ConfigError as error:  # a range check of `_Checked`: name the file and the dotted key
         key = f"{prefix}.{error.key}" if prefix else error.key
         raise ConfigError(source, key, error.problem) from None
-    # Value checks that relate several fields live with their section (`problems()`: [(field, problem)]).
-    for name, problem in getattr(config, "problems", lambda: [])():
-        raise ConfigError(source, f"{prefix}.{name}" if prefix else name, problem)
     return config
 
 

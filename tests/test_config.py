@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from emorec.config import (CNNConfig, DataConfig, ExperimentConfig, TrainingConfig, apply_overrides, config_from_dict,
-                           load_config, save_config)
+from emorec.config import (CNNConfig, DataConfig, EvaluationConfig, ExperimentConfig, SegmenterConfig, TrainingConfig,
+                           apply_overrides, config_from_dict, load_config, save_config)
 from emorec.errors import ConfigError
 
 
@@ -131,6 +131,11 @@ def test_configs_built_in_python_are_checked_too():
     # dataclasses.replace is how the command-line flags (--epochs) reach a config.
     with pytest.raises(ConfigError, match=r"^TrainingConfig: learning_rate: must be a finite number"):
         dataclasses.replace(TrainingConfig(), learning_rate=float("nan"))
+    # The checks across fields as well, not only those of a YAML file.
+    with pytest.raises(ConfigError, match=r"^SegmenterConfig: min_word_s: must be < max_word_s"):
+        SegmenterConfig(min_word_s=0.7, max_word_s=0.6)
+    with pytest.raises(ConfigError, match=r"^EvaluationConfig: postprocess: must be false with pool"):
+        dataclasses.replace(EvaluationConfig(postprocess=True), pool="recording")
 
 
 def test_exponent_without_a_dot_is_a_number_in_a_file_too(tmp_path):
