@@ -670,6 +670,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     previous = json.loads(args.json.read_text())["systems"] if args.json.is_file() else []
     systems = [s for s in previous if s.get("system") not in requested] + systems
+    # A stable order whatever subset this call ran: the table does not move between calls.
+    systems.sort(key=lambda s: SYSTEM_IDS.index(s["system"]) if s.get("system") in SYSTEM_IDS else len(SYSTEM_IDS))
     targets = dict(zip(corpus.names, corpus.recording_targets()))
     valence = corpus.label_names.index("valence")
     result = {

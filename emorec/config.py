@@ -473,6 +473,13 @@ class AlignmentConfig(_Checked):
     seed: int = field(default=0, metadata=_bounds(at_least=0, below=2**32))
 
 
+#: Revision of the segmenter's algorithm (`emorec.semantic.segmenter.segment_words`), recorded
+#: with segmenter features: bumped whenever the same settings would find other words (2: words
+#: end where the next begins, times on the frames' sample positions), so features written by an
+#: older one are refused instead of silently differing from what an export segments.
+SEGMENTER_ALGORITHM = 2
+
+
 @dataclass
 class SegmenterConfig(_Checked):
     """The transcript-free word segmenter (`emorec.semantic.segmenter.segment_words`) behind

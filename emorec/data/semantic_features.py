@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from emorec.config import SegmenterConfig, SemanticConfig
+from emorec.config import SEGMENTER_ALGORITHM, SegmenterConfig, SemanticConfig
 from emorec.errors import ConfigError, DatasetError, PathLike
 
 SOURCES = ("word2vec", "speech2vec", "aligned_speech2vec")
@@ -106,6 +106,13 @@ def _check_segmenter(folder: Path, meta: dict, segmenter: SegmenterConfig, data_
     if not isinstance(recorded, dict):
         raise ConfigError(config_source, "semantic.segmenter",
                           f"the features in {folder} record no segmenter settings ({FEATURES_METADATA}); {fix}")
+
+    revision = meta.get("segmenter_algorithm")
+    if revision != SEGMENTER_ALGORITHM:
+        written = f"revision {revision}" if revision is not None else "a revision before they were recorded"
+        raise ConfigError(config_source, "semantic.segmenter",
+                          f"the features in {folder} were segmented by {written} of the segmenter, which finds other "
+                          f"words than this emorec's (revision {SEGMENTER_ALGORITHM}); rewrite them with {command}")
 
     def shown(settings: dict, key: str) -> str:
         return repr(settings[key]) if key in settings else "absent"

@@ -18,6 +18,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
+from emorec.config import SEGMENTER_ALGORITHM
 from emorec.data.console import progress_bar
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
 from emorec.data.locking import output_lock
@@ -234,6 +235,7 @@ def _write_features(converted_dir: Path, source: str, boundaries: str, artefacts
     setting = {"schema_version": SCHEMA_VERSION, "source": source, "boundaries": boundaries,
                "artefacts_dir": str(Path(artefacts.folder).resolve()),
                "segmenter": segmenter_config.to_dict() if boundaries == "segmenter" else None,
+               "segmenter_algorithm": SEGMENTER_ALGORITHM if boundaries == "segmenter" else None,
                "sample_rate_hz": SAMPLE_RATE_HZ}
     previous = load_metadata_unchecked(output)
     kept = reusable_partitions(previous, output, setting, manifest, list(to_write))

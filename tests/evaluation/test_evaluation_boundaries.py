@@ -10,7 +10,8 @@ from typing import Optional
 
 import pytest
 
-from emorec.config import ExperimentConfig, ModelConfig, SegmenterConfig, SemanticConfig, SemanticTrainingConfig
+from emorec.config import (SEGMENTER_ALGORITHM, ExperimentConfig, ModelConfig, SegmenterConfig, SemanticConfig,
+                           SemanticTrainingConfig)
 from emorec.data.semantic_features import FEATURES_METADATA, semantic_features_dir
 from emorec.errors import ConfigError, DatasetError
 from emorec.evaluation.evaluate import _semantic_dir
@@ -25,7 +26,8 @@ def fake_features(data_dir: Path, source: str, boundaries: str, segmenter: Optio
     folder.mkdir(parents=True)
     recorded = (segmenter or SegmenterConfig()).to_dict() if boundaries == "segmenter" else None
     (folder / FEATURES_METADATA).write_text(json.dumps(
-        {"source": source, "boundaries": boundaries, "dim": DIM, "segmenter": recorded, "complete": True,
+        {"source": source, "boundaries": boundaries, "dim": DIM, "segmenter": recorded,
+         "segmenter_algorithm": SEGMENTER_ALGORITHM if boundaries == "segmenter" else None, "complete": True,
          "partitions": {}}))
     return folder
 
@@ -76,6 +78,23 @@ def test_evaluation_refuses_segmenter_features_of_other_settings(tmp_path):
     # Given boundaries at evaluation: no segmenter, so its settings do not matter.
     assert _semantic_dir(info, with_segmenter(config(boundaries="given"), threshold_db=40.0), tmp_path, None,
                          tmp_path / "run") == given
+
+
+@pytest.mark.parametrize("revision", [None, SEGMENTER_ALGORITHM - 1])
+def test_features_of_an_older_segmenter_are_refused_even_with_the_same_settings(tmp_path, revision):
+    """Same settings, other algorithm: words (and so features) differ from what an export of the
+    run would segment, so they are refused and the rewrite command named."""
+    fake_features(tmp_path, "speech2vec", "given")
+    segmenter = fake_features(tmp_path, "speech2vec", "segmenter")
+    meta = json.loads((segmenter / FEATURES_METADATA).read_text())
+    meta["segmenter_algorithm"] = revision
+    (segmenter / FEATURES_METADATA).write_text(json.dumps(meta))
+    with pytest.raises(ConfigError) as error:
+        _semantic_dir({}, config(boundaries="given", evaluation_boundaries="segmenter"), tmp_path, None,
+                      tmp_path / "run")
+    assert error.value.key == "semantic.segmenter" and str(segmenter) in str(error.value)
+    assert f"this emorec's (revision {SEGMENTER_ALGORITHM})" in str(error.value)
+    assert "rewrite them with `emorec semantic features" in str(error.value)
 
 
 def test_a_run_folder_names_the_folder_it_is_evaluated_on(tmp_path):

@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from emorec.config import SegmenterConfig, SemanticConfig, SemanticTrainingConfig
+from emorec.config import SEGMENTER_ALGORITHM, SegmenterConfig, SemanticConfig, SemanticTrainingConfig
 from emorec.data.semantic_features import write_metadata
 from emorec.errors import ConfigError
 from emorec.training import train_model
@@ -15,7 +15,8 @@ def segmenter_features(folder, segmenter: SegmenterConfig):
     """A complete segmenter-boundaries features folder as far as resolving it goes (its metadata)."""
     folder.mkdir(parents=True)
     write_metadata(folder, {"source": "speech2vec", "boundaries": "segmenter", "dim": DIM,
-                            "segmenter": segmenter.to_dict(), "complete": True, "partitions": {}})
+                            "segmenter": segmenter.to_dict(), "segmenter_algorithm": SEGMENTER_ALGORITHM,
+                            "complete": True, "partitions": {}})
     return folder
 
 
