@@ -93,6 +93,7 @@ def _meta_table(summary: dict, emorec_version: str) -> str:
         ("recordings", summary["recordings"]),
         ("labelled frames", summary["frames"]),
         ("CCC", f"pooled over all recordings, {summary['variance']} variance"),
+        ("outputs scored", _outputs_text(summary.get("outputs"))),
         ("semantic features", summary.get("semantic_features")),
         ("written", f"{written} by emorec {emorec_version}".rstrip()),
     ]
@@ -100,10 +101,27 @@ def _meta_table(summary: dict, emorec_version: str) -> str:
     return f'<table class="meta">{cells}</table>'
 
 
+def _outputs_text(outputs: Optional[dict]) -> Optional[str]:
+    """The output protocol in words (None for plain frame outputs: nothing to say)."""
+    if not outputs or (outputs.get("pool") == "frame" and outputs.get("output_statistics") == "none"):
+        return None
+    parts = []
+    if outputs.get("pool") == "recording":
+        parts.append("each recording's mean prediction on all of its frames")
+    if outputs.get("output_statistics") == "speaker":
+        parts.append(f"standardised per speaker and mapped onto the training targets' mean and sd "
+                     f"({outputs.get('target_statistics_from', 'training partition')})")
+    return "; ".join(parts)
+
+
 def _ccc_table(summary: dict, label_names: Sequence[str]) -> str:
     columns = [*label_names, "mean"]
     head = "".join(f'<th{" class=mean" if c == "mean" else ""}>{_text(c)}</th>' for c in columns)
-    rows = [("raw predictions", summary["ccc_raw"])]
+    outputs = summary.get("outputs") or {}
+    protocol = [*(["recording means"] if outputs.get("pool") == "recording" else []),
+                *(["standardised per speaker"] if outputs.get("output_statistics") == "speaker" else [])]
+    # Never "raw" for outputs that were pooled or rescaled.
+    rows = [(f"predictions, {', '.join(protocol)}" if protocol else "raw predictions", summary["ccc_raw"])]
     if summary.get("ccc_postprocessed") is not None:
         rows.append(("post-processed (fitted on development)", summary["ccc_postprocessed"]))
     body = "".join(

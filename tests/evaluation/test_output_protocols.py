@@ -67,6 +67,8 @@ def test_evaluate_scores_recording_means_standardised_per_speaker(trained):
     scores = json.loads((out / "scores.json").read_text())
     assert scores["predictions"] == {"raw": "predictions_recording_mean_speaker_outputs", "postprocessed": None}
     assert scores["outputs"]["pool"] == "recording" and scores["outputs"]["output_statistics"] == "speaker"
+    report = (out / "report.html").read_text()
+    assert "predictions, recording means, standardised per speaker" in report and "raw predictions" not in report
     # The frame outputs' evaluation, if any, is not touched.
     assert before is None or (plain / "scores.json").read_text() == before
 
