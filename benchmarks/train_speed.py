@@ -28,11 +28,13 @@ the ratios little: read `train_speedup` and `inference_speedup`, not the absolut
   same weights), interleaved in the same rounds; its keys are prefixed with the layout
   (`conv2d_inference_x_real_time`, `conv2d_inference_speedup` over the reference,
   `conv2d_inference_over_default`, ...);
-- `--layers`: inference time of each block on the benchmark batch (`layers`: the blocks' own
-  `ParalinguisticCNN.conv_block` code, and the LSTM), timed in interleaved rounds with the whole
-  forward passes, with each block's useful GFLOP/s against the matmul peak, and the inference
-  speedup over the reference the model would reach were conv2 and conv3 at that peak
-  (`inference_speedup_if_conv2_conv3_at_peak`) or every FLOP at it (`inference_speedup_if_all_at_peak`).
+- `--layers` (`--layer-rounds`): inference time of each block on the benchmark batch (the blocks'
+  own `ParalinguisticCNN.conv_block` code, and the LSTM), timed in interleaved rounds with the whole
+  forward passes and a 2048 matmul, with each block's useful GFLOP/s against that matmul; and the
+  inference speedup over the reference the model would reach were conv2 and conv3 at the matmul's
+  speed (`inference_speedup_if_conv2_conv3_at_peak`) or every FLOP of the forward pass at it
+  (`inference_speedup_if_all_at_peak`). Under `layers_median` from the median round of each,
+  under `layers_best` from the fastest (the nearest to an idle machine when another job shares it).
 
 --model: `paralinguistic` (Table 2's audio row), `concat` / `attention` (Table 3: 100-d aligned
 Speech2Vec frame features + the CNN, fused by concatenation or disentangled attention with
@@ -86,14 +88,19 @@ def model_config(model: str, third_conv: int, conv1_impl: str = "phase_blocked",
                        semantic=semantic, fusion=FusionConfig(kind="attention" if model == "attention" else "concat"))
 
 
-def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
-    """Best float32 GFLOP/s of a `size` x `size` `tf.matmul`: what this CPU's GEMM reaches now."""
+def matmul_function(size: int = 2048):
+    """A float32 `size` x `size` `tf.matmul` as a function of no arguments, and its FLOPs."""
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
     a = tf.constant(rng.normal(size=(size, size)).astype(np.float32))
     b = tf.constant(rng.normal(size=(size, size)).astype(np.float32))
-    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)[:1]))
+    return tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)[:1])), 2.0 * size ** 3
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best float32 GFLOP/s of a `size` x `size` `tf.matmul`: what this CPU's GEMM reaches now."""
+    product, _ = matmul_function(size)
     product().numpy()
     best = float("inf")
     for _ in range(repeats):
@@ -177,7 +184,7 @@ def _timed(function, steps: int) -> float:
 
 
 def layer_timings(fast: "Contender", reference: "Contender", variants: dict, rounds: int, steps: int,
-                  peak_gflops: float, third_conv: int) -> dict:
+                  third_conv: int) -> dict:
     """Inference seconds of each block of the CNN and of the LSTM on the benchmark batch, in
     interleaved rounds together with the whole forward passes (module doc, `--layers`)."""
     import tensorflow as tf
@@ -213,6 +220,9 @@ def layer_timings(fast: "Contender", reference: "Contender", variants: dict, rou
     features = tf.cast(cnn(audio, training=False), lstm.compute_dtype)
     units, inputs = lstm.units, int(features.shape[-1])
     stages["lstm"] = (tf.function(lambda: lstm(features, training=False)), 2.0 * 4 * units * (inputs + units) * frame_count)
+    # The peak again, in the same rounds: on a shared machine the one measured before and after
+    # the benchmark need not be the one the blocks met.
+    stages["matmul_2048"] = matmul_function()
     stages["whole_model"] = (lambda: fast.forward(fast.inputs), None)
     stages["whole_reference"] = (lambda: reference.forward(reference.inputs), None)
     for name, variant in variants.items():
@@ -227,37 +237,46 @@ def layer_timings(fast: "Contender", reference: "Contender", variants: dict, rou
         for name in names[shift:] + names[:shift]:
             seconds[name].append(_timed(stages[name][0], steps))
     median_ms = {name: statistics.median(values) * 1e3 for name, values in seconds.items()}
-    gflops = {name: stages[name][1] / (median_ms[name] / 1e3) / 1e9 for name in names if stages[name][1]}
-    # What-ifs from the measured times: conv2 and conv3 of the default layout replaced by their
-    # FLOPs at the matmul peak, and the whole forward pass at the peak.
+    # The fastest round too: another job only ever slows a round down, so the best round is the
+    # nearest to an idle machine (all figures of one statistic come from the same rounds' kind).
+    best_ms = {name: min(values) * 1e3 for name, values in seconds.items()}
+    result = {"layers_rounds_ms": {name: [round(v * 1e3, 2) for v in values] for name, values in seconds.items()},
+              "layers_steps_per_round": steps}
     layout = layouts[0]
-    conv23_ms = median_ms[f"conv2_pool2_{layout}"] + median_ms[f"conv3_pool3_{layout}"]
-    conv23_at_peak_ms = (conv_flops[1] + conv_flops[2]) / (peak_gflops * 1e9) * 1e3
     seconds_of_audio = frame_count / 10.0
-    all_at_peak_ms = forward_flops_per_second_of_audio(filters=(50, 125, third_conv)) * seconds_of_audio / (
-        peak_gflops * 1e9) * 1e3
-    whole, whole_reference = median_ms["whole_model"], median_ms["whole_reference"]
-    return {
-        "layers_ms_per_batch": {name: round(v, 2) for name, v in median_ms.items()},
-        "layers_rounds_ms": {name: [round(v * 1e3, 2) for v in values] for name, values in seconds.items()},
-        "layers_gflops": {name: round(v, 1) for name, v in gflops.items()},
-        "layers_fraction_of_peak": {name: round(v / peak_gflops, 3) for name, v in gflops.items()},
-        "layers_share_of_whole_model": {name: round(median_ms[name] / whole, 3) for name in names
-                                        if not name.startswith(("reference_", "whole_")) and name.endswith(
-                                            ("pool1", layout, "lstm"))},
-        "layers_gflop_per_batch": {name: round(stages[name][1] / 1e9, 3) for name in names if stages[name][1]},
-        # The Toeplitz matmul's own multiply-adds: 17/8 of conv1's (module doc of the CNN).
-        "conv1_phase_blocked_executed_gflop_per_batch": round(
-            2.0 * 220 * 17 * 10 * 50 * frame_count / 1e9, 3),
-        "layers_inference_speedup": round(whole_reference / whole, 3),
-        "inference_speedup_if_conv2_conv3_at_peak": round(whole_reference / (whole - conv23_ms + conv23_at_peak_ms), 3),
-        "inference_speedup_if_all_at_peak": round(whole_reference / all_at_peak_ms, 3),
-        "layers_steps_per_round": steps,
-    }
+    forward_flops = forward_flops_per_second_of_audio(filters=(50, 125, third_conv)) * seconds_of_audio
+    for statistic, times_ms in (("median", median_ms), ("best", best_ms)):
+        peak = stages["matmul_2048"][1] / (times_ms["matmul_2048"] / 1e3) / 1e9
+        gflops = {name: stages[name][1] / (times_ms[name] / 1e3) / 1e9 for name in names if stages[name][1]}
+        # What-ifs from the measured times: conv2 and conv3 of the default layout replaced by their
+        # FLOPs at the matmul peak, and the whole forward pass at the peak.
+        conv23_ms = times_ms[f"conv2_pool2_{layout}"] + times_ms[f"conv3_pool3_{layout}"]
+        conv23_at_peak_ms = (conv_flops[1] + conv_flops[2]) / (peak * 1e9) * 1e3
+        whole, whole_reference = times_ms["whole_model"], times_ms["whole_reference"]
+        result[f"layers_{statistic}"] = {
+            "ms_per_batch": {name: round(v, 2) for name, v in times_ms.items()},
+            "gflops": {name: round(v, 1) for name, v in gflops.items()},
+            "fraction_of_peak": {name: round(v / peak, 3) for name, v in gflops.items()},
+            "share_of_whole_model": {name: round(times_ms[name] / whole, 3) for name in
+                                     ["conv1_phase_blocked_pool1", f"conv2_pool2_{layout}", f"conv3_pool3_{layout}",
+                                      "lstm"]},
+            "inference_speedup": round(whole_reference / whole, 3),
+            "inference_speedup_if_conv2_conv3_at_peak": round(
+                whole_reference / (whole - conv23_ms + conv23_at_peak_ms), 3),
+            "inference_speedup_if_all_at_peak": round(whole_reference / (forward_flops / (peak * 1e9) * 1e3), 3),
+        }
+        for name, variant in variants.items():
+            result[f"layers_{statistic}"][f"{name}_inference_speedup"] = round(
+                whole_reference / times_ms[f"whole_model_{name}"], 3)
+    result["layers_gflop_per_batch"] = {name: round(stages[name][1] / 1e9, 3) for name in names if stages[name][1]}
+    # The Toeplitz matmul's own multiply-adds: 17/8 of conv1's (module doc of the CNN).
+    result["conv1_phase_blocked_executed_gflop_per_batch"] = round(2.0 * 220 * 17 * 10 * 50 * frame_count / 1e9, 3)
+    return result
 
 
 def run(model_kind: str, precision: str, batch: int, frames: int, rounds: int, train_steps: int, infer_steps: int,
-        third_conv: int, jit: bool = False, layout_variants=(), layers: bool = False) -> dict:
+        third_conv: int, jit: bool = False, layout_variants=(), layers: bool = False,
+        layer_rounds: int = 0) -> dict:
     from emorec.training.precision import (SPEED_RELEVANT_CPU_FLAGS, read_cpu_flags, resolve_conv_layout,
                                            resolve_precision)
 
@@ -326,6 +345,11 @@ def run(model_kind: str, precision: str, batch: int, frames: int, rounds: int, t
         "xla_inference": jit,
         "steps_per_round": {"train": train_steps, "inference": infer_steps},
         "conv_layout": resolve_conv_layout("auto", policy) if model_kind != "semantic" else None,
+        # The fastest round of each (module doc of --layers: the nearest to an idle machine).
+        "best_round": {"train_audio_s_per_s": round(max(fast.train_rates), 2),
+                       "inference_x_real_time": round(max(fast.infer_rates), 1),
+                       "reference_train_audio_s_per_s": round(max(reference.train_rates), 2),
+                       "reference_inference_x_real_time": round(max(reference.infer_rates), 1)},
     }
     for layout, variant in variants.items():
         variant_train, variant_infer = statistics.median(variant.train_rates), statistics.median(variant.infer_rates)
@@ -341,8 +365,10 @@ def run(model_kind: str, precision: str, batch: int, frames: int, rounds: int, t
         })
         result["rounds"][f"{layout}_train_audio_s_per_s"] = [round(v, 2) for v in variant.train_rates]
         result["rounds"][f"{layout}_inference_x_real_time"] = [round(v, 1) for v in variant.infer_rates]
+        result["best_round"][f"{layout}_train_audio_s_per_s"] = round(max(variant.train_rates), 2)
+        result["best_round"][f"{layout}_inference_x_real_time"] = round(max(variant.infer_rates), 1)
     if layers and model_kind != "semantic":
-        result.update(layer_timings(fast, reference, variants, rounds, infer_steps, peak, third_conv))
+        result.update(layer_timings(fast, reference, variants, layer_rounds or rounds, infer_steps, third_conv))
     result["load_average"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
     return result
 
@@ -366,6 +392,7 @@ def main() -> None:
                         help="also time the model with this conv layout forced (keys prefixed with the layout)")
     parser.add_argument("--layers", action="store_true",
                         help="also time each CNN block and the LSTM at inference (paralinguistic model)")
+    parser.add_argument("--layer-rounds", type=int, default=0, help="rounds of --layers (default: --rounds)")
     args = parser.parse_args()
     if args.threads:
         import tensorflow as tf
@@ -375,7 +402,8 @@ def main() -> None:
     for model_kind in args.model:
         for precision in args.precision:
             result = run(model_kind, precision, args.batch, args.frames, args.rounds, args.train_steps,
-                         args.infer_steps, args.third_conv, args.jit, args.layout_variants, args.layers)
+                         args.infer_steps, args.third_conv, args.jit, args.layout_variants, args.layers,
+                         args.layer_rounds)
             if args.json:
                 print(json.dumps(result), flush=True)
             else:

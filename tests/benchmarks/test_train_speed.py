@@ -28,10 +28,15 @@ def test_layout_variant_and_layer_keys_come_on_top_of_the_existing_ones():
     assert result["conv_layout"] == "conv1d"  # float32: auto keeps the 1-D layout
     assert result["conv2d_max_abs_output_difference"] < 1e-5  # same weights, same numbers
     assert result["conv2d_inference_x_real_time"] > 0 and result["rounds"]["conv2d_inference_x_real_time"]
-    timed = result["layers_ms_per_batch"]
-    assert {"conv1_phase_blocked_pool1", "conv2_pool2_conv1d", "conv2_pool2_conv2d", "conv3_pool3_conv1d",
-            "conv3_pool3_conv2d", "reference_conv1_pool1_conv1d", "lstm", "whole_model",
-            "whole_reference"} <= set(timed)
-    assert all(value > 0 for value in timed.values())
-    assert set(result["layers_gflops"]) == {name for name in timed if not name.startswith("whole")}
+    for statistic in ("median", "best"):
+        layers = result[f"layers_{statistic}"]
+        timed = layers["ms_per_batch"]
+        assert {"conv1_phase_blocked_pool1", "conv2_pool2_conv1d", "conv2_pool2_conv2d", "conv3_pool3_conv1d",
+                "conv3_pool3_conv2d", "reference_conv1_pool1_conv1d", "lstm", "matmul_2048", "whole_model",
+                "whole_reference", "whole_model_conv2d"} <= set(timed)
+        assert all(value > 0 for value in timed.values())
+        assert set(layers["gflops"]) == {name for name in timed if not name.startswith("whole")}
+        assert layers["fraction_of_peak"]["matmul_2048"] == 1.0
+        assert layers["inference_speedup_if_all_at_peak"] > 0
+    assert result["best_round"]["conv2d_inference_x_real_time"] >= result["conv2d_inference_x_real_time"]
     assert set(result["load_average"]) == {"before", "after"}
