@@ -38,7 +38,11 @@ viewed as `[1, k, Cin, Cout]` ("conv2d"). The variables are the same either way,
 and SavedModels do not change and a loaded model can switch layout. On a CPU with AVX512_BF16 the
 2-D form together with mixed_bfloat16 measured x1.4 training and x2.1 inference over plain
 float32 (issue 10); `auto` therefore picks conv2d exactly when the layer computes in bfloat16,
-conv1d otherwise (the float32 figures of both layouts are in benchmarks/results_paralinguistic.md).
+conv1d otherwise. In float32 on a 2-core AVX-512 Xeon the two layouts run the default model
+equally fast: conv2 and conv3 are the same oneDNN Conv2D either way (TensorFlow's conv1d is a
+Conv2D between ExpandDims and Squeeze) and their bias and ReLU come after the pool. Only a conv
+followed directly by bias + ReLU gains: the reference conv1 + ReLU + pool1 ran in half the time
+as conv2d, where no Squeeze keeps TensorFlow from fusing them (benchmarks/results_paralinguistic.md).
 """
 from __future__ import annotations
 
