@@ -183,6 +183,10 @@ class CNNConfig(_Checked):
     #: writes the full-resolution activation; "reference" is the plain Conv1D -> MaxPooling1D. Same
     #: weights and outputs; only the speed differs.
     conv1_impl: Literal["phase_blocked", "reference"] = "phase_blocked"
+    #: How the convs and max-pools are laid out (emorec.models.paralinguistic): "conv1d" on
+    #: `[n, steps, C]`, "conv2d" as 2-D ops of height 1 on `[n, 1, steps, C]`, "auto" conv2d exactly
+    #: when the model computes in bfloat16 (where it measured faster). Same weights and outputs.
+    conv_layout: Literal["auto", "conv1d", "conv2d"] = "auto"
 
 
 @dataclass

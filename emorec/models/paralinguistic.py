@@ -31,6 +31,18 @@ The phase-blocked form computes the same numbers from the same `kernel [8, 1, 50
 The phase-blocked path also adds conv2's and conv3's bias and applies their ReLU after their
 pools (same identity). `conv1_impl="reference"` keeps the plain Keras Conv1D -> MaxPooling1D
 stack; the two agree to float rounding (tests/models/test_paralinguistic.py) and share checkpoints.
+
+Conv layout (`conv_layout`). The convs and max-pools can run as 1-D ops on `[n, steps, C]`
+("conv1d") or as 2-D ops of height 1 on `[n, 1, steps, C]` with the Conv1D kernel `[k, Cin, Cout]`
+viewed as `[1, k, Cin, Cout]` ("conv2d"). The variables are the same either way, so checkpoints
+and SavedModels do not change and a loaded model can switch layout. On a CPU with AVX512_BF16 the
+2-D form together with mixed_bfloat16 measured x1.4 training and x2.1 inference over plain
+float32 (issue 10); `auto` therefore picks conv2d exactly when the layer computes in bfloat16,
+conv1d otherwise. In float32 on a 2-core AVX-512 Xeon the two layouts run the default model
+equally fast: conv2 and conv3 are the same oneDNN Conv2D either way (TensorFlow's conv1d is a
+Conv2D between ExpandDims and Squeeze) and their bias and ReLU come after the pool. Only a conv
+followed directly by bias + ReLU gains: the reference conv1 + ReLU + pool1 ran in half the time
+as conv2d, where no Squeeze keeps TensorFlow from fusing them (benchmarks/results_paralinguistic.md).
 """
 from __future__ import annotations
 
@@ -47,6 +59,7 @@ from emorec.constants import FRAME_LENGTH_SAMPLES
 from emorec.models.standardisation import FrameStatisticsStandardisation
 
 CONV1_IMPLEMENTATIONS = ("phase_blocked", "reference")
+CONV_LAYOUTS = ("auto", "conv1d", "conv2d")
 #: Frames per loop iteration of the phase-blocked conv1: 4 frames are 880 windows x 500 phase
 #: outputs = 1.8 MB fp32, which stay in cache. Measured on a 2-core AVX-512 Xeon with 1 to 32
 #: frames: 2 to 8 equally fast, 1 slower (loop overhead), 16 and more slower (spill to memory).
@@ -59,6 +72,27 @@ def conv_pool_windows(frames_length_samples: int, kernel_size: int, pool_size: i
     """Pool windows a conv (stride 1) then a max-pool (pool_size / pool_size, "valid") leave of a frame."""
     conv_steps = frames_length_samples if padding == "same" else frames_length_samples - kernel_size + 1
     return conv_steps // pool_size
+
+
+def conv_layout_for_dtype(conv_layout: str, compute_dtype: str) -> str:
+    """The layout ("conv1d" or "conv2d") a CNN computing in `compute_dtype` runs: `conv_layout`
+    itself, or for "auto" conv2d exactly when the compute dtype is bfloat16 (module doc)."""
+    if conv_layout not in CONV_LAYOUTS:
+        raise ValueError(f"conv_layout must be one of {', '.join(CONV_LAYOUTS)}, got {conv_layout!r}")
+    if conv_layout != "auto":
+        return conv_layout
+    return "conv2d" if str(compute_dtype) == "bfloat16" else "conv1d"
+
+
+def conv_height1(x, kernel, padding: str):
+    """A Conv1D as a Conv2D of height 1: x `[n, 1, steps, Cin]`, kernel `[k, Cin, Cout]` (a Conv1D
+    kernel, given a leading axis of 1, not copied) -> `[n, 1, steps', Cout]`, no bias."""
+    return ops.conv(x, ops.expand_dims(kernel, 0), strides=1, padding=padding)
+
+
+def max_pool_height1(x, pool_size: int):
+    """MaxPooling1D(pool_size, strides=pool_size) as a 2-D max-pool of height 1 on `[n, 1, steps, C]`."""
+    return ops.max_pool(x, (1, pool_size), (1, pool_size), "valid")
 
 
 def toeplitz_selection(kernel_size: int, pool_size: int) -> np.ndarray:
@@ -165,6 +199,10 @@ class ParalinguisticCNN(layers.Layer):
         conv1_impl: "phase_blocked" (conv1 + ReLU + pool1 without the full-resolution activation,
             module doc) or "reference" (plain Conv1D -> MaxPooling1D). Same weights, same outputs
             to float rounding.
+        conv_layout: "conv1d" (1-D convs and pools on `[n, steps, C]`), "conv2d" (2-D ops of
+            height 1 on `[n, 1, steps, C]`, same variables) or "auto" (conv2d exactly when the
+            layer computes in bfloat16; module doc). Switchable after loading: set the attribute
+            before the model is traced again.
         last_dropout: False leaves out the dropout after the last conv block, for features that
             are standardised with their own statistics next (`FrameStatisticsStandardisation`):
             statistics taken over dropped-out features at training would not match those at
@@ -182,6 +220,7 @@ class ParalinguisticCNN(layers.Layer):
         frame_length_samples: int = FRAME_LENGTH_SAMPLES,
         conv1_impl: str = "phase_blocked",
         last_dropout: bool = True,
+        conv_layout: str = "auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -191,6 +230,7 @@ class ParalinguisticCNN(layers.Layer):
             raise ValueError(f"frame_pooling must be 'max' or 'mean', got {frame_pooling!r}")
         if conv1_impl not in CONV1_IMPLEMENTATIONS:
             raise ValueError(f"conv1_impl must be one of {', '.join(CONV1_IMPLEMENTATIONS)}, got {conv1_impl!r}")
+        conv_layout_for_dtype(conv_layout, "float32")  # refuses an unknown layout now, not at the first call
         self.filters = [int(f) for f in filters]
         self.kernel_sizes = [int(k) for k in kernel_sizes]
         self.pool_sizes = [int(p) for p in pool_sizes]
@@ -200,6 +240,7 @@ class ParalinguisticCNN(layers.Layer):
         self.frame_length_samples = int(frame_length_samples)
         self.conv1_impl = conv1_impl
         self.last_dropout = bool(last_dropout)
+        self.conv_layout = conv_layout
         self.convs = [
             layers.Conv1D(f, k, strides=1, padding=padding, activation="relu", name=f"conv{i + 1}")
             for i, (f, k) in enumerate(zip(self.filters, self.kernel_sizes))
@@ -224,30 +265,53 @@ class ParalinguisticCNN(layers.Layer):
             shape = pool.compute_output_shape(shape)
         self.built = True
 
+    @property
+    def conv_layout_in_use(self) -> str:
+        """"conv1d" or "conv2d": `conv_layout` with "auto" resolved for this layer's compute dtype."""
+        return conv_layout_for_dtype(self.conv_layout, self.compute_dtype)
+
     def call(self, audio, training: Optional[bool] = None):
         batch = ops.shape(audio)[0]
         frames = ops.shape(audio)[1]
+        layout = self.conv_layout_in_use
         # Fold frames into the batch: each 0.1 s frame is convolved on its own (see module doc).
-        layers_left = list(zip(self.convs, self.pools, self.dropouts))
-        if self.conv1_impl == "phase_blocked":
-            conv, pool, dropout = layers_left.pop(0)
-            frames_audio = ops.reshape(audio, (-1, self.frame_length_samples))
-            x = conv_relu_pool_phase_blocked(frames_audio, ops.cast(conv.kernel, frames_audio.dtype),
-                                             ops.cast(conv.bias, frames_audio.dtype), pool.pool_size[0], self.padding)
-            x = dropout(x, training=training)
-            for conv, pool, dropout in layers_left:
-                # The same exact reordering for conv2 and conv3: bias and ReLU after the max-pool,
-                # on 5x fewer values, instead of two more passes over the conv's output.
-                x = ops.conv(x, ops.cast(conv.kernel, x.dtype), strides=1, padding=self.padding)
-                x = dropout(ops.relu(pool(x) + ops.cast(conv.bias, x.dtype)), training=training)
-        else:
-            x = ops.reshape(audio, (-1, self.frame_length_samples, 1))
-            for conv, pool, dropout in layers_left:
-                x = dropout(pool(conv(x)), training=training)
+        x = ops.reshape(audio, (-1, self.frame_length_samples))
+        for index in range(len(self.convs)):
+            x = self.conv_block(index, x, layout, training=training)
         # The few steps left per frame (8) become one vector: max keeps the strongest response of
         # each filter anywhere in the frame, the same choice as the max-pools before it.
-        x = ops.max(x, axis=1) if self.frame_pooling == "max" else ops.mean(x, axis=1)
+        x = ops.max(x, axis=-2) if self.frame_pooling == "max" else ops.mean(x, axis=-2)
         return ops.reshape(x, (batch, frames, self.filters[-1]))
+
+    def conv_block(self, index: int, x, layout: str, training: Optional[bool] = None):
+        """Conv `index` (0-based) + ReLU + max-pool + dropout in `layout` ("conv1d" / "conv2d").
+
+        x: the frames `[n, samples]` for block 0; the previous block's output after that,
+        `[n, steps, C]` (conv1d) or `[n, 1, steps, C]` (conv2d), which is what this returns.
+        Public so that benchmarks/train_speed.py can time one block of this very code.
+        """
+        conv, pool, dropout = self.convs[index], self.pools[index], self.dropouts[index]
+        pool_size = pool.pool_size[0]
+        kernel, bias = ops.cast(conv.kernel, x.dtype), ops.cast(conv.bias, x.dtype)
+        if index == 0 and self.conv1_impl == "phase_blocked":
+            x = conv_relu_pool_phase_blocked(x, kernel, bias, pool_size, self.padding)
+            return dropout(ops.expand_dims(x, 1) if layout == "conv2d" else x, training=training)
+        if index == 0:
+            x = ops.expand_dims(x, -1)
+            x = ops.expand_dims(x, 1) if layout == "conv2d" else x
+        if self.conv1_impl == "reference":
+            if layout == "conv1d":
+                return dropout(pool(conv(x)), training=training)  # the Keras layers of Table 1 as they are
+            # The same order as the Keras stack (bias, ReLU, then pool), in 2-D ops.
+            return dropout(max_pool_height1(ops.relu(conv_height1(x, kernel, self.padding) + bias), pool_size),
+                           training=training)
+        # conv2 and conv3 of the phase-blocked path: the same exact reordering as conv1, bias and
+        # ReLU after the max-pool, on 5x fewer values, instead of two more passes over the conv's output.
+        if layout == "conv2d":
+            x = max_pool_height1(conv_height1(x, kernel, self.padding), pool_size)
+        else:
+            x = pool(ops.conv(x, kernel, strides=1, padding=self.padding))
+        return dropout(ops.relu(x + bias), training=training)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[1], self.filters[-1])
@@ -264,6 +328,7 @@ class ParalinguisticCNN(layers.Layer):
             frame_length_samples=self.frame_length_samples,
             conv1_impl=self.conv1_impl,
             last_dropout=self.last_dropout,
+            conv_layout=self.conv_layout,
         )
         return config
 
@@ -277,6 +342,7 @@ class ParalinguisticCNN(layers.Layer):
             padding=config.padding,
             frame_pooling=config.frame_pooling,
             conv1_impl=config.conv1_impl,
+            conv_layout=config.conv_layout,
             **kwargs,
         )
 

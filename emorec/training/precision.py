@@ -5,6 +5,9 @@ bfloat16 pays only where the hardware computes it: Intel CPUs with AVX512_BF16 o
 float32 on such a CPU), and GPUs of compute capability 8.0 and up (Ampere, Hopper). Elsewhere
 oneDNN emulates bfloat16 and it is slower than float32 (x10 on an AVX2-only CPU), so `auto` picks
 float32 there. `mixed_float16` is never picked: it needs loss scaling and gains nothing on CPUs.
+
+The CNN's conv layout follows the precision (`resolve_conv_layout`): its `auto` is the 2-D
+layout exactly where the precision resolves to bfloat16 compute.
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 #: Flags that tell what a CPU-speed figure means (reported by benchmarks/train_speed.py).
 SPEED_RELEVANT_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
                             "amx_tile", "amx_bf16", "amx_int8")
+#: The dtype each precision computes in (Keras' `Policy(name).compute_dtype`, without importing Keras).
+COMPUTE_DTYPES = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
 #: Lowest CUDA compute capability with bfloat16 tensor cores (Ampere).
 BF16_GPU_COMPUTE_CAPABILITY = (8, 0)
 
@@ -78,4 +83,20 @@ def resolve_precision(precision: str, cpu_flags: Optional[Iterable[str]] = None,
     chosen, reason = choose_precision(read_cpu_flags() if cpu_flags is None else cpu_flags,
                                       gpu_compute_capabilities() if gpu_capabilities is None else gpu_capabilities)
     logger.info("precision auto -> %s: %s", chosen, reason)
+    return chosen
+
+
+def resolve_conv_layout(conv_layout: str, precision: str, cpu_flags: Optional[Iterable[str]] = None,
+                        gpu_capabilities: Optional[Sequence[Tuple[int, int]]] = None) -> str:
+    """"conv1d" or "conv2d": the layout the CNN (`model.cnn.conv_layout`) runs under `precision`
+    (`training.precision`, "auto" resolved as `resolve_precision` does) on this machine, or on one
+    with cpu_flags / gpu_capabilities. The CNN resolves "auto" itself from its compute dtype; this
+    says in advance what it will choose (logged, and reported by benchmarks/train_speed.py)."""
+    # Imported here, as TensorFlow is in gpu_compute_capabilities: reading flags needs neither.
+    from emorec.models.paralinguistic import conv_layout_for_dtype
+
+    chosen = conv_layout_for_dtype(conv_layout, COMPUTE_DTYPES[resolve_precision(precision, cpu_flags,
+                                                                                 gpu_capabilities)])
+    if conv_layout == "auto":
+        logger.info("conv_layout auto -> %s", chosen)
     return chosen

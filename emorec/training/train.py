@@ -27,7 +27,7 @@ from emorec.training.backup import AtomicBackupAndRestore, backup_exists
 from emorec.training.callbacks import BestModelCheckpoint, MeanCCC, StopOnNonFiniteLoss
 from emorec.training.losses import ConcordanceLoss
 from emorec.training.metrics import ConcordanceCorrelation
-from emorec.training.precision import resolve_precision
+from emorec.training.precision import resolve_conv_layout, resolve_precision
 from emorec.training.progress import EpochProgress
 from emorec.training.run_folder import (BACKUP_DIRNAME, BEST_MODEL_FILENAME, CONFIG_FILENAME, HISTORY_FILENAME,
                                         LAST_MODEL_FILENAME, LOGS_DIRNAME, mark_run_finished, read_history,
@@ -148,6 +148,8 @@ def train_model(
                           "cannot be resumed; delete the run folder to start over or choose another --run-dir")
     keras.utils.set_random_seed(training.seed)
     policy = resolve_precision(training.precision)
+    if config.model.paralinguistic:
+        resolve_conv_layout(config.model.cnn.conv_layout, policy)  # logs what "auto" picks with this policy
     if not isinstance(strategy, tf.distribute.Strategy):
         strategy = make_strategy(training.strategy)
     chief = is_chief(strategy)

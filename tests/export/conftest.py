@@ -7,7 +7,7 @@ import pytest
 LABEL_NAMES = ("arousal", "valence")
 
 
-def tiny_model(seed: int = 0):
+def tiny_model(seed: int = 0, conv_layout: str = "auto"):
     """The real `build_model` with a tiny CNN and LSTM (random weights, fast to run and export)."""
     import keras
 
@@ -15,7 +15,7 @@ def tiny_model(seed: int = 0):
     from emorec.models import build_model
 
     keras.utils.set_random_seed(seed)
-    config = ModelConfig(cnn=CNNConfig(filters=(4, 6, 6)), lstm_units=8)
+    config = ModelConfig(cnn=CNNConfig(filters=(4, 6, 6), conv_layout=conv_layout), lstm_units=8)
     return build_model(config, LABEL_NAMES, name="tiny_emotion_model")
 
 

@@ -78,3 +78,24 @@ def test_onnx_file_describes_itself(tmp_path, keras_model):
     lengths = np.array([waveform.shape[1]], np.int32)
     outputs = dict(zip(names, session.run(None, {"waveform": waveform, "length": lengths})))
     assert outputs["arousal"].shape == (1, frames) and int(outputs["num_frames"][0]) == frames
+
+
+def test_conv2d_layout_converts_and_matches_its_keras_model(tmp_path):
+    """The height-1 Conv2D / MaxPool layout (what `conv_layout: auto` runs under bfloat16) is core
+    ops that tf2onnx converts: onnxruntime gives the Keras model's numbers."""
+    from emorec.constants import FRAME_LENGTH_SAMPLES
+    from emorec.export.onnx import export_onnx
+
+    from .conftest import tiny_model
+
+    model = tiny_model(seed=3, conv_layout="conv2d")
+    path = export_onnx(model, tmp_path / "conv2d.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    waveform = speech_like(0.8, 22_050, seed=9)[: 7 * FRAME_LENGTH_SAMPLES]  # whole frames: no framing question
+    names = [o.name for o in session.get_outputs()]
+    outputs = dict(zip(names, session.run(None, {"waveform": waveform[None],
+                                                 "length": np.array([len(waveform)], np.int32)})))
+    expected = model({"audio": waveform.reshape(1, 7, FRAME_LENGTH_SAMPLES)}, training=False)
+    for name in LABEL_NAMES:
+        assert np.std(np.asarray(expected[name])) > 1e-4
+        np.testing.assert_allclose(outputs[name][0, :7], np.asarray(expected[name])[0], atol=1e-5, rtol=0)

@@ -200,3 +200,96 @@ def test_conv1_impl_is_serialised_and_checkpoints_load_across_implementations(tm
     assert tuple(fresh.convs[0].kernel.shape) == (8, 1, 4)
     audio = np.random.default_rng(8).normal(0, 0.3, (1, 2, FRAME_LENGTH_SAMPLES)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(fresh(audio)), np.asarray(reference(audio)), atol=1e-5)
+
+
+def _cnns_in_both_layouts(conv1_impl, seed=9, **kwargs):
+    """Table 1 CNNs in the conv1d and conv2d layouts with the same (non-zero-bias) weights."""
+    keras.utils.set_random_seed(seed)
+    conv1d = ParalinguisticCNN.from_cnn_config(CNNConfig(conv1_impl=conv1_impl, conv_layout="conv1d", **kwargs))
+    conv2d = ParalinguisticCNN.from_cnn_config(CNNConfig(conv1_impl=conv1_impl, conv_layout="conv2d", **kwargs))
+    probe = np.zeros((1, 1, FRAME_LENGTH_SAMPLES), np.float32)
+    conv1d(probe), conv2d(probe)
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, 0.05, w.shape).astype(np.float32) if w.ndim == 1 else w for w in conv1d.get_weights()]
+    conv1d.set_weights(weights)
+    conv2d.set_weights(weights)
+    return conv1d, conv2d
+
+
+@pytest.mark.parametrize("conv1_impl", ["phase_blocked", "reference"])
+def test_conv2d_layout_matches_conv1d_outputs_and_weight_gradients(conv1_impl):
+    import tensorflow as tf
+
+    conv1d, conv2d = _cnns_in_both_layouts(conv1_impl)
+    assert (conv1d.conv_layout_in_use, conv2d.conv_layout_in_use) == ("conv1d", "conv2d")
+    frames = tf.constant(np.zeros((3, FRAME_LENGTH_SAMPLES), np.float32))
+    # The 2-D layout really carries a height axis through the blocks (else this test compares a path with itself).
+    assert len(conv2d.conv_block(0, frames, "conv2d").shape) == 4
+    assert len(conv1d.conv_block(0, frames, "conv1d").shape) == 3
+    audio = tf.constant(np.random.default_rng(10).normal(0, 0.3, (2, 3, FRAME_LENGTH_SAMPLES)).astype(np.float32))
+
+    def outputs_and_gradients(cnn):
+        with tf.GradientTape() as tape:
+            features = cnn(audio, training=False)
+            loss = tf.reduce_sum(tf.sin(3.0 * features))
+        return features, tape.gradient(loss, cnn.trainable_weights)
+
+    expected, expected_gradients = outputs_and_gradients(conv1d)
+    actual, actual_gradients = outputs_and_gradients(conv2d)
+    assert 0 < np.mean(np.asarray(expected) > 0) < 1  # the ReLUs are active on some values only
+    np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=1e-5, rtol=0)
+    names = [w.path.split("/", 1)[1] for w in conv1d.trainable_weights]
+    assert [w.path.split("/", 1)[1] for w in conv2d.trainable_weights] == names  # the same Conv1D variables
+    for name, want, got in zip(names, expected_gradients, actual_gradients):
+        assert tuple(got.shape) == tuple(want.shape), name
+        scale = float(np.abs(want).max())
+        assert scale > 0, name
+        np.testing.assert_allclose(np.asarray(got) / scale, np.asarray(want) / scale, atol=1e-5, err_msg=name)
+
+
+def test_conv_layout_auto_follows_the_compute_dtype():
+    from emorec.models.paralinguistic import conv_layout_for_dtype
+
+    assert conv_layout_for_dtype("auto", "bfloat16") == "conv2d"
+    assert conv_layout_for_dtype("auto", "float32") == "conv1d"
+    assert conv_layout_for_dtype("auto", "float16") == "conv1d"
+    assert conv_layout_for_dtype("conv1d", "bfloat16") == "conv1d"
+    assert conv_layout_for_dtype("conv2d", "float32") == "conv2d"
+    with pytest.raises(ValueError, match="conv_layout"):
+        ParalinguisticCNN(conv_layout="conv3d")
+    assert ParalinguisticCNN().conv_layout_in_use == "conv1d"  # float32, the default policy in tests
+    assert ParalinguisticCNN(dtype="mixed_bfloat16").conv_layout_in_use == "conv2d"
+    assert ParalinguisticCNN(dtype="mixed_bfloat16", conv_layout="conv1d").conv_layout_in_use == "conv1d"
+
+
+def test_conv_layout_round_trips_through_a_keras_file_and_switches_after_loading(tmp_path):
+    keras.utils.set_random_seed(11)
+    config = ModelConfig(cnn=CNNConfig(filters=(4, 5, 6), conv_layout="conv2d"), lstm_units=4)
+    model = build_model(config, ["arousal"])
+    audio = np.random.default_rng(11).normal(0, 0.3, (2, 3, FRAME_LENGTH_SAMPLES)).astype(np.float32)
+    expected = np.asarray(model({"audio": audio}, training=False)["arousal"])
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path, compile=False)
+    cnn = next(layer for layer in restored.layers if isinstance(layer, ParalinguisticCNN))
+    assert cnn.conv_layout == "conv2d" and cnn.get_config()["conv_layout"] == "conv2d"
+    np.testing.assert_allclose(np.asarray(restored({"audio": audio}, training=False)["arousal"]), expected,
+                               atol=1e-6, rtol=0)
+    # The variables do not depend on the layout: the loaded model runs in the other layout as it is.
+    cnn.conv_layout = "conv1d"
+    np.testing.assert_allclose(np.asarray(restored({"audio": audio}, training=False)["arousal"]), expected,
+                               atol=1e-5, rtol=0)
+    # A layer config written before the field existed loads with the default, auto.
+    old = cnn.get_config()
+    del old["conv_layout"]
+    assert ParalinguisticCNN.from_config(old).conv_layout == "auto"
+
+
+def test_conv_layout_is_a_checked_config_field():
+    from emorec.config import config_from_dict
+    from emorec.errors import ConfigError
+
+    assert CNNConfig().conv_layout == "auto"
+    assert config_from_dict({"model": {"cnn": {"conv_layout": "conv2d"}}}).model.cnn.conv_layout == "conv2d"
+    with pytest.raises(ConfigError, match="model.cnn.conv_layout"):
+        config_from_dict({"model": {"cnn": {"conv_layout": "conv3d"}}})

@@ -51,3 +51,31 @@ def test_resolve_passes_explicit_precisions_through_and_rejects_unknown_ones():
     assert resolve_precision("auto", cpu_flags=AVX512_ICELAKE, gpu_capabilities=()) == "float32"
     with pytest.raises(ConfigError, match="float64"):
         resolve_precision("float64")
+
+
+@pytest.mark.parametrize("flags, precision, expected", [
+    (AVX2_EPYC, "auto", "conv1d"),
+    (AVX512_ICELAKE, "auto", "conv1d"),  # this project's 2-core Xeon: float32, the 1-D layout
+    (COOPER_LAKE, "auto", "conv2d"),
+    (SAPPHIRE_RAPIDS, "auto", "conv2d"),
+    (AMX_WITHOUT_AVX512_BF16, "auto", "conv2d"),
+    (set(), "auto", "conv1d"),
+    (AVX2_EPYC, "mixed_bfloat16", "conv2d"),  # asked for bfloat16: the layout follows the precision, not the CPU
+    (SAPPHIRE_RAPIDS, "float32", "conv1d"),
+    (SAPPHIRE_RAPIDS, "mixed_float16", "conv1d"),
+])
+def test_conv_layout_auto_follows_the_resolved_precision(flags, precision, expected):
+    from emorec.training.precision import resolve_conv_layout
+
+    assert resolve_conv_layout("auto", precision, cpu_flags=flags, gpu_capabilities=()) == expected
+
+
+def test_explicit_conv_layouts_pass_through_and_gpus_decide():
+    from emorec.training.precision import resolve_conv_layout
+
+    assert resolve_conv_layout("conv1d", "auto", cpu_flags=SAPPHIRE_RAPIDS, gpu_capabilities=()) == "conv1d"
+    assert resolve_conv_layout("conv2d", "auto", cpu_flags=AVX2_EPYC, gpu_capabilities=()) == "conv2d"
+    assert resolve_conv_layout("auto", "auto", cpu_flags=AVX2_EPYC, gpu_capabilities=[(9, 0)]) == "conv2d"
+    assert resolve_conv_layout("auto", "auto", cpu_flags=SAPPHIRE_RAPIDS, gpu_capabilities=[(7, 5)]) == "conv1d"
+    with pytest.raises(ValueError, match="conv_layout"):
+        resolve_conv_layout("conv3d", "float32")
