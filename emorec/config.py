@@ -508,7 +508,8 @@ class SegmenterConfig(_Checked):
     window_s: float = field(default=0.025, metadata=_bounds(above=0))
     hop_s: float = field(default=0.010, metadata=_bounds(above=0))
     threshold_db: float = field(default=30.0, metadata=_bounds(above=0))
-    floor_db: float = -60.0
+    #: Above the -120 dB an all-zero frame measures (power + 1e-12): lower, silence is speech.
+    floor_db: float = field(default=-60.0, metadata=_bounds(above=-120))
     max_gap_s: float = field(default=0.06, metadata=_NOT_NEGATIVE)
     min_word_s: float = field(default=0.08, metadata=_bounds(above=0))
     max_word_s: float = field(default=0.6, metadata=_bounds(above=0))
@@ -522,10 +523,16 @@ class SegmenterConfig(_Checked):
         # A hop longer than the window leaves samples no frame sees: a short word could fall between.
         if self.hop_s > self.window_s:
             out.append(("hop_s", f"must be <= window_s ({self.window_s:g}), got {self.hop_s:g}"))
-        # A word is kept between min_word_s and max_word_s long: with min >= max no length is
-        # left (a long run is split into pieces that are then dropped as too short).
-        if self.min_word_s >= self.max_word_s:
-            out.append(("min_word_s", f"must be < max_word_s ({self.max_word_s:g}), got {self.min_word_s:g}"))
+        # A run longer than max_word_s is split in two, each piece at least min_word_s where it
+        # can be; a run just over max_word_s but under 2 * min_word_s cannot, and one of its
+        # halves is then dropped as too short: speech lost. Lengths count whole hops, as
+        # segment_words counts them.
+        min_hops = max(1, int(round(self.min_word_s / self.hop_s)))
+        max_hops = max(1, int(round(self.max_word_s / self.hop_s)))
+        if 2 * min_hops > max_hops + 1:
+            out.append(("min_word_s", f"must be at most about half of max_word_s ({self.max_word_s:g}), got "
+                                      f"{self.min_word_s:g}: runs of {max_hops + 1} to {2 * min_hops - 1} hops would "
+                                      f"be split into pieces shorter than {min_hops} hops and dropped"))
         return out
 
 

@@ -98,10 +98,11 @@ def test_save_and_load_round_trip(tmp_path):
         ("semantic:\n  segmenter:\n    max_gap_s: -0.01\n", "semantic.segmenter.max_gap_s", "must be >= 0"),
         ("semantic:\n  segmenter:\n    threshold_db: .nan\n", "semantic.segmenter.threshold_db", "finite"),
         ("semantic:\n  segmenter:\n    smoothing_frames: 0\n", "semantic.segmenter.smoothing_frames", ">= 1"),
-        # Across fields (problems()): a hop past the window, a minimum word no shorter than the maximum.
+        # Across fields (problems()): a hop past the window, a minimum word over half the maximum.
         ("semantic:\n  segmenter:\n    hop_s: 0.03\n", "semantic.segmenter.hop_s", "must be <= window_s (0.025)"),
-        ("semantic:\n  segmenter:\n    min_word_s: 0.6\n", "semantic.segmenter.min_word_s",
-         "must be < max_word_s (0.6), got 0.6"),
+        ("semantic:\n  segmenter:\n    min_word_s: 0.32\n", "semantic.segmenter.min_word_s",
+         "must be at most about half of max_word_s (0.6), got 0.32: runs of 61 to 63 hops"),
+        ("semantic:\n  segmenter:\n    floor_db: -120\n", "semantic.segmenter.floor_db", "must be > -120"),
         # Post-processing is fitted on frame outputs: not with other output protocols.
         ("evaluation:\n  postprocess: true\n  pool: recording\n", "evaluation.postprocess",
          "must be false with pool 'recording'"),
@@ -132,8 +133,8 @@ def test_configs_built_in_python_are_checked_too():
     with pytest.raises(ConfigError, match=r"^TrainingConfig: learning_rate: must be a finite number"):
         dataclasses.replace(TrainingConfig(), learning_rate=float("nan"))
     # The checks across fields as well, not only those of a YAML file.
-    with pytest.raises(ConfigError, match=r"^SegmenterConfig: min_word_s: must be < max_word_s"):
-        SegmenterConfig(min_word_s=0.7, max_word_s=0.6)
+    with pytest.raises(ConfigError, match=r"^SegmenterConfig: min_word_s: must be at most about half"):
+        SegmenterConfig(min_word_s=0.04, max_word_s=0.05)
     with pytest.raises(ConfigError, match=r"^EvaluationConfig: postprocess: must be false with pool"):
         dataclasses.replace(EvaluationConfig(postprocess=True), pool="recording")
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from emorec.constants import SAMPLE_RATE_HZ
+from emorec.errors import ConfigError
 from emorec.semantic.segmenter import SegmenterConfig, segment_words
 
 
@@ -56,13 +57,14 @@ def random_recording(rng):
     return audio.astype(np.float32)
 
 
-#: Defaults, the short words that showed overlaps, a minimum that is no whole number of hops,
+#: Defaults, the short words that showed overlaps, a minimum of half the maximum (the most the
+#: config allows) and one that is no whole number of hops,
 #: unmerged runs one frame apart, a window much longer than the hop, window == hop, and a
 #: threshold low enough to take in the noise floor (long merged runs, many splits).
 PROPERTY_SETTINGS = [
     SegmenterConfig(),
-    SegmenterConfig(max_word_s=0.05, min_word_s=0.03),
-    SegmenterConfig(max_word_s=0.1, min_word_s=0.065),
+    SegmenterConfig(max_word_s=0.05, min_word_s=0.025),
+    SegmenterConfig(max_word_s=0.1, min_word_s=0.05),
     SegmenterConfig(max_gap_s=0.0, min_word_s=0.01, max_word_s=0.2),
     SegmenterConfig(window_s=0.04, hop_s=0.005, max_word_s=0.07, min_word_s=0.02, smoothing_frames=1),
     SegmenterConfig(window_s=0.02, hop_s=0.02, max_word_s=0.3, min_word_s=0.04),
@@ -92,6 +94,20 @@ def test_words_are_sorted_disjoint_inside_the_audio_and_long_enough(config):
         for (_, end), (next_start, _) in zip(words, words[1:]):
             assert end <= next_start + 1e-9, (seed, words)
     assert found_any, "no generated recording had two words: the property was never tried"
+
+
+def test_a_burst_just_longer_than_the_longest_word_is_kept_whole():
+    """A run over max_word_s is split in two pieces of at least min_word_s, which the config's
+    check (min_word_s at most about half of max_word_s, in hops) makes possible: no piece is
+    dropped. With min 0.04 and max 0.05, now refused, the first 30 ms of this burst were lost."""
+    audio = np.zeros(SAMPLE_RATE_HZ, np.float32)
+    burst = np.arange(int(0.04 * SAMPLE_RATE_HZ))
+    audio[SAMPLE_RATE_HZ // 2:SAMPLE_RATE_HZ // 2 + len(burst)] = 0.3 * np.sin(2 * np.pi * 220 * burst / SAMPLE_RATE_HZ)
+    words = segment_words(audio, SegmenterConfig(max_word_s=0.05, min_word_s=0.03, smoothing_frames=1))
+    assert len(words) == 2 and words[0][1] == words[1][0]
+    assert words[0][0] <= 0.5 - 0.02 and words[1][1] >= 0.5 + 0.04, words  # from the first frame that hears it
+    with pytest.raises(ConfigError, match="min_word_s"):
+        SegmenterConfig(max_word_s=0.05, min_word_s=0.04)
 
 
 @pytest.mark.parametrize("config", PROPERTY_SETTINGS[:2], ids=["defaults", "short-words"])
