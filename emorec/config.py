@@ -329,7 +329,7 @@ class EvaluationConfig(_Checked):
 
     def problems(self) -> List[Tuple[str, str]]:
         # The post-processing is fitted on devel frame outputs and saved once per run
-        # (RUN/postprocess.json): it would be applied to outputs of another protocol.
+        # (RUN/postprocess-<data folder>.json): it would be applied to outputs of another protocol.
         if self.postprocess and (self.pool != "frame" or self.output_statistics != "none"):
             return [("postprocess", "must be false with pool 'recording' or output_statistics 'speaker' "
                                     "(it is fitted on frame outputs)")]

@@ -46,7 +46,11 @@ from emorec.training.run_folder import (CONFIG_FILENAME, RUN_INFO_FILENAME, find
 
 from emorec.training.seeds import aggregate_ccc, format_seed_summary, seed_run_dirs
 
-POSTPROCESS_FILENAME = "postprocess.json"
+def postprocess_path(run_dir: PathLike, data_dir: PathLike) -> Path:
+    """`RUN/postprocess-<data folder name>.json`: the post-processing fitted on that folder's devel
+    partition. One per data folder, so scoring another folder never changes what an earlier
+    evaluation of this one was post-processed with."""
+    return Path(run_dir) / f"postprocess-{Path(data_dir).resolve().name}.json"
 PREDICTIONS_RAW_DIRNAME = "predictions_raw"
 PREDICTIONS_POSTPROCESSED_DIRNAME = "predictions_postprocessed"
 PLOTS_DIRNAME = "plots"
@@ -146,7 +150,9 @@ def evaluate_run(
     model_file defaults to the run's model in run.json (the best on development; the last epoch for
     a run trained without a development partition). postprocess/variance default to the run
     config's `evaluation` section. Post-processing is fitted on the development partition (saved
-    as `RUN/postprocess.json`) and applied unchanged to any other partition; a run without a
+    as `RUN/postprocess-<data folder name>.json` with the model, data folder and variance it was
+    fitted with, and refitted when any of them differs) and applied unchanged to the other
+    partitions of the same folder; a run without a
     development partition has nothing to fit it on, so the config's default is skipped with a
     note and an explicit `postprocess=True` is an error. A semantic model reads `semantic_dir`, by default
     `<data_dir>/semantic/<source>-<evaluation boundaries>/` of the run config (the run's own
@@ -195,7 +201,7 @@ def evaluate_run(
             echo("no post-processing: this run has no development partition to fit it on")
         postprocess = False
     if boundaries_changed:
-        # RUN/postprocess.json is fitted on devel with the run's own boundaries; fitting or applying
+        # The post-processing is fitted on devel with the run's own boundaries; fitting or applying
         # it with other boundaries would mix the two protocols.
         if postprocess:
             raise EmorecError(f"{run_dir}: post-processing is fitted with the run's own evaluation boundaries; "
@@ -241,8 +247,8 @@ def evaluate_run(
     table = {f"{partition} {protocol or 'raw'}": scores}
     processed_scores = postprocessor = None
     if postprocess:
-        postprocessor = _postprocessor(run_dir, model, data_dir, config, label_names, partition, results, variance,
-                                       semantic_dir)
+        postprocessor = _postprocessor(run_dir, model, model_path, data_dir, config, label_names, partition, results,
+                                       variance, semantic_dir)
         for result, processed in zip(results, postprocessor.apply([r["predictions"] for r in results])):
             result["postprocessed"] = processed
         processed_scores = pooled_scores(results, label_names, "postprocessed", variance)
@@ -399,13 +405,19 @@ def evaluation_semantic_dir(run_dir: PathLike, data_dir: Optional[PathLike] = No
     return _semantic_dir(info, config, data_dir, None, run_dir)
 
 
-def _postprocessor(run_dir: Path, model, data_dir, config: ExperimentConfig, label_names, partition: str,
-                   results: List[dict], variance: str, semantic_dir: Optional[Path] = None) -> Postprocessor:
-    """Fit on devel (and save it), or load the one fitted on devel for any other partition."""
-    path = run_dir / POSTPROCESS_FILENAME
+def _postprocessor(run_dir: Path, model, model_path: Path, data_dir, config: ExperimentConfig, label_names,
+                   partition: str, results: List[dict], variance: str,
+                   semantic_dir: Optional[Path] = None) -> Postprocessor:
+    """Fit on devel (and save it), or load the one fitted on this folder's devel, with this model
+    and variance, for any other partition."""
+    path = postprocess_path(run_dir, data_dir)
     devel = config.data.devel_partition
+    fitted_on = {"data_dir": str(Path(data_dir).resolve()), "partition": devel, "model": str(Path(model_path).resolve()),
+                 "variance": variance}
     if partition != devel and path.is_file():
-        return Postprocessor.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if saved.get("fitted_on") == fitted_on:
+            return Postprocessor.from_dict(saved)
     devel_results = results if partition == devel else predict_partition(
         model, data_dir, devel, label_names, config.evaluation.batch_recordings, semantic_dir,
         normalisation=config.data.normalisation, group_by_speaker=config.model.feature_statistics == "speaker")
@@ -414,5 +426,5 @@ def _postprocessor(run_dir: Path, model, data_dir, config: ExperimentConfig, lab
         [r["mask"] for r in devel_results], label_names,
         max_delay_frames=config.evaluation.max_delay_frames,
         median_windows=config.evaluation.median_windows, variance=variance)
-    path.write_text(json.dumps(postprocessor.to_dict(), indent=2), encoding="utf-8")
+    path.write_text(json.dumps({"fitted_on": fitted_on, **postprocessor.to_dict()}, indent=2), encoding="utf-8")
     return postprocessor

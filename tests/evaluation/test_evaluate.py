@@ -34,7 +34,7 @@ def test_evaluate_writes_raw_and_postprocessed_predictions_side_by_side(trained)
     # Keyed by data folder and partition, so another --data cannot land here.
     out = run / "evaluation" / f"{data.name}-test"
     scores = json.loads((out / "scores.json").read_text())
-    assert scores["recordings"] == 2 and (run / "postprocess.json").is_file()
+    assert scores["recordings"] == 2 and (run / f"postprocess-{data.name}.json").is_file()
     assert "ccc" not in scores, "a neutral name would hide which score set it is"
     assert scores["predictions"] == {"raw": "predictions_raw", "postprocessed": "predictions_postprocessed"}
     assert set(scores["postprocessing"]["dimensions"]) == {"arousal", "valence"}
@@ -84,6 +84,37 @@ def test_another_data_folder_gets_its_own_evaluation_and_existing_ones_are_refus
     assert result.exit_code == 0, result.output
     assert not (out / "predictions_raw" / "stale.csv").exists() and (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / "scores.json").read_text())["ccc_raw"] == json.loads(first_scores)["ccc_raw"]
+
+
+def test_post_processing_is_fitted_per_data_folder_and_model(trained, tmp_path):
+    """Scoring another folder fits its own post-processing on that folder's devel and leaves the
+    first folder's alone; another model file of the run is refitted, not given the best's."""
+    from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+
+    data, run = trained
+    runner = CliRunner()
+    first = ["evaluate", "--run-dir", str(run), "--data", str(data), "--out", str(tmp_path / "a")]
+    assert runner.invoke(cli, first).exit_code == 0
+    own = run / f"postprocess-{data.name}.json"
+    fitted = json.loads(own.read_text())
+    assert fitted["fitted_on"]["data_dir"] == str(data.resolve()) and fitted["fitted_on"]["partition"] == "devel"
+
+    other = write_tfrecords(synthetic_recordings(recordings={"train": 1, "devel": 2, "test": 2}, duration_s=(2, 3),
+                                                 seed=7), tmp_path / "other")
+    result = runner.invoke(cli, ["evaluate", "--run-dir", str(run), "--data", str(other), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    theirs = json.loads((run / "postprocess-other.json").read_text())
+    assert theirs["fitted_on"]["data_dir"] == str(other.resolve())
+    assert theirs["dimensions"] != fitted["dimensions"]  # other devel data, other parameters ...
+    assert json.loads(own.read_text()) == fitted  # ... and the first folder's are untouched
+    again = runner.invoke(cli, first[:-1] + [str(tmp_path / "a2")])
+    assert json.loads((tmp_path / "a2" / "scores.json").read_text())["postprocessing"] == \
+        {k: v for k, v in fitted.items() if k != "fitted_on"}
+    # Another model of the run: refitted with that model, never the best's parameters reused.
+    from emorec.evaluation import evaluate_run
+
+    evaluate_run(run, data, "test", model_file="last.keras", output_dir=tmp_path / "last", plot=False, echo=None)
+    assert json.loads(own.read_text())["fitted_on"]["model"] == str((run / "last.keras").resolve())
 
 
 def test_evaluate_errors_name_the_problem(trained, tmp_path):
