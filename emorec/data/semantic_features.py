@@ -39,6 +39,25 @@ def semantic_features_dir(data_dir: PathLike, source: str, boundaries: str) -> P
     return Path(data_dir) / "semantic" / f"{source}-{boundaries}"
 
 
+def read_metadata(folder: PathLike, *, missing: Optional[str] = None) -> dict:
+    """A features folder's `semantic.json`, complete: the one checked reader. A `DatasetError`
+    in one line naming the file when it is absent (`missing`: the fix to name), not JSON, not an
+    object, or left incomplete by an interrupted writer."""
+    path = Path(folder) / FEATURES_METADATA
+    if not path.is_file():
+        raise DatasetError(f"{folder}: no semantic features ({FEATURES_METADATA} missing)"
+                           + (f"; {missing}" if missing else ""))
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path}: not readable as JSON ({error})") from None
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    if meta.get("complete") is not True:
+        raise DatasetError(f"{path}: the semantic features were not completely written; rerun the command")
+    return meta
+
+
 def resolve_semantic_features(
     data_dir: PathLike,
     semantic: SemanticConfig,
@@ -62,19 +81,9 @@ def resolve_semantic_features(
     if semantic.source == "none":
         return None
     folder = Path(features_dir) if features_dir is not None else semantic_features_dir(data_dir, semantic.source, semantic.boundaries)
-    meta_path = folder / FEATURES_METADATA
-    if not meta_path.is_file():
-        raise DatasetError(
-            f"{folder}: no semantic features ({FEATURES_METADATA} missing); write them with "
-            f"`emorec semantic features {data_dir} --source {semantic.source} --boundaries {semantic.boundaries} "
-            f"--artefacts {semantic.artefacts_dir or 'ARTEFACTS'}`"
-        )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise DatasetError(f"{meta_path}: not valid JSON ({error})") from None
-    if not meta.get("complete", False):
-        raise DatasetError(f"{meta_path}: the semantic features were not completely written; rerun the command")
+    meta = read_metadata(folder, missing=(
+        f"write them with `emorec semantic features {data_dir} --source {semantic.source} --boundaries "
+        f"{semantic.boundaries} --artefacts {semantic.artefacts_dir or 'ARTEFACTS'}`"))
     for key in ("source", "boundaries"):
         if meta.get(key) != getattr(semantic, key):
             raise ConfigError(config_source, f"model.semantic.{key}",
@@ -134,7 +143,7 @@ def semantic_partition_files(semantic_dir: PathLike, partition: str, files: Sequ
     """
     semantic_dir = Path(semantic_dir)
     meta_path = semantic_dir / FEATURES_METADATA
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta = read_metadata(semantic_dir)
     listed = meta.get("partitions", {}).get(partition, {}).get("shards")
     if not listed:
         raise DatasetError(f"{meta_path}: no semantic features for partition {partition!r}")
@@ -150,7 +159,7 @@ def semantic_partition_files(semantic_dir: PathLike, partition: str, files: Sequ
 
 
 def features_dim(semantic_dir: PathLike) -> int:
-    return int(json.loads((Path(semantic_dir) / FEATURES_METADATA).read_text(encoding="utf-8"))["dim"])
+    return int(read_metadata(semantic_dir)["dim"])
 
 
 def features_example(name: str, features: np.ndarray, word_mask: np.ndarray) -> tf.train.Example:
@@ -191,12 +200,7 @@ def read_semantic_features(folder: PathLike, partitions: Optional[Sequence[str]]
     """`{recording name: features [frames, dim]}` from a features folder written by
     `add_semantic_features`."""
     folder = Path(folder)
-    meta_path = folder / FEATURES_METADATA
-    if not meta_path.is_file():
-        raise DatasetError(f"{folder}: no {FEATURES_METADATA}; not a semantic features folder")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("complete") is not True:
-        raise DatasetError(f"{meta_path}: the semantic features were not completely written; rerun the command")
+    meta = read_metadata(folder, missing="not a semantic features folder")
     out: Dict[str, np.ndarray] = {}
     for name, info in meta["partitions"].items():
         if partitions is not None and name not in partitions:

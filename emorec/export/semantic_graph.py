@@ -24,7 +24,6 @@ need a transcript and are not exported.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -33,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ
-from emorec.errors import ExportError, InputFileError, PathLike
+from emorec.errors import ExportError, PathLike
 
 #: Sources an export can compute from audio.
 AUDIO_SOURCES = ("speech2vec", "aligned_speech2vec")
@@ -157,18 +156,12 @@ def _normalise_rows(matrix):
 def front_end_from_features_dir(features_dir: PathLike, run_dir: Optional[PathLike] = None) -> SemanticFrontEnd:
     """The front end of a run from its semantic features folder (`semantic.json`: source,
     boundaries, artefacts folder, segmenter settings). Raises `ExportError` for word2vec."""
-    from emorec.data.semantic_features import FEATURES_METADATA
+    from emorec.data.semantic_features import read_metadata
     from emorec.semantic.features import SemanticArtefacts
 
     features_dir = Path(features_dir)
-    meta_path = features_dir / FEATURES_METADATA
-    if not meta_path.is_file():
-        raise InputFileError(meta_path, "missing: the run's semantic features folder is needed to export its "
-                                        "semantic branch (source, boundaries and artefacts)")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise InputFileError(meta_path, f"not valid JSON ({error.msg} at line {error.lineno})") from None
+    meta = read_metadata(features_dir, missing="the run's semantic features folder is needed to export its "
+                                               "semantic branch (source, boundaries and artefacts)")
     source = meta.get("source")
     if source not in AUDIO_SOURCES:
         where = f"run {run_dir}" if run_dir is not None else str(features_dir)

@@ -131,12 +131,12 @@ def run_features(converted: PathLike, source: str, boundaries: str, artefacts_di
     `semantic.segmenter` section (default: its defaults), which finds the words of
     `boundaries="segmenter"` and is recorded in the folder's `semantic.json`. Returns that
     `semantic.json` with `output`, the folder written."""
-    from emorec.data.semantic_features import FEATURES_METADATA
+    from emorec.data.semantic_features import read_metadata
     from emorec.semantic.features import add_semantic_features
 
     output = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir,
                                    config or SegmenterConfig(), allow_pickle=allow_pickle, progress=progress)
-    report = json.loads((Path(output) / FEATURES_METADATA).read_text(encoding="utf-8"))
+    report = dict(read_metadata(output))
     report["output"] = str(output)
     return report
 
