@@ -120,20 +120,25 @@ def test_phase_blocked_conv_pool_equals_conv1d_then_maxpool(samples, kernel_size
     np.testing.assert_allclose(actual, expected, atol=1e-5, rtol=1e-5)
 
 
+def _cnns_with_the_same_weights(first: CNNConfig, second: CNNConfig, seed: int):
+    """Two Table 1 CNNs with the same weights. Keras initialises the conv biases to zero;
+    non-zero ones check that adding them after the max-pools is exact."""
+    keras.utils.set_random_seed(seed)
+    one, two = ParalinguisticCNN.from_cnn_config(first), ParalinguisticCNN.from_cnn_config(second)
+    probe = np.zeros((1, 1, FRAME_LENGTH_SAMPLES), np.float32)
+    one(probe), two(probe)
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(0, 0.05, w.shape).astype(np.float32) if w.ndim == 1 else w for w in one.get_weights()]
+    one.set_weights(weights)
+    two.set_weights(weights)
+    return one, two
+
+
 def _paired_cnns(seed=4, **kwargs):
     """Table 1 CNNs, reference and phase-blocked conv1, with the same weights."""
-    keras.utils.set_random_seed(seed)
-    reference = ParalinguisticCNN.from_cnn_config(CNNConfig(conv1_impl="reference", **kwargs))
-    blocked = ParalinguisticCNN.from_cnn_config(CNNConfig(**kwargs))
+    reference, blocked = _cnns_with_the_same_weights(CNNConfig(conv1_impl="reference", **kwargs), CNNConfig(**kwargs),
+                                                     seed)
     assert blocked.conv1_impl == "phase_blocked"  # the default
-    probe = np.zeros((1, 1, FRAME_LENGTH_SAMPLES), np.float32)
-    reference(probe), blocked(probe)
-    # Keras initialises the conv biases to zero; non-zero ones check that adding them after the
-    # max-pools is exact.
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(0, 0.05, w.shape).astype(np.float32) if w.ndim == 1 else w for w in reference.get_weights()]
-    reference.set_weights(weights)
-    blocked.set_weights(weights)
     return reference, blocked
 
 
@@ -204,16 +209,8 @@ def test_conv1_impl_is_serialised_and_checkpoints_load_across_implementations(tm
 
 def _cnns_in_both_layouts(conv1_impl, seed=9, **kwargs):
     """Table 1 CNNs in the conv1d and conv2d layouts with the same (non-zero-bias) weights."""
-    keras.utils.set_random_seed(seed)
-    conv1d = ParalinguisticCNN.from_cnn_config(CNNConfig(conv1_impl=conv1_impl, conv_layout="conv1d", **kwargs))
-    conv2d = ParalinguisticCNN.from_cnn_config(CNNConfig(conv1_impl=conv1_impl, conv_layout="conv2d", **kwargs))
-    probe = np.zeros((1, 1, FRAME_LENGTH_SAMPLES), np.float32)
-    conv1d(probe), conv2d(probe)
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(0, 0.05, w.shape).astype(np.float32) if w.ndim == 1 else w for w in conv1d.get_weights()]
-    conv1d.set_weights(weights)
-    conv2d.set_weights(weights)
-    return conv1d, conv2d
+    return _cnns_with_the_same_weights(CNNConfig(conv1_impl=conv1_impl, conv_layout="conv1d", **kwargs),
+                                       CNNConfig(conv1_impl=conv1_impl, conv_layout="conv2d", **kwargs), seed)
 
 
 @pytest.mark.parametrize("conv1_impl", ["phase_blocked", "reference"])
