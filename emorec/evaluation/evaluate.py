@@ -46,29 +46,33 @@ from emorec.training.run_folder import (CONFIG_FILENAME, RUN_INFO_FILENAME, find
 
 from emorec.training.seeds import aggregate_ccc, format_seed_summary, seed_run_dirs
 
-def postprocess_path(run_dir: PathLike, data_dir: PathLike) -> Path:
-    """`RUN/postprocess-<data folder name>.json`: the post-processing fitted on that folder's devel
-    partition. One per data folder, so scoring another folder never changes what an earlier
-    evaluation of this one was post-processed with."""
-    return Path(run_dir) / f"postprocess-{Path(data_dir).resolve().name}.json"
 PREDICTIONS_RAW_DIRNAME = "predictions_raw"
 PREDICTIONS_POSTPROCESSED_DIRNAME = "predictions_postprocessed"
 PLOTS_DIRNAME = "plots"
 SCORES_FILENAME = "scores.json"
 REPORT_FILENAME = "report.html"
-#: Everything evaluate_run writes into its folder: what makes a folder "an existing evaluation",
-#: and all that `overwrite=True` removes (nothing else there is touched).
+#: Mean ± sd over the seeds of a multi-seed folder, in `RUN/evaluation/<the seeds' evaluation folder name>/`.
+SEED_SCORES_FILENAME = "seed_scores.json"
+
+
+def postprocess_path(run_dir: PathLike, data_dir: PathLike) -> Path:
+    """`RUN/postprocess-<data folder name>.json`: the post-processing fitted on that folder's devel
+    partition. One per data folder, so scoring another folder never changes what an earlier
+    evaluation of this one was post-processed with."""
+    return Path(run_dir) / f"postprocess-{Path(data_dir).resolve().name}.json"
+
+
 def protocol_predictions_dirname(protocol: str) -> str:
     """The predictions folder of an output protocol (`outputs.output_protocol_name`): the model's
     outputs as they are go to `predictions_raw`, those of another protocol never under that name."""
     return f"predictions_{protocol.replace('-', '_')}" if protocol else PREDICTIONS_RAW_DIRNAME
 
 
-_PROTOCOLS = [output_protocol_name(pool, statistics) for pool in POOLS for statistics in OUTPUT_STATISTICS]
-EVALUATION_OUTPUTS = (*dict.fromkeys(protocol_predictions_dirname(p) for p in _PROTOCOLS),
+#: Everything evaluate_run writes into its folder: what makes a folder "an existing evaluation",
+#: and all that `overwrite=True` removes (nothing else there is touched).
+EVALUATION_OUTPUTS = (*dict.fromkeys(protocol_predictions_dirname(output_protocol_name(pool, statistics))
+                                     for pool in POOLS for statistics in OUTPUT_STATISTICS),
                       PREDICTIONS_POSTPROCESSED_DIRNAME, PLOTS_DIRNAME, SCORES_FILENAME, REPORT_FILENAME)
-#: Mean ± sd over the seeds of a multi-seed folder, in `RUN/evaluation/<data folder name>-<partition>/`.
-SEED_SCORES_FILENAME = "seed_scores.json"
 
 
 def default_output_dir(run_dir: PathLike, data_dir: PathLike, partition: str) -> Path:
