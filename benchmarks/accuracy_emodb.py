@@ -337,9 +337,7 @@ def utterance_features(config) -> List[str]:
     import paper_tables_emodb
 
     evaluated = config.model.semantic.at_evaluation()
-    command = ["semantic", "features", str(UTTERANCE_DATA), "--source", evaluated.source, "--boundaries",
-               evaluated.boundaries, "--artefacts", str(paper_tables_emodb.RUNS / "artefacts"), "--config",
-               str(paper_tables_emodb.ARTEFACT_CONFIG)]
+    command = paper_tables_emodb.features_args(UTTERANCE_DATA, evaluated.source, evaluated.boundaries)
     if not semantic_features_dir(UTTERANCE_DATA, evaluated.source, evaluated.boundaries).exists():
         subprocess.run(paper_tables_emodb.emorec_command(*command), check=True)
     return ["emorec", *command]

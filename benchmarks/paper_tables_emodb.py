@@ -68,6 +68,13 @@ def emorec_command(*args: str) -> List[str]:
     return [executable, *args]
 
 
+def features_args(data: Path, source: str, boundaries: str, runs: Path = RUNS) -> List[str]:
+    """`emorec semantic features` arguments that write `data`'s features of one setting with the
+    artefacts in `runs/artefacts`, segmented as ARTEFACT_CONFIG says."""
+    return ["semantic", "features", str(data), "--source", source, "--boundaries", boundaries,
+            "--artefacts", str(runs / "artefacts"), "--config", str(ARTEFACT_CONFIG)]
+
+
 def build_artefacts(runs: Path) -> Dict[str, float]:
     """The README's semantic commands, each skipped when its output exists; seconds per step."""
     from emorec.data.semantic_features import semantic_features_dir
@@ -85,12 +92,10 @@ def build_artefacts(runs: Path) -> Dict[str, float]:
     ]
     for source in sorted(GIVEN_FEATURES):
         steps.append((f"features {source} given", semantic_features_dir(DATA, source, "given"),
-                      ["semantic", "features", str(DATA), "--source", source, "--boundaries", "given",
-                       "--artefacts", str(art), "--config", config]))
+                      features_args(DATA, source, "given", runs)))
     for source in sorted(SEGMENTER_FEATURES):
         steps.append((f"features {source} segmenter", semantic_features_dir(DATA, source, "segmenter"),
-                      ["semantic", "features", str(DATA), "--source", source, "--boundaries", "segmenter",
-                       "--artefacts", str(art), "--config", config]))
+                      features_args(DATA, source, "segmenter", runs)))
     seconds = {}
     for name, output, args in steps:
         if output.exists():
