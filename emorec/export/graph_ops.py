@@ -149,6 +149,47 @@ def require_finite_weights(model: keras.Model, source: str) -> None:
                               "retrain with a lower training.learning_rate instead of exporting this model")
 
 
+#: Dtype names of reduced-precision compute (`mixed_*` policies and their compute dtypes).
+REDUCED_PRECISION_DTYPES = ("bfloat16", "float16", "mixed_bfloat16", "mixed_float16")
+
+
+def float32_model(model: keras.Model) -> keras.Model:
+    """`model` computing in float32: itself when it already does, else the same architecture and
+    weights rebuilt with every dtype policy and cast at float32.
+
+    A run trained under `mixed_bfloat16` (what `--precision auto` picks on CPUs with bfloat16
+    arithmetic) keeps float32 variables but computes and casts in bfloat16; converters such as
+    tf2onnx cannot represent bfloat16 tensors, and float32 is exact for the weights it holds.
+    """
+    nested = model._flatten_layers(include_self=True, recursive=True)
+    if all(layer.dtype_policy.name == "float32" for layer in nested):
+        return model
+    import emorec.models  # noqa: F401  (registers emorec's serialisable layers for from_config)
+
+    config = _float32_config(model.get_config())
+    previous = keras.mixed_precision.global_policy()
+    # Sub-layers that a custom layer creates in __init__ take the global policy, not its own.
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        rebuilt = model.__class__.from_config(config)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    rebuilt.set_weights(model.get_weights())
+    return rebuilt
+
+
+def _float32_config(value):
+    """A layer or model config with every reduced-precision dtype (policy, cast, tensor) at float32."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "DTypePolicy" and value.get("config", {}).get("name") in REDUCED_PRECISION_DTYPES:
+            return "float32"
+        return {key: "float32" if key == "dtype" and item in REDUCED_PRECISION_DTYPES else _float32_config(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [_float32_config(item) for item in value]
+    return value
+
+
 # --------------------------------------------------------------------------------------------
 # The streaming split: per-frame encoder -> LSTM (state carried between chunks) -> head.
 

@@ -23,7 +23,7 @@ from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from emorec.data.atomic import replace_durably
 from emorec.data.locking import output_lock
 from emorec.errors import ExportError, PathLike
-from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers, require_finite_weights
+from emorec.export.graph_ops import float32_model, infer_label_names, portable_recurrent_layers, require_finite_weights
 from emorec.export.serving_module import SERVE_INPUTS, ServingModule
 from emorec.training.run_folder import find_run_model, load_run_model, run_label_names, run_normalisation
 
@@ -66,7 +66,8 @@ def export_onnx(
         # The in-graph Speech2Vec front end (STFT, per-word gathers) is not taken to ONNX yet.
         raise ExportError(f"{model.name}: ONNX export covers audio-only models; a model with a semantic branch "
                           "exports as a SavedModel (emorec export --format saved_model)")
-    module = ServingModule(model, label_names, normalisation=normalisation)
+    # ONNX has no bfloat16 tensors in most runtimes, and tf2onnx none at all.
+    module = ServingModule(float32_model(model), label_names, normalisation=normalisation)
     try:
         with portable_recurrent_layers(model):
             model_proto, _ = tf2onnx.convert.from_function(module.serve, input_signature=SERVE_INPUTS, opset=opset)

@@ -99,3 +99,33 @@ def test_conv2d_layout_converts_and_matches_its_keras_model(tmp_path):
     for name in LABEL_NAMES:
         assert np.std(np.asarray(expected[name])) > 1e-4
         np.testing.assert_allclose(outputs[name][0, :7], np.asarray(expected[name])[0], atol=1e-5, rtol=0)
+
+
+def test_a_bfloat16_model_exports_and_computes_in_float32(tmp_path, keras_model, loaded):
+    """`--precision auto` trains in mixed_bfloat16 on CPUs with bfloat16 arithmetic; tf2onnx has no
+    bfloat16, so the export computes in float32 and then equals the float32 model of its weights."""
+    import keras
+
+    from emorec.export.graph_ops import float32_model
+    from emorec.export.onnx import export_onnx
+
+    from .conftest import tiny_model
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        bf16_model = tiny_model(seed=1)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    bf16_model.set_weights(keras_model.get_weights())
+    assert bf16_model.get_layer("paralinguistic_cnn").compute_dtype == "bfloat16"
+    assert float32_model(keras_model) is keras_model  # a float32 model is exported as it is
+
+    session = ort.InferenceSession(str(export_onnx(bf16_model, tmp_path / "bf16.onnx")),
+                                   providers=["CPUExecutionProvider"])
+    waveform = speech_like(1.2, 22_050, seed=9)
+    names = [o.name for o in session.get_outputs()]
+    outputs = dict(zip(names, session.run(None, {"waveform": waveform[None], "length": np.array([len(waveform)], np.int32)})))
+    expected = predict_array(waveform, 22_050, loaded, chunk_s=0.5)  # the float32 model's export
+    for name in LABEL_NAMES:
+        np.testing.assert_allclose(outputs[name][0, : len(expected)], expected[name], atol=1e-5, rtol=0)
