@@ -6,9 +6,11 @@ A linear map W takes a source embedding x (a Speech2Vec vector) to the target sp
 1. Adversarial stage (eq. 1-2): a discriminator learns to tell mapped source vectors from target
    vectors; W learns to fool it. After each W step, W is pulled towards the orthogonal manifold,
    `W <- (1 + beta) W - beta (W W^T) W`. The epoch whose W maximises the unsupervised criterion (mean
-   cosine of CSLS translations of the most frequent source words) is kept.
+   cosine of CSLS translations of the most frequent source words) is kept. Several seeded games
+   (restarts) give several candidates; no gold pairs are needed to choose among them.
 2. Refinement (eq. 3): a dictionary of mutual nearest neighbours under CSLS among the most frequent
    words, then the orthogonal Procrustes solution `W* = U V^T` with `U S V^T = SVD(Y^T X)`; iterated.
+   Every candidate is refined; the one with the best criterion after refinement is the result.
 
 Rows of the embedding matrices are expected in decreasing word frequency (as gensim stores them),
 because "the k most frequent words" is row `0..k-1`.
@@ -300,15 +302,23 @@ def adversarial_mapping(source_vectors: np.ndarray, target_vectors: np.ndarray,
     Runs `config.adversarial_restarts` seeded games and keeps the W whose epoch-end unsupervised
     criterion is highest. `progress` shows a bar of iterations on stderr.
     """
+    candidates = adversarial_candidates(source_vectors, target_vectors, config, on_epoch_end, progress=progress)
+    return max(candidates, key=lambda candidate: candidate[1])[0]
+
+
+def adversarial_candidates(source_vectors: np.ndarray, target_vectors: np.ndarray,
+                           config: Optional[AlignmentConfig] = None,
+                           on_epoch_end: Optional[Callable[[int, np.ndarray], None]] = None, *,
+                           progress: bool = True) -> List[Tuple[np.ndarray, float]]:
+    """`(W, criterion)` of each of the `config.adversarial_restarts` seeded games, in seed order."""
     config = config or AlignmentConfig()
-    best_W, best_score = None, -np.inf
+    candidates = []
     for restart in range(max(1, config.adversarial_restarts)):
         W, score = _adversarial_run(source_vectors, target_vectors, config, config.seed + 1000 * restart,
                                     on_epoch_end, progress=progress)
         logger.info("adversarial restart %d: criterion %.4f", restart, score)
-        if score > best_score:
-            best_W, best_score = W, score
-    return best_W
+        candidates.append((W, score))
+    return candidates
 
 
 def _adversarial_run(source_vectors: np.ndarray, target_vectors: np.ndarray, config: AlignmentConfig,
@@ -428,6 +438,13 @@ def refine(source_vectors: np.ndarray, target_vectors: np.ndarray, W: np.ndarray
            config: Optional[AlignmentConfig] = None, *, progress: bool = True) -> np.ndarray:
     """Iterative Procrustes refinement (eq. 3) on CSLS mutual-NN dictionaries; returns the W of
     the iteration with the best unsupervised criterion (the start W included)."""
+    return refine_with_criterion(source_vectors, target_vectors, W, config, progress=progress)[0]
+
+
+def refine_with_criterion(source_vectors: np.ndarray, target_vectors: np.ndarray, W: np.ndarray,
+                          config: Optional[AlignmentConfig] = None, *,
+                          progress: bool = True) -> Tuple[np.ndarray, float]:
+    """`refine`'s W and its unsupervised criterion."""
     config = config or AlignmentConfig()
     best_W = W
     # The dictionary for the next Procrustes step comes from the same CSLS pass as W's criterion.
@@ -447,7 +464,7 @@ def refine(source_vectors: np.ndarray, target_vectors: np.ndarray, W: np.ndarray
         if score > best_score:
             best_W, best_score = W, score
     bar.close()
-    return best_W
+    return best_W, best_score
 
 
 def align(source_vectors: np.ndarray, target_vectors: np.ndarray, config: Optional[AlignmentConfig] = None,
@@ -457,19 +474,26 @@ def align(source_vectors: np.ndarray, target_vectors: np.ndarray, config: Option
     source_vectors `[n_source, source_dim]`, target_vectors `[n_target, target_dim]`, rows by
     decreasing frequency. Returns W `[target_dim, source_dim]`; map with `apply_mapping`.
     Procrustes refinement needs equal dimensions. `progress` shows progress bars on stderr.
+
+    Each adversarial restart is refined and the one with the best refined criterion is kept: a
+    game can end in a wrong rotation on one seed (and on one machine's arithmetic) and not on
+    another, and refinement widens the criterion's gap between a right and a wrong start.
     """
     config = config or AlignmentConfig()
     source_vectors = np.asarray(source_vectors, dtype=np.float32)
     target_vectors = np.asarray(target_vectors, dtype=np.float32)
     if initial_W is not None:
-        W = np.asarray(initial_W, dtype=np.float32)
+        candidates = [(np.asarray(initial_W, dtype=np.float32), -np.inf)]
     elif config.adversarial:
-        W = adversarial_mapping(source_vectors, target_vectors, config, progress=progress)
+        candidates = adversarial_candidates(source_vectors, target_vectors, config, progress=progress)
     else:
-        W = np.eye(target_vectors.shape[1], source_vectors.shape[1], dtype=np.float32)
+        candidates = [(np.eye(target_vectors.shape[1], source_vectors.shape[1], dtype=np.float32), -np.inf)]
     if config.refinement_iterations and source_vectors.shape[1] == target_vectors.shape[1]:
-        W = refine(source_vectors, target_vectors, W, config, progress=progress)
-    return W
+        candidates = [refine_with_criterion(source_vectors, target_vectors, W, config, progress=progress)
+                      for W, _ in candidates]
+        for restart, (_, score) in enumerate(candidates):
+            logger.info("restart %d after refinement: criterion %.4f", restart, score)
+    return max(candidates, key=lambda candidate: candidate[1])[0]
 
 
 def supervised_align(source_vectors: np.ndarray, target_vectors: np.ndarray,

@@ -117,3 +117,21 @@ def test_linear_map_keeps_its_preprocessing(tmp_path):
     # A bare .npy (no sidecar) is a plain matrix.
     np.save(tmp_path / "plain.npy", R)
     np.testing.assert_allclose(LinearMap.load(tmp_path / "plain.npy").apply(X), X @ R.T, atol=1e-5)
+
+
+def test_restarts_are_chosen_on_the_refined_criterion_without_gold_pairs(monkeypatch):
+    """The adversarial criterion can prefer a wrong rotation; the candidate kept is the one whose
+    refined criterion is best, which no gold pair informs."""
+    from emorec.semantic import alignment
+
+    X, Y, R = synthetic_pair(dim=20)
+    wrong, _ = np.linalg.qr(np.random.default_rng(5).standard_normal((20, 20)))
+    near, _ = np.linalg.qr(R + 0.05 * np.random.default_rng(6).standard_normal((20, 20)))
+    assert precision_at_k(X, Y, wrong, IDENTITY_PAIRS, k=1) < 0.05
+    assert precision_at_k(X, Y, near, IDENTITY_PAIRS, k=1) < 0.5  # refinement has work to do
+    candidates = [(wrong.astype(np.float32), 0.99), (near.astype(np.float32), 0.10)]  # adversarial scores
+    monkeypatch.setattr(alignment, "adversarial_candidates", lambda *args, **kwargs: list(candidates))
+
+    W = align(X, Y, AlignmentConfig(adversarial_restarts=2, refinement_iterations=3), progress=False)
+    assert precision_at_k(X, Y, W, IDENTITY_PAIRS, k=1) >= 0.99
+    assert adversarial_mapping(X, Y, AlignmentConfig(adversarial_restarts=2), progress=False) is candidates[0][0]
