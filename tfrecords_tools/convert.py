@@ -14,8 +14,14 @@ Order of work, and why:
 
 A failed run leaves no manifest and no partial file under a final shard name. A re-run with the
 same options reuses the shards a previous run finished (their statistics are kept in
-`.progress/`); `overwrite=True` starts from scratch. Without `overwrite`, shards (or a manifest)
-that no conversion of ours wrote are never deleted or replaced: the run is refused instead.
+`.progress/`), each only while it matches the size and SHA-256 recorded when it was written; a
+shard that differs (cut short, a flipped byte, replaced) is written again rather than refused: it
+is this command's own output, and a user who re-runs `convert` after `emorec info --verify`
+reported damage expects a sound folder. Likewise a finished folder is "up to date" only while
+every shard matches the manifest's `shard_sha256`; otherwise it is converted again (the manifest
+keeps no per-shard statistics to reuse the intact shards with). `overwrite=True` starts from
+scratch. Without `overwrite`, shards (or a manifest) that no conversion of ours wrote are never
+deleted or replaced: the run is refused instead.
 """
 from __future__ import annotations
 
@@ -33,8 +39,9 @@ from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
 from emorec.data.audio import DEFAULT_MAX_DURATION_S, AudioLimits, probe_audio
 from emorec.data.locking import output_lock
 from emorec.data.manifest import load_manifest_unchecked, manifest_path, write_manifest
-from emorec.data.schema import recording_to_example
+from emorec.data.schema import recording_name_problem, recording_to_example
 from emorec.data.shards import PARTIAL_SUFFIX, ShardWriter, shard_name
+from emorec.data.verify import shard_matches
 from emorec.errors import DatasetError, EmorecError, InputFileError, OutputExistsError, PathLike
 from tfrecords_tools import emodb, manifest_layout, sewa
 from tfrecords_tools.labels import LABEL_LENGTH_POLICIES
@@ -91,6 +98,27 @@ def _refuse_foreign_files(output: Path, previous: Optional[Dict[str, Any]]) -> N
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise OutputExistsError(output, f"holds files that no emorec conversion wrote here ({shown}); "
                                         "pass --overwrite to replace them or choose another output folder")
+
+
+def _finished_shards_intact(output: Path, previous: Dict[str, Any]) -> bool:
+    """Whether every shard of a finished conversion is still the one its manifest records (by
+    SHA-256; a manifest from before checksums were recorded can only be checked for presence)."""
+    for entry in previous.get("partitions", {}).values():
+        recorded = entry.get("shard_sha256") or {}
+        for name in entry.get("shards", []):
+            path = output / name
+            if not (shard_matches(path, recorded[name]) if name in recorded else path.is_file()):
+                return False
+    return True
+
+
+def _refuse_unsafe_names(items: List[SourceItem], source: Path) -> None:
+    """Raise InputFileError for a recording name that could not name a file inside an output
+    folder (`recording_name_problem`): readers such as `emorec evaluate` write `<name>.csv`."""
+    for item in items:
+        problem = recording_name_problem(item.name)
+        if problem:
+            raise InputFileError(source, problem)
 
 
 def _build_one(module, item: SourceItem, context: BuildContext):
@@ -186,10 +214,8 @@ def convert_dataset(
     previous = load_manifest_unchecked(output)
     same = previous is not None and previous.get("source") == str(source) and previous.get("options") == options \
         and previous.get("source_layout") == layout and previous.get("schema_version") == SCHEMA_VERSION
-    shards_present = previous is not None and all(
-        (output / name).is_file() for entry in previous.get("partitions", {}).values() for name in entry.get("shards", [])
-    )
-    if previous is not None and previous.get("complete") is True and same and shards_present and not overwrite:
+    if previous is not None and previous.get("complete") is True and same and not overwrite \
+            and _finished_shards_intact(output, previous):
         return _report_from_manifest(previous, output, layout, time.perf_counter() - started)
     if previous is not None and not same and not overwrite:
         raise DatasetError(
@@ -207,6 +233,7 @@ def convert_dataset(
     if allow_outside_paths and layout == "manifest":
         listing_options = {"allow_outside_paths": True}
     items = module.list_items(source, listing_options)
+    _refuse_unsafe_names(items, source)
     label_names = list(module.label_names(items) if hasattr(module, "label_names") else module.LABEL_NAMES)
     context = BuildContext(int(sample_rate_hz), label_length_policy, word_timing, tuple(label_names), limits)
     skipped: List[Dict[str, str]] = []
@@ -257,7 +284,7 @@ def convert_dataset(
     todo = []
     for partition, name, indices in shard_plan:
         record = _load_progress(progress_dir / f"{name}.json", plan_key, [planned[i].name for i in indices])
-        if record is not None and (output / name).is_file():
+        if record is not None and shard_matches(output / name, record.get("sha256"), record.get("bytes")):
             stats[partition].merge(PartitionStats.from_dict(record["stats"], len(label_names)))
             policy_counts.update(record["policy_counts"])
             without_words.extend(record["without_words"])
@@ -330,7 +357,7 @@ def convert_dataset(
                 audio_s += shard_dict["duration_s"]
                 _save_progress(progress_dir / f"{name}.json", {
                     "plan_key": plan_key, "items": [planned[i].name for i in indices], "stats": shard_dict,
-                    "records": finished.count, "sha256": finished.sha256,
+                    "records": finished.count, "sha256": finished.sha256, "bytes": finished.path.stat().st_size,
                     "policy_counts": dict(shard_counts), "without_words": shard_without_words, "skipped": shard_skipped,
                 })
     finally:

@@ -4,7 +4,8 @@ SOURCE is the CSV file (or a folder holding `manifest.csv`). Columns, with a hea
 
     audio,labels,words,partition,speaker      (words and speaker may be empty or absent; name optional)
 
-Paths are relative to the CSV's folder. A label file is a CSV with a header `time_s,<dim>,...`
+Paths are relative to the CSV's folder. A recording's `name` (default: the audio file's stem) names
+its output files, so it is a relative path such as `spk1/a` (see `recording_name_problem`). A label file is a CSV with a header `time_s,<dim>,...`
 (any time grid; it is interpolated onto the 10 Hz frames); every label file must name the same
 dimensions. A word file is a CSV with header `word,start_s,end_s`.
 """
@@ -20,6 +21,7 @@ import numpy as np
 from emorec.constants import PARTITIONS
 from emorec.data.audio import load_audio
 from emorec.data.frames import num_frames_for, pad_to_frames
+from emorec.data.schema import recording_name_problem
 from emorec.data.words import words_from_timings
 from emorec.errors import DatasetError, InputFileError
 from tfrecords_tools.labels import align_labels
@@ -94,6 +96,9 @@ def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
                     raise InputFileError(path, f"line {line}, column '{column}': {cell} lies outside the dataset "
                                                f"folder {base}; pass --allow-outside-paths if that is intended")
         name = (row.get("name") or "").strip() or Path(row["audio"].strip()).stem
+        problem = recording_name_problem(name)
+        if problem:
+            raise InputFileError(path, f"line {line}: {problem}")
         if name in names:
             raise InputFileError(path, f"line {line}: recording name {name!r} appears twice")
         names.add(name)

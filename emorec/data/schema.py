@@ -28,13 +28,63 @@ faster than a 200k-element FloatList per recording.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Sequence
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ, SCHEMA_VERSION
 from emorec.errors import DatasetError, PathLike
+
+
+#: The longest part of a recording name, in UTF-8 bytes: file systems allow 255 in a file name, and
+#: a name gets a suffix (`.csv`, `.png`) where it names a file.
+MAX_NAME_PART_BYTES = 240
+
+
+def recording_name_problem(name: str) -> Optional[str]:
+    """Why `name` cannot name a recording (one sentence that says what a name may be), or None.
+
+    Names become file paths under output folders (`emorec evaluate` writes `<name>.csv` and
+    `<name>.png`), so a name is a relative POSIX path that stays below the folder: subfolders
+    (`spk1/a`) are fine; `..`, `.` and empty parts, a leading `/`, a backslash (a separator on
+    Windows) and control characters (NUL cuts a path short, a newline splits one-line messages and
+    AVEC rows) are not.
+    """
+    if not isinstance(name, str) or not name:
+        why = "is empty"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        why = "holds a control character"
+    elif "\\" in name:
+        why = "holds a backslash"
+    elif name.startswith("/"):
+        why = "is an absolute path"
+    else:
+        parts = name.split("/")
+        bad = next((part for part in parts if part in ("", ".", "..")), None)
+        long = next((part for part in parts if len(part.encode()) > MAX_NAME_PART_BYTES), None)
+        if bad is None and long is None:
+            return None
+        why = f"has a {bad!r} part" if bad is not None else f"has a part longer than {MAX_NAME_PART_BYTES} bytes"
+    return (f"recording name {name!r} {why}; a name must be a relative path such as 'spk1/a', "
+            "without '..', '.' or empty parts, backslashes or control characters")
+
+
+def recording_path(folder: PathLike, name: str, suffix: str, source: PathLike) -> Path:
+    """`folder/<name><suffix>`, the file of one recording in an output folder. Every writer of
+    per-recording files goes through here: names are read from TFRecords, which anyone may have
+    written or edited. Raises DatasetError naming `source` (where the name was read) for a name
+    `recording_name_problem` refuses, or naming the path when it resolves outside `folder` (a
+    symbolic link below it)."""
+    problem = recording_name_problem(name)
+    if problem:
+        raise DatasetError(f"{source}: {problem}; rename the recording and convert the dataset again")
+    folder = Path(folder)
+    path = folder / f"{name}{suffix}"
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise DatasetError(f"{path}: a symbolic link leads it outside {folder}; remove the link or write elsewhere")
+    return path
 
 
 @dataclass
@@ -67,7 +117,11 @@ class Recording:
         return self.num_samples / SAMPLE_RATE_HZ
 
     def validate(self) -> None:
-        """Raise ValueError if the arrays disagree with the frame grid."""
+        """Raise ValueError if the name is unsafe (`recording_name_problem`) or the arrays disagree
+        with the frame grid."""
+        problem = recording_name_problem(self.name)
+        if problem:
+            raise ValueError(problem)
         frames = self.num_frames
         if self.audio.shape != (frames * FRAME_LENGTH_SAMPLES,):
             raise ValueError(f"{self.name}: audio has {self.audio.shape[0]} samples, expected {frames} frames")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from emorec.errors import PathLike
+from emorec.data.manifest import read_manifest
+from emorec.errors import DatasetError, PathLike
 
 
 def file_sha256(path: PathLike) -> str:
@@ -21,6 +22,18 @@ def file_sha256(path: PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def shard_matches(path: PathLike, sha256: Optional[str], size: Optional[int] = None) -> bool:
+    """Whether the file at `path` is the shard the converter recorded: its SHA-256 (and size, a
+    cheap first check, where recorded). False for a missing file and for no recorded checksum:
+    without one nothing proves the file is the one written."""
+    path = Path(path)
+    if not sha256 or not path.is_file():
+        return False
+    if size is not None and path.stat().st_size != size:
+        return False
+    return file_sha256(path) == sha256
 
 
 def count_records(path: PathLike) -> Tuple[int, str]:
@@ -54,7 +67,7 @@ def verify_converted(folder: PathLike, manifest: Dict[str, Any], partitions=None
             if not path.is_file():
                 problems.append((name, "missing"))
                 continue
-            if name in expected_sha and file_sha256(path) != expected_sha[name]:
+            if name in expected_sha and not shard_matches(path, expected_sha[name]):
                 problems.append((name, "checksum differs from the one recorded at conversion"))
             count, problem = count_records(path)
             total += count
@@ -65,3 +78,20 @@ def verify_converted(folder: PathLike, manifest: Dict[str, Any], partitions=None
         if not expected_records and total != entry.get("recordings", total) and not problems:
             problems.append((f"partition {partition}", f"{total} records, the manifest says {entry['recordings']}"))
     return problems
+
+
+def corrupt_data_message(folder: PathLike, damaged: List[Tuple[str, str]]) -> str:
+    """The one line for damaged shards (`verify_converted`'s list): each named, and the fix."""
+    listed = "; ".join(f"{name}: {problem}" for name, problem in damaged)
+    return (f"{folder}: corrupt data ({listed}); convert the dataset again "
+            "(`emorec info --verify` checks a folder)")
+
+
+def require_intact(folder: PathLike, partitions: Sequence[str], manifest: Optional[Dict[str, Any]] = None) -> None:
+    """Raise DatasetError (`corrupt_data_message`) unless every shard of `partitions` passes
+    `verify_converted`: a reader that trusted the manifest would score a record appended to a
+    shard, or stop on a damaged one with TensorFlow's `DataLossError`, which names no file."""
+    manifest = manifest if manifest is not None else read_manifest(folder)
+    damaged = verify_converted(folder, manifest, list(partitions))
+    if damaged:
+        raise DatasetError(corrupt_data_message(folder, damaged))

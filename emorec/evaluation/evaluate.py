@@ -33,7 +33,9 @@ from emorec.config import ExperimentConfig, NormalisationConfig, load_config
 from emorec.constants import AUDIO_INPUT, SEMANTIC_INPUT, installed_version
 from emorec.data.manifest import require_labelled_partition, unlabelled_partition_message
 from emorec.data.pipeline import label_statistics, recording_names, recording_speakers, recordings_for_prediction
+from emorec.data.schema import recording_path
 from emorec.data.semantic_features import resolve_semantic_features
+from emorec.data.verify import require_intact
 from emorec.errors import DatasetError, EmorecError, InputFileError, OutputExistsError, PathLike
 from emorec.evaluation.ccc import ccc_per_dimension
 from emorec.evaluation.html_report import write_html_report
@@ -183,8 +185,10 @@ def evaluate_run(
                               variance=variance, model_file=model_file, echo=echo, semantic_dir=semantic_dir,
                               overwrite=overwrite, boundaries=boundaries, pool=pool,
                               output_statistics=output_statistics)
-    # Before loading the model: a partition without labels would score n/a everywhere.
+    # Before loading the model: a partition without labels would score n/a everywhere, and a
+    # damaged or extended shard would be scored as if it were the data set.
     require_labelled_partition(data_dir, partition)
+    require_intact(data_dir, [partition])
     info = load_run_info(run_dir)
     config: ExperimentConfig = load_config(run_dir / CONFIG_FILENAME)
     boundaries_changed = boundaries is not None and boundaries != config.model.semantic.at_evaluation().boundaries
@@ -258,26 +262,17 @@ def evaluate_run(
         processed_scores = pooled_scores(results, label_names, "postprocessed", variance)
         table[f"{partition} post-processed"] = processed_scores
 
+    folders = {"raw": protocol_predictions_dirname(protocol),
+               "postprocessed": PREDICTIONS_POSTPROCESSED_DIRNAME if postprocess else None}
+    drawn = sorted(results, key=lambda r: r["name"])[: max(evaluation.plot_recordings, 0)]
+    files = _recording_files(output_dir, folders, results, drawn if plot else [], data_dir)
     for name in existing:  # overwrite: nothing of the previous evaluation may mix with this one
         path = output_dir / name
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink()
-    folders = {"raw": protocol_predictions_dirname(protocol),
-               "postprocessed": PREDICTIONS_POSTPROCESSED_DIRNAME if postprocess else None}
-    for result in results:
-        write_avec_predictions(output_dir / folders["raw"] / f"{result['name']}.csv", result["name"],
-                               result["predictions"], label_names)
-        if postprocess:
-            write_avec_predictions(output_dir / folders["postprocessed"] / f"{result['name']}.csv", result["name"],
-                                   result["postprocessed"], label_names)
-    drawn = sorted(results, key=lambda r: r["name"])[: max(evaluation.plot_recordings, 0)]
-    if plot and drawn:
-        (output_dir / PLOTS_DIRNAME).mkdir(parents=True, exist_ok=True)
-        for result in drawn:
-            plot_recording(output_dir / PLOTS_DIRNAME / f"{result['name']}.png", result["name"], result["gold"],
-                           result["predictions"], result["mask"], label_names, result.get("postprocessed"))
+    _write_recording_files(files, results, drawn, label_names)
     summary = {
         "partition": partition,
         "data_dir": str(data_dir),
@@ -306,6 +301,31 @@ def evaluate_run(
         echo(f"predictions ({', '.join(f for f in folders.values() if f)}), scores.json"
              + (", plots" if plot and drawn else "") + (" and report.html" if report else "") + f" in {output_dir}")
     return summary
+
+
+def _recording_files(output_dir: Path, folders: Dict[str, Optional[str]], results: List[dict], plotted: List[dict],
+                     data_dir: PathLike) -> Dict[str, List[Path]]:
+    """Each recording's prediction files and plots, all mapped through `recording_path` before
+    anything is removed or written: a name from a converted folder made (or edited) elsewhere
+    cannot place a file outside `output_dir`, nor leave half an evaluation behind when refused."""
+    def paths(folder: Optional[str], chosen: List[dict], suffix: str) -> List[Path]:
+        return [recording_path(output_dir / folder, r["name"], suffix, data_dir) for r in chosen] if folder else []
+
+    return {"raw": paths(folders["raw"], results, ".csv"),
+            "postprocessed": paths(folders["postprocessed"], results, ".csv"),
+            "plots": paths(PLOTS_DIRNAME, plotted, ".png")}
+
+
+def _write_recording_files(files: Dict[str, List[Path]], results: List[dict], drawn: List[dict],
+                           label_names: List[str]) -> None:
+    for result, path in zip(results, files["raw"]):
+        write_avec_predictions(path, result["name"], result["predictions"], label_names)
+    for result, path in zip(results, files["postprocessed"]):
+        write_avec_predictions(path, result["name"], result["postprocessed"], label_names)
+    for result, path in zip(drawn, files["plots"]):
+        path.parent.mkdir(parents=True, exist_ok=True)  # a name may hold subfolders (`spk1/a`)
+        plot_recording(path, result["name"], result["gold"], result["predictions"], result["mask"], label_names,
+                       result.get("postprocessed"))
 
 
 def evaluate_seeds(run_dir: PathLike, data_dir: PathLike, partition: str, *, output_dir: Optional[PathLike] = None,
@@ -362,6 +382,7 @@ def _apply_output_protocol(results: List[dict], run_dir: Path, info: dict, confi
         train_dir = info.get("data_dir") or data_dir
         if not Path(train_dir).is_dir():
             train_dir = data_dir
+        require_intact(train_dir, [config.data.train_partition])
         mean, sd = label_statistics(train_dir, config.data.train_partition)
         predictions = standardise_per_speaker(predictions, [speakers[r["name"]] for r in results], mean, sd)
         label_names = list(info["label_names"])
@@ -422,6 +443,8 @@ def _postprocessor(run_dir: Path, model, model_path: Path, data_dir, config: Exp
         saved = json.loads(path.read_text(encoding="utf-8"))
         if saved.get("fitted_on") == fitted_on:
             return Postprocessor.from_dict(saved)
+    if partition != devel:
+        require_intact(data_dir, [devel])
     devel_results = results if partition == devel else predict_partition(
         model, data_dir, devel, label_names, config.evaluation.batch_recordings, semantic_dir,
         normalisation=config.data.normalisation, group_by_speaker=config.model.feature_statistics == "speaker")

@@ -167,13 +167,11 @@ def train_model(
 def _corrupt_data_error(config: ExperimentConfig, data_dir: Path, manifest: Dict[str, Any],
                         error: tf.errors.DataLossError) -> DatasetError:
     """One line naming the damaged shards: TensorFlow's message names a byte offset, not the file."""
-    from emorec.data.verify import verify_converted
+    from emorec.data.verify import corrupt_data_message, verify_converted
 
     partitions = [p for p in (config.data.train_partition, config.data.devel_partition) if p]
     damaged = verify_converted(data_dir, manifest, partitions) or [("a shard", (error.message or "").splitlines()[0])]
-    listed = "; ".join(f"{name}: {problem}" for name, problem in damaged)
-    return DatasetError(f"{data_dir}: corrupt data ({listed}); convert the dataset again "
-                        "(`emorec info --verify` checks a folder)")
+    return DatasetError(corrupt_data_message(data_dir, damaged))
 
 
 def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: Path, chief: bool,
