@@ -21,6 +21,7 @@ from emorec.data.locking import output_lock
 from emorec.data.manifest import manifest_path, read_manifest
 from emorec.data.pipeline import make_dataset, partition_files
 from emorec.data.semantic_features import resolve_semantic_features
+from emorec.data.verify import require_intact
 from emorec.errors import ConfigError, DatasetError, EmorecError, PathLike
 from emorec.models.emotion_model import build_model
 from emorec.training.backup import AtomicBackupAndRestore, backup_exists
@@ -131,9 +132,11 @@ def train_model(
     manifest = read_manifest(data_dir)
     label_names = list(manifest["label_names"])
     validate = config.data.devel_partition is not None  # None: fixed epochs, no model selection
-    for partition in (config.data.train_partition, config.data.devel_partition):
-        if partition is not None:
-            partition_files(data_dir, partition, manifest)  # a DatasetError now rather than mid-fit
+    partitions = [p for p in (config.data.train_partition, config.data.devel_partition) if p is not None]
+    for partition in partitions:
+        partition_files(data_dir, partition, manifest)  # a DatasetError now rather than mid-fit
+    # A valid record appended to a shard reads without error: only the recorded SHA-256 tells.
+    require_intact(data_dir, partitions, manifest)
     semantic = resolve_semantic_features(data_dir, config.model.semantic, segmenter=config.semantic.segmenter,
                                          features_dir=semantic_dir, config_source=f"config {config.name!r}")
     semantic_dir, semantic_dim = (None, None) if semantic is None else (semantic[0].resolve(), semantic[1])

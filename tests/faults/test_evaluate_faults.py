@@ -85,16 +85,21 @@ def test_names_with_subfolders_get_subfolders_of_the_output(run_and_data, tmp_pa
     assert (out / "predictions_raw/spk1/a.csv").read_text().startswith("'spk1/a';0.00;")
 
 
+def _append_a_train_record(copy, shard_name, scratch):
+    """Append the first training record, framed as TFRecord, to `copy/shard_name`: it reads without error."""
+    train_record = _records(copy / "train-00000-of-00001.tfrecord")[0]
+    assert example_to_recording(train_record).partition == "train"
+    with tf.io.TFRecordWriter(str(scratch / "one.tfrecord")) as writer:
+        writer.write(train_record)
+    with (copy / shard_name).open("ab") as shard:
+        shard.write((scratch / "one.tfrecord").read_bytes())
+
+
 def test_a_record_appended_to_a_test_shard_is_refused_not_scored(run_and_data, tmp_path):
     run, data = run_and_data
     copy = tmp_path / "data"
     shutil.copytree(data, copy)
-    train_record = _records(copy / "train-00000-of-00001.tfrecord")[0]
-    assert example_to_recording(train_record).partition == "train"
-    with tf.io.TFRecordWriter(str(tmp_path / "one.tfrecord")) as writer:
-        writer.write(train_record)
-    with (copy / TEST_SHARD).open("ab") as shard:
-        shard.write((tmp_path / "one.tfrecord").read_bytes())
+    _append_a_train_record(copy, TEST_SHARD, tmp_path)
     out = tmp_path / "eval"
     line = one_line_error(_evaluate(run, copy, out))
     assert f"{copy}: corrupt data ({TEST_SHARD}: checksum differs from the one recorded at conversion; " \
@@ -122,3 +127,15 @@ def test_an_intact_folder_is_still_scored(run_and_data, tmp_path):
     result = _evaluate(run, data, tmp_path / "eval")
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "eval" / "scores.json").read_text())["recordings"] == 2
+
+
+def test_train_refuses_a_record_appended_to_a_train_shard(run_and_data, tmp_path):
+    _, data = run_and_data
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    _append_a_train_record(copy, "train-00000-of-00001.tfrecord", tmp_path)
+    save_config(tiny_config(epochs=1), tmp_path / "config.yaml")
+    line = one_line_error(run_cli("train", "--config", tmp_path / "config.yaml", "--data", copy,
+                                  "--run-dir", tmp_path / "run"))
+    assert f"{copy}: corrupt data (train-00000-of-00001.tfrecord: checksum differs" in line, line
+    assert not (tmp_path / "run" / "run.json").exists()
