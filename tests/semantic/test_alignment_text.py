@@ -59,7 +59,8 @@ def test_unsupervised_alignment_translates_real_word2vec_spaces(brown_halves):
     assert precision_at_k(source, target, supervised, test_pairs, k=1) >= 0.5
     assert precision_at_k(source, target, np.eye(source.shape[1]), test_pairs, k=1) < 0.05
 
+    # The default: three restarts, chosen without gold pairs. Chance is 1 / 2000, and a wrong
+    # rotation scores about that. The identity start alone scored 0.68 on an AVX-512 Xeon and
+    # 0.007 on an AVX2 EPYC, where the two seeded restarts scored 0.77 (supervised: 0.77).
     W = align(source, target, AlignmentConfig(seed=0), progress=False)
-    # Chance is 1 / 2000, and a wrong rotation scores about that (0.013 after 1,500 iterations
-    # instead of the default 4,000); the default alignment scored 0.68 here, supervised 0.77.
-    assert precision_at_k(source, target, W, test_pairs, k=1) >= 0.3
+    assert precision_at_k(source, target, W, test_pairs, k=1) >= 0.5
