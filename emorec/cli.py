@@ -522,7 +522,9 @@ def main() -> None:
         error.show()
         sys.exit(error.exit_code)
     except EmorecError as error:
-        click.echo(f"error: {error}", err=True)
+        from emorec.data.console import printable
+
+        click.echo(f"error: {printable(error)}", err=True)  # messages quote names from files
         sys.exit(1)
     except OSError as error:
         # A full disk, a read-only or forbidden folder, or a file where a folder should be: the

@@ -3,7 +3,9 @@
 An unknown key, a wrong type, a value outside its allowed set or range, or a non-finite number is
 a `ConfigError` naming the file and the dotted key. Ranges are declared next to the fields
 (`_bounds`) and checked whenever a config object is made, so configs built in Python are checked
-too. Every hyper-parameter lives here; code reads it from the config object.
+too; sizes that memory grows with have generous upper bounds. Files and `--set` values are parsed
+by `_parse_yaml` alone, which refuses YAML anchors and aliases. Every hyper-parameter lives here;
+code reads it from the config object.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import dataclasses
 import logging
 import math
 import re
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from emorec.constants import SAMPLE_RATE_HZ
+from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
 from emorec.errors import ConfigError, PathLike
 
 #: Files shipped inside the package (package_data), e.g. the EmoDB label map. A path constant
@@ -29,12 +32,12 @@ logger = logging.getLogger(__name__)
 
 
 def _bounds(*, at_least: Optional[float] = None, above: Optional[float] = None,
-            below: Optional[float] = None) -> Dict[str, Any]:
+            below: Optional[float] = None, at_most: Optional[float] = None) -> Dict[str, Any]:
     """Field metadata: the allowed range of a number, or of every number in a tuple.
 
     None in an Optional field is always allowed (it means "not set"). Checked by `_Checked`.
     """
-    return {"bounds": (at_least, above, below)}
+    return {"bounds": (at_least, above, below, at_most)}
 
 
 #: The common ranges: a count of at least one, and a dropout rate (Keras refuses rate 1).
@@ -42,9 +45,23 @@ _AT_LEAST_ONE = _bounds(at_least=1)
 _NOT_NEGATIVE = _bounds(at_least=0)
 _DROPOUT = _bounds(at_least=0, below=1)
 
+# Upper bounds of the sizes that memory grows with. Each lies far above any real setting, and
+# low enough that a slip (`sequence_frames: 100000000`) is refused here, in the config, instead
+# of ending in an out-of-memory traceback a minute into a run.
+#: Frames of one window, hop or delay: 1 hour at 10 frames/s (the paper's windows: 100 frames).
+_MAX_FRAMES = 36_000
+_FRAMES = _bounds(at_least=1, at_most=_MAX_FRAMES)
+#: Width of one layer or embedding: 16x the paper's LSTM (256), 4x its projection (1024); an LSTM
+#: of 4096 units alone holds 134 M weights.
+_WIDTH = _bounds(at_least=1, at_most=4096)
+#: Examples in one batch: 4096 windows of 10 s are already 3.6 GB of float32 audio.
+_BATCH = _bounds(at_least=1, at_most=4096)
+#: A kernel or pool longer than one frame's samples sees nothing more: the convs run inside a frame.
+_WITHIN_FRAME = _bounds(at_least=1, at_most=FRAME_LENGTH_SAMPLES)
+
 
 def _range_problem(value: float, bounds: Tuple[Optional[float], ...]) -> Optional[str]:
-    at_least, above, below = bounds
+    at_least, above, below, at_most = bounds
     parts = []
     if at_least is not None:
         parts.append(f">= {at_least:g}")
@@ -52,8 +69,10 @@ def _range_problem(value: float, bounds: Tuple[Optional[float], ...]) -> Optiona
         parts.append(f"> {above:g}")
     if below is not None:
         parts.append(f"< {below:g}")
+    if at_most is not None:
+        parts.append(f"<= {at_most:g}")
     if ((at_least is not None and value < at_least) or (above is not None and value <= above)
-            or (below is not None and value >= below)):
+            or (below is not None and value >= below) or (at_most is not None and value > at_most)):
         return f"must be {' and '.join(parts)}, got {value!r}"
     return None
 
@@ -79,7 +98,7 @@ class _Checked:
                 # NaN weights with exit status 0 (issue 13).
                 if not math.isfinite(item):
                     raise ConfigError(type(self).__name__, key, f"must be a finite number, got {item!r}")
-                problem = _range_problem(item, spec.metadata.get("bounds", (None, None, None)))
+                problem = _range_problem(item, spec.metadata.get("bounds", (None,) * 4))
                 if problem:
                     raise ConfigError(type(self).__name__, key, problem)
         # Checks across fields (`problems()`) too: a config built in Python or by
@@ -151,19 +170,20 @@ class AugmentationConfig(_Checked):
 @dataclass
 class DataConfig(_Checked):
     #: Frames per training sequence (100 frames = 10 s at 10 Hz, the paper's setting).
-    sequence_frames: int = field(default=100, metadata=_AT_LEAST_ONE)
+    sequence_frames: int = field(default=100, metadata=_FRAMES)
     #: Hop between consecutive training windows, in frames (equal to sequence_frames: no overlap).
-    hop_frames: int = field(default=100, metadata=_AT_LEAST_ONE)
-    batch_size: int = field(default=25, metadata=_AT_LEAST_ONE)
-    shuffle_buffer: int = field(default=1000, metadata=_AT_LEAST_ONE)
+    hop_frames: int = field(default=100, metadata=_FRAMES)
+    batch_size: int = field(default=25, metadata=_BATCH)
+    #: Windows held for shuffling, 882 KB each at 10 s: at most 100x the paper's 1000 (88 GB).
+    shuffle_buffer: int = field(default=1000, metadata=_bounds(at_least=1, at_most=100_000))
     #: Partition names used for training, model selection and final testing.
     train_partition: str = "train"
     #: None trains without a development set: a fixed number of epochs, no model selection, and
     #: the run's model is the last epoch's (e.g. a final model trained on every speaker).
     devel_partition: Optional[str] = "devel"
     test_partition: str = "test"
-    #: TFRecord shards read in parallel by the interleave.
-    interleave_cycle_length: int = field(default=4, metadata=_AT_LEAST_ONE)
+    #: TFRecord shards read in parallel by the interleave (each an open file and a read buffer).
+    interleave_cycle_length: int = field(default=4, metadata=_bounds(at_least=1, at_most=256))
     normalisation: NormalisationConfig = field(default_factory=NormalisationConfig)
     augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
 
@@ -171,9 +191,9 @@ class DataConfig(_Checked):
 @dataclass
 class CNNConfig(_Checked):
     #: Table 1 of the paper: (filters, kernel) of the three conv layers and the pool sizes after them.
-    filters: Tuple[int, int, int] = field(default=(50, 125, 125), metadata=_AT_LEAST_ONE)
-    kernel_sizes: Tuple[int, int, int] = field(default=(8, 6, 6), metadata=_AT_LEAST_ONE)
-    pool_sizes: Tuple[int, int, int] = field(default=(10, 5, 5), metadata=_AT_LEAST_ONE)
+    filters: Tuple[int, int, int] = field(default=(50, 125, 125), metadata=_WIDTH)
+    kernel_sizes: Tuple[int, int, int] = field(default=(8, 6, 6), metadata=_WITHIN_FRAME)
+    pool_sizes: Tuple[int, int, int] = field(default=(10, 5, 5), metadata=_WITHIN_FRAME)
     dropout: float = field(default=0.5, metadata=_DROPOUT)
     #: Conv padding inside a frame; "same" keeps 2205 samples -> 220 -> 44 -> 8 steps after the pools.
     padding: Literal["same", "valid"] = "same"
@@ -202,7 +222,7 @@ class SemanticConfig(_Checked):
     evaluation_boundaries: Optional[Literal["given", "segmenter"]] = None
     #: Folder of trained semantic artefacts (KeyedVectors, Speech2Vec encoder, alignment matrix).
     artefacts_dir: Optional[str] = None
-    dim: int = field(default=100, metadata=_AT_LEAST_ONE)
+    dim: int = field(default=100, metadata=_WIDTH)
 
     def problems(self) -> List[Tuple[str, str]]:
         # Word2Vec features are looked up by the transcript's words; the segmenter has no words.
@@ -224,14 +244,14 @@ class SemanticConfig(_Checked):
 class FusionConfig(_Checked):
     kind: Literal["concat", "attention"] = "concat"
     #: d_u of equations 4-7.
-    projection_units: int = field(default=1024, metadata=_AT_LEAST_ONE)
+    projection_units: int = field(default=1024, metadata=_WIDTH)
     #: Order of dimensions folded by the head attention: "paper" = Attention(Attention(a, l), v),
     #: "authors_code" = Attention(Attention(a, v), l), or a list of the data's dimension names.
     head_order: Union[Literal["paper", "authors_code"], List[str]] = "paper"
     #: Activation of the per-dimension heads: linear in the paper, ReLU in the authors' code.
     head_activation: Literal["linear", "relu"] = "linear"
     #: Width of each head; None means projection_units (the paper). The authors' code used 512.
-    head_units: Optional[int] = field(default=None, metadata=_AT_LEAST_ONE)
+    head_units: Optional[int] = field(default=None, metadata=_WIDTH)
     #: Dropout on the outputs of the attention fusion's projections (eq. 4) and heads: the paper
     #: applies 0.5 to every non-recurrent layer. Concatenation has no weights, so none there.
     dropout: float = field(default=0.5, metadata=_DROPOUT)
@@ -257,7 +277,7 @@ class ModelConfig(_Checked):
     cnn: CNNConfig = field(default_factory=CNNConfig)
     semantic: SemanticConfig = field(default_factory=SemanticConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
-    lstm_units: int = field(default=256, metadata=_AT_LEAST_ONE)
+    lstm_units: int = field(default=256, metadata=_WIDTH)
     lstm_dropout: float = field(default=0.5, metadata=_DROPOUT)
 
 
@@ -310,11 +330,12 @@ class EvaluationConfig(_Checked):
     postprocess: bool = False
     plot_recordings: int = field(default=3, metadata=_NOT_NEGATIVE)
     #: Label delays tried by the post-processing, in frames (0.1 s each).
-    max_delay_frames: int = field(default=30, metadata=_NOT_NEGATIVE)
+    max_delay_frames: int = field(default=30, metadata=_bounds(at_least=0, at_most=_MAX_FRAMES))
     #: Median filter lengths tried by the post-processing, in frames (odd).
-    median_windows: Tuple[int, ...] = field(default=(3, 5, 9, 15, 25), metadata=_AT_LEAST_ONE)
+    median_windows: Tuple[int, ...] = field(default=(3, 5, 9, 15, 25), metadata=_FRAMES)
     #: Recordings predicted together in one batch (whole recordings, padded at the end).
-    batch_recordings: int = field(default=8, metadata=_AT_LEAST_ONE)
+    #: At most 256: each recording is padded to the longest of its batch, minutes of audio each.
+    batch_recordings: int = field(default=8, metadata=_bounds(at_least=1, at_most=256))
     #: The partition `emorec ablation` scores; None: `data.test_partition`. The paper's Tables 2
     #: and 3 are development-set results (and a SEWA release has no test labels): `devel`.
     partition: Optional[str] = None
@@ -343,7 +364,7 @@ class Word2VecConfig(_Checked):
     Example: `semantic: {word2vec: {vector_size: 300, min_count: 3}}`.
     """
 
-    vector_size: int = field(default=100, metadata=_AT_LEAST_ONE)
+    vector_size: int = field(default=100, metadata=_WIDTH)
     #: Words each side of the centre word.
     window: int = field(default=5, metadata=_AT_LEAST_ONE)
     #: Rarer words are left out of the vocabulary.
@@ -394,18 +415,20 @@ class Speech2VecConfig(_Checked):
     Example: `semantic: {speech2vec: {epochs: 6, encoder_units: 64}}`.
     """
 
-    dim: int = field(default=100, metadata=_AT_LEAST_ONE)
-    encoder_units: int = field(default=128, metadata=_AT_LEAST_ONE)
-    decoder_units: int = field(default=128, metadata=_AT_LEAST_ONE)
-    #: Neighbours on each side whose MFCCs the decoder reconstructs (skip-gram window).
-    window: int = field(default=3, metadata=_AT_LEAST_ONE)
-    #: Segments are cut (or zero-padded) to this many MFCC frames (10 ms each).
-    max_frames: int = field(default=60, metadata=_AT_LEAST_ONE)
+    dim: int = field(default=100, metadata=_WIDTH)
+    encoder_units: int = field(default=128, metadata=_WIDTH)
+    decoder_units: int = field(default=128, metadata=_WIDTH)
+    #: Neighbours on each side whose MFCCs the decoder reconstructs (skip-gram window). A step
+    #: decodes every neighbour of its centres, so memory grows with it; 100 is a whole paragraph.
+    window: int = field(default=3, metadata=_bounds(at_least=1, at_most=100))
+    #: Segments are cut (or zero-padded) to this many MFCC frames (10 ms each); every segment is
+    #: padded to it, so at most 6000 (a minute, where a word lasts under a second).
+    max_frames: int = field(default=60, metadata=_bounds(at_least=1, at_most=6000))
     #: 0 gives an untrained (random, still deterministic) encoder, which tests use.
     epochs: int = field(default=10, metadata=_NOT_NEGATIVE)
     #: Skip-gram pairs per step, about: each step takes whole centre segments with all their
     #: neighbours, so that a centre is encoded once per step (emorec.semantic.speech2vec).
-    batch_size: int = field(default=64, metadata=_AT_LEAST_ONE)
+    batch_size: int = field(default=64, metadata=_BATCH)
     learning_rate: float = field(default=1e-3, metadata=_bounds(above=0))
     clip_norm: float = field(default=5.0, metadata=_bounds(above=0))
     seed: int = field(default=0, metadata=_bounds(at_least=0, below=2**32))
@@ -446,9 +469,10 @@ class AlignmentConfig(_Checked):
     iterations_per_epoch: int = field(default=1000, metadata=_AT_LEAST_ONE)
     #: Discriminator steps per mapping step (MUSE: 5).
     discriminator_steps: int = field(default=5, metadata=_AT_LEAST_ONE)
-    batch_size: int = field(default=32, metadata=_AT_LEAST_ONE)
-    discriminator_hidden: int = field(default=512, metadata=_AT_LEAST_ONE)
-    discriminator_layers: int = field(default=2, metadata=_NOT_NEGATIVE)
+    batch_size: int = field(default=32, metadata=_BATCH)
+    discriminator_hidden: int = field(default=512, metadata=_WIDTH)
+    #: Hidden layers of the discriminator (MUSE: 2); 64 of the widest are 1 G weights.
+    discriminator_layers: int = field(default=2, metadata=_bounds(at_least=0, at_most=64))
     discriminator_dropout: float = field(default=0.0, metadata=_DROPOUT)
     discriminator_input_dropout: float = field(default=0.1, metadata=_DROPOUT)
     #: Label smoothing s: the discriminator's targets are 1 - s (mapped source) and s (target).
@@ -577,6 +601,59 @@ class ExperimentConfig(_Checked):
 _EXPONENT_WITHOUT_DOT = re.compile(r"[-+]?[0-9]+[eE][-+]?[0-9]+")
 
 
+#: Longest piece of a config's text or value that an error message quotes: it stays one line.
+_EXCERPT_CHARS = 60
+_EXCERPT_REPR = reprlib.Repr()
+_EXCERPT_REPR.maxstring = _EXCERPT_REPR.maxother = _EXCERPT_CHARS
+_EXCERPT_REPR.maxlist = _EXCERPT_REPR.maxtuple = _EXCERPT_REPR.maxdict = 6
+_EXCERPT_REPR.maxlevel = 3
+
+
+def _shown(value: Any) -> str:
+    """`value` as an error message quotes it: reprlib stops at a few items and characters, so a
+    huge value costs no time or memory to quote."""
+    text = _EXCERPT_REPR.repr(value)
+    return text if len(text) <= 2 * _EXCERPT_CHARS else text[:2 * _EXCERPT_CHARS] + "..."
+
+
+class _AnchorFound(yaml.MarkedYAMLError):
+    pass
+
+
+class _NoAnchorLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing anchors and aliases (`&name`, `*name`).
+
+    No emorec config needs them, and nine nested aliases in 1 KB ("billion laughs") make a value
+    of 10^9 strings, which checking or quoting it in a message expands: gigabytes, minutes.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if event.anchor is not None:
+            raise _AnchorFound(problem="YAML anchors and aliases (&name, *name) are not allowed in configs; "
+                                       "write the value out", problem_mark=event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _parse_yaml(text: str, source: PathLike, key: Optional[str]) -> Any:
+    """The one parser of config text: a file's (key None) or a `--set` value's (its dotted key).
+    A refused anchor is quoted from the raw text (a bounded excerpt), never from a parsed value."""
+    loader = _NoAnchorLoader(text)  # what yaml.safe_load does, with this loader
+    try:
+        return loader.get_single_data()
+    except _AnchorFound as error:
+        line = error.problem_mark.line
+        lines = text.splitlines() or [""]
+        raw = lines[min(line, len(lines) - 1)].strip()
+        where = f"line {line + 1}: " if key is None else ""
+        raise ConfigError(source, key, f"{error.problem} ({where}{_shown(raw)})") from None
+    except yaml.YAMLError as error:
+        what = "valid YAML" if key is None else "a YAML value"
+        raise ConfigError(source, key, f"not {what} ({str(error).splitlines()[0][:2 * _EXCERPT_CHARS]})") from None
+    finally:
+        loader.dispose()
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -603,7 +680,7 @@ def _coerce(value: Any, tp: Any, source: str, key: str) -> Any:
         raise ConfigError(source, key, "; ".join(errors))
     if origin is Literal:
         if value not in args:
-            raise ConfigError(source, key, f"{value!r} is not one of {', '.join(map(repr, args))}")
+            raise ConfigError(source, key, f"{_shown(value)} is not one of {', '.join(map(repr, args))}")
         return value
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)):
@@ -617,19 +694,21 @@ def _coerce(value: Any, tp: Any, source: str, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(source, key, f"expected a mapping, got {type(value).__name__}")
         return dict(value)
+    if tp in (int, float) and isinstance(value, str) and _EXPONENT_WITHOUT_DOT.fullmatch(value.strip()):
+        value = float(value)
     if tp is float:
-        if isinstance(value, str) and _EXPONENT_WITHOUT_DOT.fullmatch(value.strip()):
-            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(source, key, f"expected a number, got {value!r}")
+            raise ConfigError(source, key, f"expected a number, got {_shown(value)}")
         return float(value)
     if tp is int:
+        if isinstance(value, float):  # 1e8 too: a float even where it is whole, as in YAML 1.2
+            raise ConfigError(source, key, f"expected an integer, got the float {value!r}; write it in digits")
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(source, key, f"expected an integer, got {value!r}")
+            raise ConfigError(source, key, f"expected an integer, got {_shown(value)}")
         return value
     if tp in (str, bool):
         if not isinstance(value, tp):
-            raise ConfigError(source, key, f"expected {_type_name(tp)}, got {value!r}")
+            raise ConfigError(source, key, f"expected {_type_name(tp)}, got {_shown(value)}")
         return value
     if tp is Any:
         return value
@@ -673,10 +752,7 @@ def load_config(path: PathLike, cls: type = ExperimentConfig) -> Any:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(path, None, "config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(path, None, f"not valid YAML ({str(error).splitlines()[0]})") from None
+    data = _parse_yaml(path.read_text(encoding="utf-8"), path, None)
     if data is None or data == {}:
         logger.warning("%s: the config file is empty, so every value is the default", path)
     return config_from_dict(data, str(path), cls)
@@ -705,10 +781,7 @@ def apply_overrides(config: Any, overrides: Sequence[str], source: str = "--set"
             node = node[part]
         if parts[-1] not in node:
             raise ConfigError(source, key, f"unknown key (allowed: {', '.join(sorted(node))})")
-        try:
-            node[parts[-1]] = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ConfigError(source, key, f"not a YAML value ({str(error).splitlines()[0]})") from None
+        node[parts[-1]] = _parse_yaml(text, source, key)
     return config_from_dict(data, source, type(config))
 
 

@@ -77,7 +77,7 @@ def test_save_and_load_round_trip(tmp_path):
 @pytest.mark.parametrize(
     "text, key, problem",
     [
-        ("data:\n  batch_size: -4\n", "data.batch_size", "must be >= 1, got -4"),
+        ("data:\n  batch_size: -4\n", "data.batch_size", "must be >= 1 and <= 4096, got -4"),
         ("data:\n  sequence_frames: 0\n", "data.sequence_frames", "must be >= 1"),
         ("data:\n  hop_frames: 0\n", "data.hop_frames", "must be >= 1"),
         ("model:\n  cnn:\n    dropout: 1.5\n", "model.cnn.dropout", "must be >= 0 and < 1, got 1.5"),
@@ -125,7 +125,7 @@ def test_range_edges_and_unset_optionals_are_accepted(tmp_path):
 
 
 def test_configs_built_in_python_are_checked_too():
-    with pytest.raises(ConfigError, match=r"^DataConfig: batch_size: must be >= 1, got 0$"):
+    with pytest.raises(ConfigError, match=r"^DataConfig: batch_size: must be >= 1 and <= 4096, got 0$"):
         DataConfig(batch_size=0)
     with pytest.raises(ConfigError, match=r"^CNNConfig: dropout: "):
         CNNConfig(dropout=-0.1)
@@ -184,7 +184,7 @@ def test_overrides_are_typed_and_reach_nested_sections():
         ("training.epochs=three", "training.epochs", "expected an integer, got 'three'"),
         ("model.semantic.boundaries=words", "model.semantic.boundaries", "'words' is not one of"),
         ("training.learning_rate=.nan", "training.learning_rate", "must be a finite number"),
-        ("data.batch_size=0", "data.batch_size", "must be >= 1, got 0"),
+        ("data.batch_size=0", "data.batch_size", "must be >= 1 and <= 4096, got 0"),
         ("name=[x", "name", "not a YAML value"),
         ("training.epochs", "training.epochs", "expected KEY=VALUE"),
     ],

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
 from emorec.constants import PARTITIONS
+from emorec.data.console import printable
 
 
 @dataclass
@@ -52,7 +53,8 @@ class ConversionReport:
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)} files:")
             lines.extend(f"  {s['file']}: {s['reason']}" for s in self.skipped)
-        return "\n".join(lines)
+        # File and recording names come from the source's files: escaped, not sent raw to the terminal.
+        return "\n".join(map(printable, lines))
 
 
 def _fmt_values(values) -> str:
@@ -96,4 +98,5 @@ def format_info(manifest: Dict[str, Any], folder: str = "") -> str:
         lines.append(f"recordings without word timings: {', '.join(manifest['recordings_without_words'])}")
     for note in manifest.get("notes", []):
         lines.append(f"note: {note}")
-    return "\n".join(lines)
+    # Names, labels and notes come from the manifest, written from a source's files: escaped.
+    return "\n".join(map(printable, lines))

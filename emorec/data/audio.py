@@ -145,9 +145,44 @@ def _is_riff_wave(path: Path) -> bool:
     return head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE"
 
 
+def _is_chunk_id(raw: bytes) -> bool:
+    """RIFF chunk ids are four printable ASCII characters (`fmt `, `data`, `LIST`)."""
+    return len(raw) == 4 and all(0x20 <= byte <= 0x7E for byte in raw)
+
+
+def _wav_chunks(handle, path: Path):
+    """(id, body offset, size) of each chunk after the RIFF header, in file order, to the end.
+
+    A chunk of odd size is followed by a pad byte. Where a writer left it out, the next header is
+    read one byte late, as garbage; that is refused naming the odd chunk, not the garbage. An odd
+    chunk that ends the file (typically `data`) needs no pad byte to be read whole, so it passes.
+    """
+    position, previous = 12, None
+    while True:
+        handle.seek(position)
+        head = handle.read(8)
+        if len(head) < 8:
+            return
+        if previous is not None and previous[1] % 2 and not _is_chunk_id(head[:4]):
+            handle.seek(position - 1)
+            if _is_chunk_id(handle.read(4)):
+                raise InputFileError(path, f"WAV chunk {previous[0].decode('latin-1')!r} has an odd size "
+                                           f"({previous[1]} bytes) and no pad byte after it (RIFF pads chunks to "
+                                           "even sizes): the file is corrupt; re-export it")
+        chunk_id, size = head[:4], struct.unpack("<I", head[4:])[0]
+        yield chunk_id, position + 8, size
+        previous = (chunk_id, size)
+        position += 8 + size + (size & 1)
+
+
 def _read_wav_header(path: Path) -> _WavLayout:
     """Parse a RIFF/WAVE header and check it against the file size; raise InputFileError naming
-    the problem for anything we would otherwise decode wrongly."""
+    the problem for anything we would otherwise decode wrongly.
+
+    Chunks after the data chunk are read too: a second data chunk is refused, since reading only
+    the first would drop its samples without a word. Bytes after the data chunk that are not a
+    chunk (a truncated tag, junk) end the scan without an error: the samples are complete.
+    """
     file_size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(12)
@@ -155,29 +190,28 @@ def _read_wav_header(path: Path) -> _WavLayout:
             # RIFX is big-endian WAV, RF64 the >4 GB variant: both rare, neither read here.
             raise InputFileError(path, f"{head[:4].decode('latin-1')} WAV is not supported; "
                                        "convert it to a plain little-endian RIFF WAV (e.g. sox in.wav out.wav)")
-        fmt = None
-        position = 12
-        while True:
-            chunk_head = handle.read(8)
-            if len(chunk_head) < 8:
-                if fmt is None:
-                    raise InputFileError(path, "WAV has no fmt chunk (truncated or not a WAV file)")
-                raise InputFileError(path, "WAV has no data chunk (truncated or not a WAV file)")
-            chunk_id, chunk_size = chunk_head[:4], struct.unpack("<I", chunk_head[4:])[0]
-            body_offset = position + 8
-            if chunk_id == b"fmt ":
+        fmt, layout = None, None
+        for chunk_id, body_offset, chunk_size in _wav_chunks(handle, path):
+            if layout is not None:
+                if chunk_id == b"data":
+                    raise InputFileError(path, f"WAV has a second data chunk (at byte {body_offset - 8}): only "
+                                               "one is read, so samples would be lost; re-export the audio as one")
+                if not _is_chunk_id(chunk_id):
+                    break
+            elif chunk_id == b"fmt ":
                 if chunk_size < 16 or body_offset + chunk_size > file_size:
                     raise InputFileError(path, f"WAV fmt chunk of {chunk_size} bytes is malformed or truncated")
                 fmt = handle.read(min(chunk_size, 40))
             elif chunk_id == b"data":
                 if fmt is None:
                     raise InputFileError(path, "WAV data chunk comes before its fmt chunk (malformed header)")
-                return _wav_layout(path, fmt, body_offset, chunk_size, file_size)
+                layout = _wav_layout(path, fmt, body_offset, chunk_size, file_size)
             elif body_offset + chunk_size > file_size:
                 raise InputFileError(path, f"WAV chunk {chunk_id!r} claims {chunk_size} bytes past the end of "
                                            "the file (truncated or corrupt)")
-            position = body_offset + chunk_size + (chunk_size & 1)  # chunks are padded to even sizes
-            handle.seek(position)
+    if layout is None:
+        raise InputFileError(path, f"WAV has no {'fmt' if fmt is None else 'data'} chunk (truncated or not a WAV file)")
+    return layout
 
 
 def _wav_layout(path: Path, fmt: bytes, data_offset: int, data_size: int, file_size: int) -> _WavLayout:

@@ -9,6 +9,9 @@ before TensorFlow is imported (the C++ level is read once, at import); the `emor
 unless `--verbose` is given. Some C++ lines (absl's `I0000 ...` format) ignore that level; the
 few places that emit them (ONNX conversion's grappler pass) run inside `native_log_filter`.
 
+Names that come from files (recordings, audio files, manifest notes) are printed through
+`printable`, so that a control character in a name is shown as an escape, not acted on.
+
 Nothing here imports TensorFlow. It lives in emorec.data, the lowest layer that the semantic
 steps, training and the CLI all import (see ARCHITECTURE.md).
 """
@@ -32,6 +35,27 @@ NATIVE_LOG_LINE = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] \S+:\d+\]"
     r"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]"
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR)")
+
+
+#: What a terminal acts on instead of showing: C0 controls (ESC starts the sequences that clear
+#: the screen or retitle the window; CR and LF break a one-line message), DEL, C1 controls (0x9b
+#: is a one-byte CSI) and the bidirectional overrides that make a name display as another. Also
+#: surrogates: Python holds a file name's non-UTF-8 bytes as such, and printing one would fail.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(match: "re.Match[str]") -> str:
+    character = match.group()
+    if "\udc80" <= character <= "\udcff":  # the file name's byte, as os.fsencode would give it back
+        return f"\\x{ord(character) - 0xDC00:02x}"
+    return character.encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
+def printable(text: object) -> str:
+    """`text` made safe to print: each character a terminal would act on is written as its
+    escape (`\\x1b`, `\\n`, `\\u202e`), as `repr` writes it. For whatever reaches the user from
+    a file: file and recording names, and messages that quote them."""
+    return _UNPRINTABLE.sub(_escape, str(text))
 
 
 def set_verbose(verbose: bool) -> None:
