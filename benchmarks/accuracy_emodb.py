@@ -224,7 +224,7 @@ def cli(*parts: str) -> str:
 def convert_folders(source: Path) -> None:
     """The README's two convert commands (reused when already converted with the same options)."""
     from tfrecords_tools import convert_dataset
-    from tfrecords_tools.emodb import DEFAULT_SPEAKERS
+    from tfrecords_tools.layouts.emodb import DEFAULT_SPEAKERS
 
     speakers = {f"{p}_speakers": DEFAULT_SPEAKERS[p] for p in ("train", "devel", "test")}
     convert_dataset("emodb", source, SESSION_DATA, sessions=SESSIONS, progress=False, **speakers)
@@ -243,7 +243,7 @@ def session_utterances(data_dir: Path, utterance_frames: Dict[str, int]) -> Dict
     """{recording name: its utterances in order} of a converted EmoDB folder, from the converter's
     own listing with the options in its manifest (the manifest keeps no utterance boundaries)."""
     from emorec.data.manifest import read_manifest
-    from tfrecords_tools import emodb
+    from tfrecords_tools.layouts import emodb
 
     manifest = read_manifest(data_dir)
     items = emodb.list_items(Path(manifest["source"]), manifest["options"]["layout_options"])

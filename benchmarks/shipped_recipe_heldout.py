@@ -42,7 +42,7 @@ NEGATIVE_CATEGORIES = ("anger", "fear", "sadness", "boredom")
 
 def category_targets() -> Dict[str, List[float]]:
     """{category: [arousal, valence, dominance]} of the converter's EmoDB label map."""
-    from tfrecords_tools import emodb
+    from tfrecords_tools.layouts import emodb
 
     return {category: [float(v) for v in values] for category, values in
             emodb.load_label_map(emodb.DEFAULT_LABEL_MAP).items()}

@@ -30,10 +30,6 @@ def cli(verbose) -> None:
 
 
 # --- convert / info (tfrecords_tools) ---------------------------------------------------------------
-def _speaker_list(value):
-    return None if value is None else [s for s in value.replace(",", " ").split() if s]
-
-
 def _audio_limit_options(command):
     """--max-duration-s / --allow-sample-rate, shared by convert and predict (emorec.data.audio.AudioLimits)."""
     from emorec.data.audio import DEFAULT_MAX_DURATION_S
@@ -44,8 +40,41 @@ def _audio_limit_options(command):
                         help="Refuse audio files longer than this (seconds).")(command)
 
 
-@cli.command(context_settings=CONTEXT)
-@click.option("--layout", type=click.Choice(["sewa", "emodb", "manifest"]), required=True, help="Source dataset layout.")
+class LayoutOptionsCommand(click.Command):
+    """A command whose `--layout` choices and layout options come from the layout plug-ins
+    (`tfrecords_tools.layouts`), added when the command parses or shows its help: importing the
+    layouts imports TensorFlow, which `emorec --help` and the other verbs must not wait for."""
+
+    def get_params(self, ctx):
+        if not hasattr(self, "base_params"):
+            self.base_params = list(self.params)
+        self.params = layout_params() + self.base_params
+        return super().get_params(ctx)
+
+
+def layout_params():
+    """`--layout` and one option per distinct layout option name, its help naming the layouts that take it."""
+    from tfrecords_tools import available_layouts
+
+    layouts = available_layouts()
+    params = [click.Option(["--layout"], type=click.Choice(list(layouts)), required=True,
+                           help="Source dataset layout: " + "; ".join(f"{n}: {l.summary}" for n, l in layouts.items()))]
+    owners = {}
+    for layout in layouts.values():
+        for option in layout.options:
+            owners.setdefault(option.name, (option, []))[1].append(layout.name)
+    for option, names in owners.values():
+        kinds = {"int": {"type": int}, "flag": {"is_flag": True},
+                 "file": {"type": click.Path(exists=True, dir_okay=False)}}
+        default = option.default if option.default not in (None, False, [], ()) else None
+        shown = f" [default: {','.join(map(str, default)) if isinstance(default, list) else default}]" \
+            if default is not None and len(names) == 1 else ""
+        params.append(click.Option([option.flag_name], default=None, show_default=False,
+                                   help=f"{', '.join(names)}: {option.help}{shown}", **kinds.get(option.kind, {})))
+    return params
+
+
+@cli.command(cls=LayoutOptionsCommand, context_settings=CONTEXT)
 @click.argument("source", type=click.Path(path_type=str))
 @click.argument("output", type=click.Path(path_type=str))
 @click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail",
@@ -57,34 +86,24 @@ def _audio_limit_options(command):
               help="Label track shorter than the audio: mask the missing frames, repeat the edge as real, or fail.")
 @click.option("--word-timing", type=click.Choice(["auto", "given", "proportional", "pocketsphinx"]), default="auto",
               help="Sentence transcripts -> word times (auto: a given word-timing file if present, else proportional).")
-@click.option("--train-speakers", default=None, help="emodb: train speakers, e.g. '03,08,09,10,12,13' [default: see docs].")
-@click.option("--devel-speakers", default=None, help="emodb: devel speakers [default: 11,14].")
-@click.option("--test-speakers", default=None, help="emodb: test speakers [default: 15,16].")
-@click.option("--label-map", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="emodb: category -> arousal/valence/dominance YAML [default: the packaged NRC VAD map].")
-@click.option("--sessions", type=int, default=0, help="emodb: join each speaker's utterances into sessions of N (0: off).")
-@click.option("--seed", type=int, default=0, help="emodb: seed of the session order.")
-@click.option("--allow-outside-paths", is_flag=True,
-              help="manifest: accept files outside the CSV's folder (absolute or ../ paths).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_audio_limit_options
 def convert(layout, source, output, on_error, overwrite, workers, target_shard_mb, label_length_policy, word_timing,
-            train_speakers, devel_speakers, test_speakers, label_map, sessions, seed, allow_outside_paths, quiet,
-            max_duration_s, allow_sample_rate) -> None:
+            quiet, max_duration_s, allow_sample_rate, **layout_values) -> None:
     """Convert a dataset at SOURCE into sharded TFRecords and a manifest in OUTPUT."""
-    from tfrecords_tools import convert_dataset
+    from tfrecords_tools import convert_dataset, get_layout
 
-    layout_options = {}
-    if layout == "emodb":
-        layout_options = {"train_speakers": _speaker_list(train_speakers), "devel_speakers": _speaker_list(devel_speakers),
-                          "test_speakers": _speaker_list(test_speakers), "label_map": label_map,
-                          "sessions": sessions, "seed": seed}
-    elif any([train_speakers, devel_speakers, test_speakers, label_map, sessions, seed]):
-        raise click.UsageError("--train/devel/test-speakers, --label-map, --sessions and --seed apply to --layout emodb only")
+    given = {name: value for name, value in layout_values.items() if value not in (None, False)}
+    takes = {option.name for option in get_layout(layout).options}
+    foreign = sorted(name for name in given if name not in takes)
+    if foreign:
+        flags = ", ".join("--" + name.replace("_", "-") for name in foreign)
+        raise click.UsageError(f"{flags}: not an option of --layout {layout} (its options: "
+                               f"{', '.join('--' + n.replace('_', '-') for n in sorted(takes)) or 'none'})")
     report = convert_dataset(layout, source, output, on_error=on_error, overwrite=overwrite, workers=workers,
                              target_shard_mb=target_shard_mb, label_length_policy=label_length_policy,
-                             word_timing=word_timing, progress=not quiet, allow_outside_paths=allow_outside_paths,
-                             max_duration_s=max_duration_s, allow_any_sample_rate=allow_sample_rate, **layout_options)
+                             word_timing=word_timing, progress=not quiet, max_duration_s=max_duration_s,
+                             allow_any_sample_rate=allow_sample_rate, **given)
     click.echo(report.summary())
 
 

@@ -43,14 +43,13 @@ from emorec.data.schema import recording_name_problem, recording_to_example
 from emorec.data.shards import PARTIAL_SUFFIX, ShardWriter, shard_name
 from emorec.data.verify import shard_matches
 from emorec.errors import DatasetError, EmorecError, InputFileError, OutputExistsError, PathLike
-from tfrecords_tools import emodb, manifest_layout, sewa
 from tfrecords_tools.labels import LABEL_LENGTH_POLICIES
+from tfrecords_tools.layouts import available_layouts, get_layout
 from tfrecords_tools.report import ConversionReport
 from tfrecords_tools.sources import BuildContext, SourceItem
 from tfrecords_tools.words import WORD_TIMING_MODES, require_pocketsphinx
 from tfrecords_tools.writer import PartitionStats, plan_shards
 
-LAYOUTS = {"sewa": sewa, "emodb": emodb, "manifest": manifest_layout}
 ON_ERROR = ("fail", "skip")
 DEFAULT_TARGET_SHARD_MB = 256.0
 PROGRESS_DIR = ".progress"
@@ -62,15 +61,6 @@ _BYTES_PER_SAMPLE = 4
 def _check_choice(name: str, value: Any, choices) -> None:
     if value not in choices:
         raise EmorecError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
-
-
-def _layout_options(layout: str, source: Path, layout_options: Dict[str, Any]) -> Dict[str, Any]:
-    if layout == "emodb":
-        return emodb.resolve_options(layout_options)
-    given = {k: v for k, v in layout_options.items() if v not in (None, 0, "", [])}
-    if given:
-        raise EmorecError(f"layout '{layout}' takes no layout options, got {sorted(given)}")
-    return {}
 
 
 def _clean_output(output: Path, everything: bool) -> None:
@@ -121,9 +111,9 @@ def _refuse_unsafe_names(items: List[SourceItem], source: Path) -> None:
             raise InputFileError(source, problem)
 
 
-def _build_one(module, item: SourceItem, context: BuildContext):
+def _build_one(build, item: SourceItem, context: BuildContext):
     """Worker: returns (built, serialized example) or raises."""
-    built = module.build(item, context)
+    built = build(item, context)
     return built, recording_to_example(built.recording).SerializeToString()
 
 
@@ -157,28 +147,27 @@ def convert_dataset(
     word_timing: str = "auto",
     sample_rate_hz: int = SAMPLE_RATE_HZ,
     progress: bool = True,
-    allow_outside_paths: bool = False,
     max_duration_s: float = DEFAULT_MAX_DURATION_S,
     allow_any_sample_rate: bool = False,
     **layout_options: Any,
 ) -> ConversionReport:
-    """Convert the dataset at `source` (layout `sewa`, `emodb` or `manifest`) into `output`.
+    """Convert the dataset at `source`, laid out as `layout` (a name of
+    `tfrecords_tools.layouts.available_layouts()`), into `output`.
 
     on_error: `fail` stops at the first bad input file with an InputFileError naming it;
         `skip` leaves it out and lists it (with the reason) in the report and the manifest.
     label_length_policy: `mask`, `pad_edge` or `error` (see tfrecords_tools.labels).
     word_timing: `auto` (given file if present, else proportional), `given`, `proportional`,
         `pocketsphinx`.
-    allow_outside_paths (manifest): accept CSV rows whose files lie outside the CSV's folder
-        (absolute or `../` paths), refused by default.
     max_duration_s, allow_any_sample_rate: sanity limits per audio file (see
         `emorec.data.audio.AudioLimits`): longer files and rates outside 1-384 kHz are refused.
-    layout_options (emodb): train_speakers, devel_speakers, test_speakers, label_map, sessions, seed.
+    layout_options: the layout's own options (`Layout.options`), e.g. emodb's test_speakers;
+        recorded, with the defaults of those not given, in the manifest.
     Returns a ConversionReport; the manifest is `output/manifest.json`. Holds `output`'s lock
     throughout (a `FolderInUseError` while another process converts into it).
     """
     started = time.perf_counter()
-    _check_choice("layout", layout, LAYOUTS)
+    _check_choice("layout", layout, available_layouts())
     _check_choice("on_error", on_error, ON_ERROR)
     _check_choice("label_length_policy", label_length_policy, LABEL_LENGTH_POLICIES)
     _check_choice("word_timing", word_timing, WORD_TIMING_MODES)
@@ -196,8 +185,8 @@ def convert_dataset(
     output = Path(output)
     if not source.exists():
         raise DatasetError(f"{source}: source dataset does not exist")
-    module = LAYOUTS[layout]
-    resolved_layout_options = _layout_options(layout, source, layout_options)
+    spec = get_layout(layout)
+    resolved_layout_options = spec.resolve(layout_options)
     options = {
         "layout_options": resolved_layout_options,
         "label_length_policy": label_length_policy,
@@ -229,12 +218,9 @@ def convert_dataset(
     manifest_path(output).unlink(missing_ok=True)
 
     # --- List and probe ------------------------------------------------------------------------
-    listing_options = resolved_layout_options if layout == "emodb" else {}
-    if allow_outside_paths and layout == "manifest":
-        listing_options = {"allow_outside_paths": True}
-    items = module.list_items(source, listing_options)
+    items = spec.list_items(source, resolved_layout_options)
     _refuse_unsafe_names(items, source)
-    label_names = list(module.label_names(items) if hasattr(module, "label_names") else module.LABEL_NAMES)
+    label_names = spec.labels_for(items)
     context = BuildContext(int(sample_rate_hz), label_length_policy, word_timing, tuple(label_names), limits)
     skipped: List[Dict[str, str]] = []
     planned: List[SourceItem] = []
@@ -313,7 +299,7 @@ def convert_dataset(
                 nonlocal position
                 while position < len(flat) and len(queue) < window:
                     shard_index, i = flat[position]
-                    queue.append((shard_index, i, executor.submit(_build_one, module, planned[i], context)))
+                    queue.append((shard_index, i, executor.submit(_build_one, spec.build, planned[i], context)))
                     position += 1
 
             refill()
@@ -374,22 +360,15 @@ def convert_dataset(
         partitions[partition] = {"shards": names, **entry,
                                  "shard_records": {n: shard_records[n] for n in names if shard_records.get(n) is not None},
                                  "shard_sha256": {n: shard_sha256[n] for n in names if shard_sha256.get(n)}}
-    derived = layout == "emodb"
-    notes = []
-    if derived:
-        notes.append(
-            "EmoDB has no dimensional annotation: arousal/valence/dominance are derived from the emotion "
-            f"categories through the label map {resolved_layout_options['label_map']} (NRC VAD Lexicon, "
-            "Mohammad 2018, rescaled to [-1, 1]); every figure on them must say so."
-        )
+    derived = spec.derived_targets
+    notes = list(spec.notes(resolved_layout_options))
     if policy_counts.get("unlabelled"):
         notes.append("recordings without a label file are stored with zero labels and label_mask 0")
     # Recordings joined from audio files (emodb --sessions, a last session may hold one utterance):
     # which files, in their order in the recording, so each session's utterances can be traced back.
-    sessions = layout == "emodb" and resolved_layout_options.get("sessions", 0) > 0
     skipped_files = {str(entry["file"]) for entry in skipped}
     joined = {item.name: [_source_relative(path, source) for path in item.audio_files] for item in planned
-              if (sessions or len(item.audio_files) > 1) and not skipped_files.intersection(map(str, item.files))}
+              if (item.joined or len(item.audio_files) > 1) and not skipped_files.intersection(map(str, item.files))}
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "sample_rate_hz": int(sample_rate_hz),

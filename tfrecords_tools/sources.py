@@ -1,11 +1,5 @@
-"""The one interface every dataset layout implements, and the helpers they share.
-
-A layout is a module with:
-- `LABEL_NAMES` or `label_names(items)` (from the listed items): the label dimensions it writes;
-- `list_items(source, options) -> List[SourceItem]`: what to convert, cheap (no decoding);
-- `build(item, context) -> BuiltItem`: decode and align one item into a `Recording`.
-Items are independent, so `build` runs in parallel over items.
-"""
+"""What a layout's reader produces and receives (`SourceItem`, `BuildContext`, `BuiltItem`), and
+the helpers readers share. What a layout declares is in `tfrecords_tools.layout`."""
 from __future__ import annotations
 
 import math
@@ -33,6 +27,8 @@ class SourceItem:
     payload: Dict[str, Any] = field(default_factory=dict)
     #: The audio files it joins, in order (probed before conversion to plan the shards).
     audio_files: List[str] = field(default_factory=list)
+    #: Joined from separate utterances (even when only one is left for it): the manifest lists its files.
+    joined: bool = False
 
 
 @dataclass(frozen=True)

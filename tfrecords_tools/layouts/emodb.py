@@ -5,8 +5,8 @@
     wav/<file>         16 kHz mono WAV
 
 Targets are derived, not annotated: each emotion category maps to (arousal, valence, dominance)
-through a label map file (default `emorec/resources/emodb_label_map.yaml`, NRC VAD Lexicon values
-with their source cited there). The manifest says `derived_targets: true`.
+through a label map file (default `emorec/resources/category_vad_map.yaml`, NRC VAD Lexicon values
+with their source cited there; `tfrecords_tools.categorical`). The manifest says `derived_targets: true`.
 
 Partitions are speaker-independent, by speaker lists. The default split keeps each partition
 gender-balanced (female speakers: 08 09 13 14 16; male: 03 10 11 12 15):
@@ -26,71 +26,47 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 import numpy as np
-import yaml
 
-from emorec.config import RESOURCES_DIR
 from emorec.constants import FRAME_LENGTH_SAMPLES
 from emorec.data.audio import load_audio
 from emorec.data.frames import num_frames_for, pad_to_frames
 from emorec.data.words import Word, words_from_timings
-from emorec.errors import ConfigError, DatasetError, InputFileError
+from emorec.errors import DatasetError, InputFileError
+from tfrecords_tools.categorical import DEFAULT_LABEL_MAP, LABEL_NAMES, derived_targets_note, load_label_map
 from tfrecords_tools.labels import constant_labels
+from tfrecords_tools.layout import Layout, LayoutOption
 from tfrecords_tools.sources import (BuildContext, BuiltItem, SourceItem, check_word_timings, make_recording, parse_number,
                                      read_text)
 
-LABEL_NAMES = ("arousal", "valence", "dominance")
-#: Shipped inside the emorec package (package_data), so it is found in any install.
-DEFAULT_LABEL_MAP = RESOURCES_DIR / "emodb_label_map.yaml"
 DEFAULT_SPEAKERS = {
     "train": ["03", "08", "09", "10", "12", "13"],
     "devel": ["11", "14"],
     "test": ["15", "16"],
 }
-OPTIONS: Dict[str, Any] = {
-    "train_speakers": DEFAULT_SPEAKERS["train"],
-    "devel_speakers": DEFAULT_SPEAKERS["devel"],
-    "test_speakers": DEFAULT_SPEAKERS["test"],
-    "label_map": None,
-    "sessions": 0,
-    "seed": 0,
-}
+#: The corpus's category names are already the label map's row names.
+CATEGORIES = {name: name for name in ("anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness")}
+SPEAKERS = ("03", "08", "09", "10", "11", "12", "13", "14", "15", "16")
+OPTIONS = (
+    LayoutOption("train_speakers", "training speakers.", DEFAULT_SPEAKERS["train"], "speakers"),
+    LayoutOption("devel_speakers", "development speakers.", DEFAULT_SPEAKERS["devel"], "speakers"),
+    LayoutOption("test_speakers", "test speakers.", DEFAULT_SPEAKERS["test"], "speakers"),
+    LayoutOption("label_map", "category -> arousal/valence/dominance YAML [default: the packaged NRC VAD map].",
+                 None, "file"),
+    LayoutOption("sessions", "join each speaker's utterances into sessions of N (0: off).", 0, "int"),
+    LayoutOption("seed", "seed of the session order.", 0, "int"),
+)
 
 
 def resolve_options(options: Dict[str, Any]) -> Dict[str, Any]:
-    unknown = set(options) - set(OPTIONS)
-    if unknown:
-        raise DatasetError(f"layout 'emodb': unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}")
-    resolved = {**OPTIONS, **{k: v for k, v in options.items() if v is not None}}
+    """Every option, defaults filled in, speaker ids zero-padded as the corpus writes them ('3' -> '03')."""
+    return LAYOUT.resolve({k: v for k, v in options.items() if v is not None})
+
+
+def _pad_speakers(resolved: Dict[str, Any]) -> Dict[str, Any]:
     for key in ("train_speakers", "devel_speakers", "test_speakers"):
-        value = resolved[key]
-        if isinstance(value, str):
-            value = [s for s in value.replace(",", " ").split() if s]
-        resolved[key] = [f"{int(s):02d}" if str(s).isdigit() else str(s) for s in value]
-    resolved["label_map"] = str(Path(resolved["label_map"]).resolve()) if resolved["label_map"] else str(DEFAULT_LABEL_MAP)
-    resolved["sessions"] = int(resolved["sessions"])
-    resolved["seed"] = int(resolved["seed"])
+        resolved[key] = [f"{int(s):02d}" if str(s).isdigit() else str(s) for s in resolved[key]]
+    resolved["label_map"] = resolved["label_map"] or str(DEFAULT_LABEL_MAP)
     return resolved
-
-
-def load_label_map(path: Path) -> Dict[str, List[float]]:
-    """Category -> [arousal, valence, dominance], rescaled as the file says."""
-    try:
-        data = yaml.safe_load(read_text(path, "label map"))
-    except yaml.YAMLError as error:
-        raise ConfigError(path, None, f"not valid YAML ({str(error).splitlines()[0]})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("categories"), dict):
-        raise ConfigError(path, "categories", "missing: a mapping of category -> {arousal, valence, dominance}")
-    rescale = data.get("rescale", "none")
-    if rescale not in ("none", "minus_one_to_one"):
-        raise ConfigError(path, "rescale", f"must be 'none' or 'minus_one_to_one', got {rescale!r}")
-    mapping = {}
-    for category, entry in data["categories"].items():
-        try:
-            values = [float(entry[d]) for d in LABEL_NAMES]
-        except (KeyError, TypeError, ValueError):
-            raise ConfigError(path, f"categories.{category}", f"needs numeric {', '.join(LABEL_NAMES)}") from None
-        mapping[str(category)] = [2.0 * v - 1.0 for v in values] if rescale == "minus_one_to_one" else values
-    return mapping
 
 
 def _read_csv(path: Path, what: str, columns: Sequence[str]) -> List[Dict[str, str]]:
@@ -172,6 +148,7 @@ def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
                 files=[u["audio"] for u in chunk],
                 payload={"utterances": chunk},
                 audio_files=[u["audio"] for u in chunk],
+                joined=opts["sessions"] > 0,
             ))
     if not items:
         raise DatasetError(f"{source}: no utterances of the listed speakers")
@@ -207,3 +184,18 @@ def build(item: SourceItem, context: BuildContext) -> BuiltItem:
     mask = np.ones(labels.shape[0], dtype=np.float32)
     recording = make_recording(item, audio, LABEL_NAMES, labels, mask, words, num_samples)
     return BuiltItem(recording, "constant", has_all_words)
+
+
+LAYOUT = Layout(
+    name="emodb",
+    summary="the Berlin Database of Emotional Speech: labels.csv, word_timings.csv, wav/",
+    list_items=list_items,
+    build=build,
+    label_names=LABEL_NAMES,
+    options=OPTIONS,
+    derived_targets=True,
+    categories=CATEGORIES,
+    speakers=SPEAKERS,
+    extra_resolve=_pad_speakers,
+    notes=derived_targets_note,
+)

@@ -27,12 +27,12 @@ from emorec.data.frames import num_frames_for, pad_to_frames
 from emorec.data.words import proportional_words, words_from_timings
 from emorec.errors import DatasetError, InputFileError
 from tfrecords_tools.labels import align_labels
+from tfrecords_tools.layout import Layout
 from tfrecords_tools.sources import (BuildContext, BuiltItem, SourceItem, check_word_timings, make_recording,
                                      parse_number, read_text)
 from tfrecords_tools.words import pocketsphinx_words
 
 LABEL_NAMES = tuple(SEWA_DIMENSIONS)
-OPTIONS: Dict[str, Any] = {}
 
 _NAME = re.compile(r"^(Train|Devel|Test)_(\d+)$")
 _PARTITION = {"Train": "train", "Devel": "devel", "Test": "test"}
@@ -172,3 +172,12 @@ def build(item: SourceItem, context: BuildContext) -> BuiltItem:
         labels, mask, case = align_labels(*label_track, num_frames, context.label_length_policy, labels_path)
     recording = make_recording(item, pad_to_frames(audio), LABEL_NAMES, labels, mask, words, num_samples)
     return BuiltItem(recording, case, bool(words))
+
+
+LAYOUT = Layout(
+    name="sewa",
+    summary="the AVEC 2017 SEWA folder: audio/, labels/, transcriptions/ (turns/, word_timings/)",
+    list_items=list_items,
+    build=build,
+    label_names=LABEL_NAMES,
+)

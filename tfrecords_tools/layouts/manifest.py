@@ -25,10 +25,10 @@ from emorec.data.schema import recording_name_problem
 from emorec.data.words import words_from_timings
 from emorec.errors import DatasetError, InputFileError
 from tfrecords_tools.labels import align_labels
+from tfrecords_tools.layout import Layout, LayoutOption
 from tfrecords_tools.sources import (BuildContext, BuiltItem, SourceItem, check_word_timings, make_recording, parse_number,
                                      read_text)
 
-OPTIONS: Dict[str, Any] = {}
 REQUIRED_COLUMNS = ("audio", "labels", "partition")
 
 
@@ -68,9 +68,6 @@ def _label_names(path: Path) -> List[str]:
 
 
 def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
-    unknown = sorted(set(options) - {"allow_outside_paths"})
-    if unknown:
-        raise DatasetError(f"layout 'manifest' takes no layout options, got {unknown}")
     allow_outside = bool(options.get("allow_outside_paths"))
     path = _csv_path(source)
     reader = csv.DictReader(io.StringIO(read_text(path, "manifest CSV")))
@@ -139,3 +136,14 @@ def build(item: SourceItem, context: BuildContext) -> BuiltItem:
     labels, mask, case = align_labels(times, values, num_frames, context.label_length_policy, labels_path)
     recording = make_recording(item, pad_to_frames(audio), names, labels, mask, words, audio.shape[0])
     return BuiltItem(recording, case, bool(words))
+
+
+LAYOUT = Layout(
+    name="manifest",
+    summary="a CSV of your own recordings: audio,labels,words,partition,speaker",
+    list_items=list_items,
+    build=build,
+    label_names=label_names,
+    options=(LayoutOption("allow_outside_paths", "accept files outside the CSV's folder (absolute or ../ paths).",
+                          False, "flag"),),
+)
