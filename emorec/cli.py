@@ -6,6 +6,7 @@ becomes a one-line message on stderr and exit status 1.
 from __future__ import annotations
 
 import errno
+import math
 import sys
 
 import click
@@ -13,6 +14,25 @@ import click
 from emorec.errors import EmorecError
 
 CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"]}
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float option within a range that also refuses nan and inf: FloatRange lets nan through
+    (every comparison with it is false), and a nan or inf duration makes no sense anywhere."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+#: Seconds that must be > 0 (chunk lengths, duration limits).
+POSITIVE_SECONDS = FiniteFloatRange(min=0, min_open=True)
+#: Seconds that may be 0 (where 0 switches something off).
+NON_NEGATIVE_SECONDS = FiniteFloatRange(min=0)
 
 
 @click.group(context_settings=CONTEXT)
@@ -36,7 +56,7 @@ def _audio_limit_options(command):
 
     command = click.option("--allow-sample-rate", is_flag=True,
                            help="Accept sample rates outside 1 kHz-384 kHz (usually a corrupt header).")(command)
-    return click.option("--max-duration-s", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_MAX_DURATION_S,
+    return click.option("--max-duration-s", type=POSITIVE_SECONDS, default=DEFAULT_MAX_DURATION_S,
                         help="Refuse audio files longer than this (seconds).")(command)
 
 
@@ -276,9 +296,9 @@ def export(run_dir, out, model_version, export_format) -> None:
 @click.option("--summary", is_flag=True,
               help="Also write OUT/summary.csv: one row per file with its duration and mean prediction per "
                    "dimension (one output per file, e.g. per utterance), and the error of any file that failed.")
-@click.option("--chunk-s", type=float, default=30.0,
+@click.option("--chunk-s", type=POSITIVE_SECONDS, default=30.0,
               help="Seconds of audio per model call for longer files (LSTM state carries over).")
-@click.option("--batch-s", "batch_audio_s", type=float, default=10.0,
+@click.option("--batch-s", "batch_audio_s", type=NON_NEGATIVE_SECONDS, default=10.0,
               help="Padded seconds of audio per model call that batches shorter files (0: one call per file).")
 @click.option("--words", "words_csv", type=click.Path(path_type=str), default=None,
               help="Word timings CSV (file,word,start_s,end_s): needed by a semantic model exported with given "
@@ -289,15 +309,16 @@ def export(run_dir, out, model_version, export_format) -> None:
 def predict(audio, model_dir, out_dir, output_format, overwrite, plot, summary, chunk_s, batch_audio_s, words_csv,
             workers, quiet, max_duration_s, allow_sample_rate) -> None:
     """Predict affect curves (10 per second) for AUDIO files of any rate, channel count and format."""
-    from emorec.export.predict import default_model_dir, predict_files
+    from emorec.export.predict import default_model_dir, predict_files, text_name
 
     report = predict_files(audio, model_dir or default_model_dir(), out_dir=out_dir, output_format=output_format,
                            overwrite=overwrite, plot=plot, chunk_s=chunk_s, words_csv=words_csv,
                            batch_audio_s=batch_audio_s, workers=workers, progress=not quiet,
                            max_duration_s=max_duration_s, allow_any_sample_rate=allow_sample_rate, summary=summary)
+    # Escaped: a file name that is not UTF-8 cannot be printed to a UTF-8 stdout as it is.
     for message in report.errors.values():
-        click.echo(f"error: {message}", err=True)
-    click.echo(f"{report.summary()} -> {out_dir}")
+        click.echo(f"error: {text_name(message)}", err=True)
+    click.echo(f"{report.summary()} -> {text_name(out_dir)}")
     if report.errors:
         raise EmorecError(f"{len(report.errors)} of {len(report.errors) + len(report.tables)} files failed")
 

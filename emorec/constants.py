@@ -15,6 +15,12 @@ FRAME_LENGTH_SAMPLES = SAMPLE_RATE_HZ // FRAME_RATE_HZ
 #: Duration of one frame in seconds.
 FRAME_DURATION_S = 1.0 / FRAME_RATE_HZ
 
+#: Largest sample magnitude a served waveform and `emorec predict` accept: 20 dB above float
+#: PCM's full scale [-1, 1]. Float files with headroom (a hot mix at +10 dB) are still predicted
+#: (`emorec predict` clips them to [-1, 1]); integer PCM passed unscaled (int16 codes up to 32768)
+#: or garbage such as 1e30 is refused, not turned into saturated, plausible-looking predictions.
+MAX_ABS_SAMPLE = 10.0
+
 #: The model's input keys: framed audio `[batch, frames, FRAME_LENGTH_SAMPLES]` and, for models
 #: with a semantic branch, the semantic frame features `[batch, frames, dim]`. The pipeline, the
 #: models, evaluation and the export all name the inputs with these.

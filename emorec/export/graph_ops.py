@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from emorec.constants import AUDIO_INPUT, FRAME_DURATION_S, FRAME_LENGTH_SAMPLES
+from emorec.constants import AUDIO_INPUT, FRAME_DURATION_S, FRAME_LENGTH_SAMPLES, MAX_ABS_SAMPLE
 from emorec.errors import ExportError
 
 
@@ -21,15 +21,24 @@ from emorec.errors import ExportError
 # In-graph framing shared by both signatures.
 
 
+WAVEFORM_NOT_FINITE = "waveform must hold finite samples: NaN or inf found within length"
+WAVEFORM_OUT_OF_RANGE = (f"waveform samples must be float PCM in [-1, 1] (|x| <= {MAX_ABS_SAMPLE:g} accepted) "
+                         "within length; scale integer PCM by 1/32768 (int16) or 1/2^31 (int32)")
+WAVEFORM_NO_ROWS = "waveform must hold at least one row (batch size 0)"
+
+
 def validate_serving_inputs(waveform: tf.Tensor, length: tf.Tensor):
     """(waveform float32, length int32) that no op can read before they are checked.
 
-    Raises `tf.errors.InvalidArgumentError` naming the input when waveform is not rank 2, the batch
-    sizes of waveform and length differ, or a length is not in 1..samples: without the checks a
-    single length broadcasts over every row, a length past the samples is clamped and a negative
-    one gives no frames, all silently (issue 13). Every serving function calls this first and uses
-    only the returned tensors, so the checks run before any op that would fail obscurely (a slice
-    out of bounds for a rank-1 waveform). Assert ops are core TensorFlow.
+    Raises `tf.errors.InvalidArgumentError` naming the input when waveform is not rank 2 or has no
+    row, the batch sizes of waveform and length differ, a length is not in 1..samples, or a sample
+    within a row's length is NaN, infinite or larger than `MAX_ABS_SAMPLE` in magnitude: without
+    the checks a single length broadcasts over every row, a length past the samples is clamped, a
+    negative one gives no frames, and NaN or huge samples give finite, plausible outputs (the
+    CNN's ReLU and max pooling drop NaN), all silently. Every serving function calls this first
+    and uses only the returned tensors, so the checks run before any op that would fail obscurely
+    (a slice out of bounds for a rank-1 waveform, the LSTM's TensorList on an empty batch). Assert
+    ops are core TensorFlow; tf2onnx drops them, see `mark_unusable_rows` for what ONNX does.
     """
     waveform = tf.convert_to_tensor(waveform, tf.float32)
     length = tf.cast(length, tf.int32)
@@ -38,14 +47,49 @@ def validate_serving_inputs(waveform: tf.Tensor, length: tf.Tensor):
     waveform = tf.ensure_shape(waveform, [None, None], name="check_waveform_rank")
     length = tf.ensure_shape(length, [None], name="check_length_rank")
     checks = [
+        tf.debugging.assert_positive(tf.shape(waveform)[0], message=WAVEFORM_NO_ROWS),
         tf.debugging.assert_equal(tf.shape(length)[0], tf.shape(waveform)[0],
                                   message="length must hold one entry per waveform row (batch sizes differ)"),
         tf.debugging.assert_positive(length, message="length must be > 0 (real samples of each waveform row)"),
         tf.debugging.assert_less_equal(length, tf.shape(waveform)[1],
                                        message="length must be <= the samples of waveform (its second dimension)"),
     ]
+    # After the shape checks, so that a bad length is reported as such; finiteness before range,
+    # so that NaN is named as NaN.
     with tf.control_dependencies(checks):
+        finite, in_range = _row_sample_checks(waveform, length)
+        finite_check = tf.debugging.assert_equal(finite, True, message=WAVEFORM_NOT_FINITE)
+    with tf.control_dependencies([finite_check]):
+        range_check = tf.debugging.assert_equal(in_range, True, message=WAVEFORM_OUT_OF_RANGE)
+    with tf.control_dependencies([range_check]):
         return tf.identity(waveform), tf.identity(length)
+
+
+def _row_sample_checks(waveform: tf.Tensor, length: tf.Tensor):
+    """Per row (bool `[batch]` each): all samples within `length` are finite; all are at most
+    `MAX_ABS_SAMPLE` in magnitude. Padding past `length` is not looked at: the graph zeroes it."""
+    real = tf.sequence_mask(length, tf.shape(waveform)[1])
+    finite = tf.reduce_all(tf.math.is_finite(waveform) | ~real, axis=1)
+    # NaN compares False, so NaN is out of range too.
+    in_range = tf.reduce_all((tf.abs(waveform) <= MAX_ABS_SAMPLE) | ~real, axis=1)
+    return finite, in_range
+
+
+def mark_unusable_rows(outputs: Dict[str, tf.Tensor], waveform: tf.Tensor, length: tf.Tensor,
+                       label_names: Sequence[str]) -> Dict[str, tf.Tensor]:
+    """`outputs` with every affect dimension NaN in the rows whose samples `validate_serving_inputs`
+    refuses (non-finite or beyond `MAX_ABS_SAMPLE`).
+
+    TensorFlow never gets here with such a row (the asserts stop the call). tf2onnx drops assert
+    ops, so in an ONNX export this is the check: a bad row gives NaN outputs, which a caller
+    notices, instead of finite, plausible ones.
+    """
+    finite, in_range = _row_sample_checks(waveform, length)
+    usable = (finite & in_range)[:, None]
+    marked = dict(outputs)
+    for name in label_names:
+        marked[name] = tf.where(usable, outputs[name], tf.constant(np.nan, outputs[name].dtype))
+    return marked
 
 
 def validate_stream_state(waveform: tf.Tensor, **states: tf.Tensor):

@@ -5,6 +5,11 @@ inputs `waveform` float32 `[batch, samples]` at 22 050 Hz and `length` int32 `[b
 one float32 `[batch, frames]` per affect dimension plus `frame_times_s`, `frame_mask` and
 `num_frames`. Needs the `onnx` extra (tf2onnx, onnx, onnxruntime).
 
+tf2onnx drops the SavedModel's input asserts. Samples the SavedModel refuses (NaN, inf or beyond
+`emorec.constants.MAX_ABS_SAMPLE` within a row's `length`) give NaN for every affect dimension of
+that row instead (`graph_ops.mark_unusable_rows`), never finite, plausible numbers; the other rows
+are unaffected. Inconsistent shapes or lengths are not checked: the caller must keep to the contract.
+
 The file describes itself, so that a user of onnxruntime needs nothing from emorec to feed it:
 `metadata_props` hold the data contract (`sample_rate_hz`, `frame_length_samples`,
 `frame_rate_hz`), the `label_names` (a JSON list, in the model's dimension order) and the `emorec_version`; the

@@ -26,26 +26,37 @@ named by its path relative to the inputs' common folder plus `.csv` (`spk1/talk.
 `OUT/spk1/talk.wav.csv`), so inputs never share an output; `csv` (default): header
 `file,start_s,end_s,<dims>`; `avec`: the headerless AVEC label layout
 (`'name';time_s;dim1;dim2;...`). An existing output is refused unless `overwrite`.
+
+Outputs are safe to rerun and to inspect: a run holds its output folder's lock
+(`emorec.data.locking.output_lock`) from the check of existing outputs to the summary, so a second
+run into the same folder is refused; each file is written under a temporary name and put in place
+by a link or rename, so an interrupted run leaves no partial file and a symlink standing at an
+output path is never written through (refused, or replaced itself with `overwrite`). Text outputs
+quote a `file` field holding a comma, quote or line break, and write the bytes of a file name that
+is not UTF-8 as `\\xNN` escapes (`text_name`); tables returned in Python keep the path as given.
 """
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
+import errno
+import math
 import os
 import sys
 import threading
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
 
-from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
+from emorec.constants import FRAME_LENGTH_SAMPLES, MAX_ABS_SAMPLE, SAMPLE_RATE_HZ
 from emorec.data.audio import DEFAULT_MAX_DURATION_S, AudioLimits
 from emorec.data.frames import frame_times_s, num_frames_for
+from emorec.data.locking import output_lock
 from emorec.errors import EmorecError, InputFileError, OutputExistsError, PathLike
 
 # TensorFlow (and emorec.evaluation, which imports it) load inside the functions that need them:
@@ -227,7 +238,8 @@ def _as_model(model: Union[ExportedModel, PathLike]) -> ExportedModel:
 def prepare_waveform(waveform: np.ndarray, sample_rate_hz: int, source: PathLike = "<array>",
                      limits=None) -> np.ndarray:
     """Mix down `[samples]` / `[samples, channels]` and resample to 22 050 Hz, float32 in [-1, 1].
-    limits: an `emorec.data.audio.AudioLimits` for the rate and duration (default: 1-384 kHz, 4 h)."""
+    limits: an `emorec.data.audio.AudioLimits` for the rate and duration (default: 1-384 kHz, 4 h).
+    Samples beyond `MAX_ABS_SAMPLE` in magnitude are refused (`require_full_scale`)."""
     from emorec.data.audio import check_limits, resample, to_mono
 
     waveform = np.asarray(waveform)
@@ -242,10 +254,34 @@ def prepare_waveform(waveform: np.ndarray, sample_rate_hz: int, source: PathLike
         raise InputFileError(source, f"expected float samples in [-1, 1], got dtype {waveform.dtype}")
     if not np.all(np.isfinite(waveform)):
         raise InputFileError(source, "audio contains NaN or infinite samples")
+    require_full_scale(source, waveform)
     check_limits(source, int(sample_rate_hz), waveform.shape[0], limits)
     mono = resample(to_mono(waveform.astype(np.float32, copy=False)), int(sample_rate_hz), SAMPLE_RATE_HZ)
     if mono.size == 0:
         raise InputFileError(source, "audio has zero samples after resampling")
+    return np.clip(mono, -1.0, 1.0)
+
+
+def require_full_scale(source: PathLike, signal: np.ndarray) -> np.ndarray:
+    """`signal`, or an InputFileError naming `source` when a sample is beyond `MAX_ABS_SAMPLE` in
+    magnitude: clipped to [-1, 1] such audio would give saturated, plausible-looking predictions
+    (and samples near float32's limit overflow to inf when channels are mixed down)."""
+    peak = float(np.max(np.abs(signal))) if signal.size else 0.0
+    if not peak <= MAX_ABS_SAMPLE:  # also NaN
+        raise InputFileError(source, f"samples reach {peak:.3g}, far outside float PCM's [-1, 1] (at most "
+                                     f"{MAX_ABS_SAMPLE:g} accepted); rescale the audio to full scale")
+    return signal
+
+
+def _load_checked(path: PathLike, limits: AudioLimits) -> np.ndarray:
+    """`emorec.data.audio.load_audio` at 22 050 Hz, except that samples far outside [-1, 1] fail
+    the file (`require_full_scale`) where load_audio would clip them."""
+    from emorec.data.audio import decode_audio, resample, to_mono
+
+    signal, rate = decode_audio(path, limits=limits)
+    mono = resample(to_mono(require_full_scale(path, signal)), rate, SAMPLE_RATE_HZ)
+    if mono.size == 0:
+        raise InputFileError(path, "audio has zero samples after resampling")
     return np.clip(mono, -1.0, 1.0)
 
 
@@ -291,6 +327,7 @@ def predict_array(
     Returns one row per 0.1 s frame, indexed by (file, start, end), one column per affect
     dimension (see `frame_table`).
     """
+    _check_chunking(chunk_s)
     model = _as_model(model)
     mono = prepare_waveform(waveform, sample_rate_hz, limits=AudioLimits(max_duration_s, allow_any_sample_rate))
     return frame_table(model.predict_waveform(mono, chunk_s, words), model.label_names, name, mono.shape[0])
@@ -327,8 +364,9 @@ def words_for_file(timings: Dict[str, List[Tuple[float, float]]], path: PathLike
     raise InputFileError(path, "no word timings for this file in the --words CSV")
 
 
-def plot_curves(table: pd.DataFrame, path: PathLike, title: str = "") -> Path:
-    """A PNG of each affect dimension of a prediction table over time."""
+def plot_curves(table: pd.DataFrame, path: PathLike, title: str = "", overwrite: bool = True) -> Path:
+    """A PNG of each affect dimension of a prediction table over time (written as `publish_file`
+    does; overwrite=False refuses an existing one)."""
     from matplotlib.figure import Figure
 
     # A bare Figure, not pyplot: pyplot keeps global state and is not safe off the main thread.
@@ -339,50 +377,105 @@ def plot_curves(table: pd.DataFrame, path: PathLike, title: str = "") -> Path:
         axis.plot(times_s, table[dim], label=dim, linewidth=1.2)
     axis.set_xlabel("time (s)")
     axis.set_ylabel("prediction")
-    axis.set_title(title)
+    axis.set_title(text_name(title))
     axis.grid(alpha=0.3)
     axis.legend(loc="upper right")
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return publish_file(Path(path), lambda temporary: figure.savefig(temporary, dpi=100, format="png"), overwrite)
 
 
-def write_predictions(path: PathLike, table: pd.DataFrame, output_format: str = "csv") -> Path:
+def write_predictions(path: PathLike, table: pd.DataFrame, output_format: str = "csv",
+                      overwrite: bool = True) -> Path:
     """Write one recording's prediction table (as `predict_file` returns it).
 
     csv: a header `file,start_s,end_s,<dims>` then one row per frame (`file` the absolute path,
     times in s, all numbers with 6 decimals); avec: the headerless AVEC label layout (`'<stem>';time_s;dim1;...`).
+    Names are written as `text_name` gives them. The file is put in place as `publish_file` does
+    (overwrite=False refuses an existing one).
     """
     path = Path(path)
     if output_format == "avec":
         from emorec.evaluation.report import write_avec_predictions
 
         stem = Path(str(table.index.get_level_values("file")[0])).stem if len(table) else path.stem
-        return write_avec_predictions(path, stem, table.to_numpy(), list(table.columns))
+        return publish_file(path, lambda temporary: write_avec_predictions(
+            temporary, _avec_name(stem), table.to_numpy(), list(table.columns)), overwrite)
     if output_format != "csv":
         raise ValueError(f"output format {output_format!r}: expected one of {OUTPUT_FORMATS}")
     # Formatted by hand, not DataFrame.to_csv: that took 2.5 ms a file, the largest cost after the
-    # model when predicting many short clips. The csv module quotes a path with commas or quotes.
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(["file", "start_s", "end_s", *table.columns])
+    # model when predicting many short clips.
+    lines = [",".join(_csv_field(name) for name in ["file", "start_s", "end_s", *map(str, table.columns)])]
     files = table.index.get_level_values("file")
     file_field = _csv_field(str(files[0])) if len(files) else ""
     starts_s = table.index.get_level_values("start").total_seconds()
     ends_s = table.index.get_level_values("end").total_seconds()
     for row, (start_s, end_s, values) in enumerate(zip(starts_s, ends_s, table.to_numpy())):
         field = file_field if files[row] == files[0] else _csv_field(str(files[row]))
-        buffer.write(",".join([field, f"{start_s:.6f}", f"{end_s:.6f}", *(f"{v:.6f}" for v in values)]) + "\n")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(buffer.getvalue(), encoding="utf-8")
-    return path
+        lines.append(",".join([field, f"{start_s:.6f}", f"{end_s:.6f}", *(f"{v:.6f}" for v in values)]))
+    text = "\n".join(lines) + "\n"
+    return publish_file(path, lambda temporary: temporary.write_text(text, encoding="utf-8"), overwrite)
+
+
+def text_name(name: str) -> str:
+    """`name` as text that UTF-8 can hold: the bytes of a file name that are not UTF-8 (which
+    Python holds as surrogate escapes) become `\\xff`-style escapes, so that text outputs and
+    messages name such a file instead of failing on it. Any other name is returned unchanged."""
+    try:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+    except UnicodeError:  # a surrogate that no file name byte decodes to
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _csv_field(text: str) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow([text])
-    return buffer.getvalue()
+    # Quoted by hand: the csv module quotes only the line terminator it writes, so a name with
+    # "\r" (or "\n" with another terminator) would break its row apart when read back.
+    text = text_name(text)
+    if any(character in text for character in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _avec_name(stem: str) -> str:
+    # AVEC files are read line by line and quote with ' (doubled inside a name).
+    return text_name(stem).replace("\r", "\\r").replace("\n", "\\n").replace("'", "''")
+
+
+def publish_file(path: Path, write: Callable[[Path], object], overwrite: bool) -> Path:
+    """Create `path` by `write(temporary)` and a link or rename in its folder, so that a failure
+    or a kill leaves no partial file under its name, and never through a symlink standing there:
+    without `overwrite` it is linked into place only if nothing is there (a dangling symlink
+    included: `OutputExistsError`); with `overwrite` the rename replaces the entry itself, not
+    what a symlink points to."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A short name of our own (not `path.name` + suffix, which may pass the name length limit),
+    # created exclusively with the umask's permissions, unlike tempfile's 0600.
+    temporary = path.parent / f".emorec-{uuid.uuid4().hex}.tmp"
+    os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        write(temporary)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _link_exclusively(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _link_exclusively(temporary: Path, path: Path) -> None:
+    exists = OutputExistsError(path, "exists (written by another program during this run, or a symlink); "
+                                     "pass --overwrite (overwrite=True) to replace it, or choose another --out")
+    try:
+        os.link(temporary, path)  # fails on any existing entry, never follows a symlink there
+    except FileExistsError:
+        raise exists from None
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        # No hard links on this file system: the folder's lock keeps other emorec runs out.
+        if os.path.lexists(path):
+            raise exists from None
+        os.replace(temporary, path)
 
 
 def output_paths(paths: Sequence[PathLike], out_dir: PathLike, suffix: str = ".csv") -> Dict[str, Path]:
@@ -424,28 +517,27 @@ def predict_file(
         words: (start_s, end_s) per word, for a semantic model exported with given boundaries
             (a segmenter export serves them instead of segmenting).
         max_duration_s, allow_any_sample_rate: sanity limits (see `emorec.data.audio.AudioLimits`).
-        summary: also write `out_dir/summary.csv` (`PredictReport.file_means`: one row per file,
-            its mean per dimension, and the error of a file that failed); needs `out_dir`.
 
     Returns one row per 0.1 s frame indexed by (file, start, end), `file` the absolute path.
-    Raises InputFileError for a missing, empty, zero-length or undecodable file, or one outside
-    the limits.
+    Raises InputFileError for a missing, empty, zero-length or undecodable file, one outside the
+    limits or with samples far outside [-1, 1]; FolderInUseError while another run writes to `out_dir`.
 
     Example:
         >>> table = predict_file("talk.wav", "saved_models/emodb_paralinguistic")
         >>> table["arousal"].mean()
     """
-    from emorec.data.audio import load_audio
-
-    outputs = {}
-    if out_dir is not None:
-        outputs = _planned_outputs([path], out_dir, output_format, plot, overwrite)[str(path)]
-    model = _as_model(model)
-    mono = load_audio(path, SAMPLE_RATE_HZ, limits=AudioLimits(max_duration_s, allow_any_sample_rate))
-    words = model.word_boundaries(mono, words, source=path)  # errors name the file
-    table = frame_table(model.predict_waveform(mono, chunk_s, words), model.label_names,
-                        os.path.abspath(path), mono.shape[0])
-    _write_outputs(table, outputs, output_format, title=Path(path).name)
+    _check_chunking(chunk_s)
+    # The lock from the check of existing outputs to the last write: no other run writes in between.
+    with output_lock(out_dir) if out_dir is not None else contextlib.nullcontext():
+        outputs = {}
+        if out_dir is not None:
+            outputs = _planned_outputs([path], out_dir, output_format, plot, overwrite)[str(path)]
+        model = _as_model(model)
+        mono = _load_checked(path, AudioLimits(max_duration_s, allow_any_sample_rate))
+        words = model.word_boundaries(mono, words, source=path)  # errors name the file
+        table = frame_table(model.predict_waveform(mono, chunk_s, words), model.label_names,
+                            os.path.abspath(path), mono.shape[0])
+        _write_outputs(table, outputs, output_format, Path(path).name, overwrite)
     return table
 
 
@@ -497,15 +589,17 @@ def _duration(seconds: float) -> str:
 
 def _planned_outputs(paths: Sequence[PathLike], out_dir: PathLike, output_format: str, plot: bool,
                      overwrite: bool) -> Dict[str, Dict[str, Path]]:
-    """{input: {"table": CSV path[, "plot": PNG path]}}; refuses existing ones unless overwrite."""
+    """{input: {"table": CSV path[, "plot": PNG path]}}; refuses existing ones (a symlink included,
+    even one pointing nowhere) unless overwrite, and a symlinked folder inside `out_dir` always."""
     if output_format not in OUTPUT_FORMATS:
         raise ValueError(f"output format {output_format!r}: expected one of {OUTPUT_FORMATS}")
     planned = {given: {"table": csv} for given, csv in output_paths(paths, out_dir, ".csv").items()}
     if plot:
         for given, png in output_paths(paths, out_dir, ".png").items():
             planned[given]["plot"] = png
+    _refuse_linked_folders({path.parent for outputs in planned.values() for path in outputs.values()}, Path(out_dir))
     if not overwrite:
-        existing = [path for outputs in planned.values() for path in outputs.values() if path.exists()]
+        existing = [path for outputs in planned.values() for path in outputs.values() if os.path.lexists(path)]
         if existing:
             more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
             raise OutputExistsError(existing[0], f"exists{more}; pass --overwrite (overwrite=True) to replace "
@@ -513,17 +607,34 @@ def _planned_outputs(paths: Sequence[PathLike], out_dir: PathLike, output_format
     return planned
 
 
+def _refuse_linked_folders(folders: Iterable[Path], out_dir: Path) -> None:
+    """OutputExistsError for a symlink standing at a folder between `out_dir` and an output:
+    writing through it would put predictions outside `out_dir` (which itself may be a link)."""
+    checked = set()
+    for folder in sorted(folders):
+        current = out_dir
+        for part in folder.relative_to(out_dir).parts:
+            current = current / part
+            if current in checked:
+                continue
+            checked.add(current)
+            if current.is_symlink():
+                raise OutputExistsError(current, "is a symbolic link inside the output folder; predictions are "
+                                                 "written only inside --out: remove the link or choose another --out")
+
+
 #: Matplotlib's font and text caches are shared by all figures and not thread-safe: one plot at a time.
 _PLOT_LOCK = threading.Lock()
 
 
-def _write_outputs(table: pd.DataFrame, outputs: Dict[str, Path], output_format: str, title: str) -> List[Path]:
+def _write_outputs(table: pd.DataFrame, outputs: Dict[str, Path], output_format: str, title: str,
+                   overwrite: bool) -> List[Path]:
     written = []
     if "table" in outputs:
-        written.append(write_predictions(outputs["table"], table, output_format))
+        written.append(write_predictions(outputs["table"], table, output_format, overwrite))
     if "plot" in outputs:
         with _PLOT_LOCK:
-            written.append(plot_curves(table, outputs["plot"], title=title))
+            written.append(plot_curves(table, outputs["plot"], title, overwrite))
     return written
 
 
@@ -622,7 +733,10 @@ def predict_files(
         workers: decoding/resampling threads [default: min(4, CPUs)].
         progress: a tqdm bar over files on stderr (count and ETA).
         max_duration_s, allow_any_sample_rate: sanity limits (see `emorec.data.audio.AudioLimits`).
+        summary: also write `out_dir/summary.csv` (`PredictReport.file_means`: one row per file,
+            its mean per dimension, and the error of a file that failed); needs `out_dir`.
 
+    The run holds `out_dir`'s lock (`FolderInUseError` while another run writes there).
     Returns a `PredictReport`; its tables equal `predict_file`'s one at a time (within float
     tolerance: batching changes only the padding, which the graph masks).
 
@@ -631,69 +745,62 @@ def predict_files(
         ...                        out_dir="predictions")   # predictions/spk1/talk.wav.csv, ...
         >>> print(report.summary())
     """
-    from emorec.data.audio import load_audio, probe_audio
-
+    _check_chunking(chunk_s, batch_audio_s)
+    if summary and out_dir is None:
+        raise ValueError("summary=True writes out_dir/summary.csv: pass out_dir")
     started = time.perf_counter()
     unique: Dict[str, str] = {}
     for path in paths:
         unique.setdefault(os.path.abspath(path), str(path))
     given = list(unique.values())
-    planned = _planned_outputs(given, out_dir, output_format, plot, overwrite) if out_dir is not None else {}
-    summary_path = _planned_summary(planned, out_dir, overwrite) if summary else None
+    # The lock from the check of existing outputs to the summary: a second run into the same
+    # folder is refused instead of both passing the check and overwriting each other's files.
+    with output_lock(out_dir) if out_dir is not None else contextlib.nullcontext():
+        planned = _planned_outputs(given, out_dir, output_format, plot, overwrite) if out_dir is not None else {}
+        summary_path = _planned_summary(planned, out_dir, overwrite) if summary else None
+        model = _as_model(model)
+        timings = read_word_timings(words_csv) if words_csv is not None and model.semantic is not None else None
+        settings = _RunSettings(model, planned, output_format, overwrite, chunk_s, batch_audio_s, timings,
+                                AudioLimits(max_duration_s, allow_any_sample_rate))
+        report = _predict_all(given, settings, workers, progress)
+        if summary_path is not None:
+            write_file_means(summary_path, report.file_means(model.label_names), overwrite)
+    report.wall_s = time.perf_counter() - started
+    return report
 
-    model = _as_model(model)
-    timings = read_word_timings(words_csv) if words_csv is not None and model.semantic is not None else None
+
+def _check_chunking(chunk_s: Optional[float], batch_audio_s: float = 0.0) -> None:
+    # NaN passes every comparison as False: a NaN chunk used to plan no work and report success.
+    if chunk_s is not None and not (math.isfinite(chunk_s) and chunk_s > 0):
+        raise ValueError(f"chunk_s must be a positive number of seconds or None, got {chunk_s}")
+    if not (math.isfinite(batch_audio_s) and batch_audio_s >= 0):
+        raise ValueError(f"batch_audio_s must be a number of seconds >= 0, got {batch_audio_s}")
+
+
+@dataclass
+class _RunSettings:
+    """What every file of a `predict_files` call shares."""
+
+    model: ExportedModel
+    planned: Dict[str, Dict[str, Path]]
+    output_format: str
+    overwrite: bool
+    chunk_s: Optional[float]
+    batch_audio_s: float
+    timings: Optional[Dict[str, List[Tuple[float, float]]]]
+    limits: AudioLimits
+
+
+def _predict_all(given: List[str], run: _RunSettings, workers: Optional[int], progress: bool) -> PredictReport:
+    """Every file of `given`: a table (and its outputs) or an error each, in the order given."""
     report = PredictReport()
-    results: Dict[str, pd.DataFrame] = {}
     bar = _progress_bar(len(given), progress)
-
-    limits = AudioLimits(max_duration_s, allow_any_sample_rate)
-    # Headers only (~0.5 ms a file): lengths to batch by before anything is decoded.
-    durations_s: Dict[str, float] = {}
-    for path in given:
-        try:
-            durations_s[path] = probe_audio(path, limits=limits).duration_s
-        except EmorecError as error:
-            report.errors[path] = str(error)
-            bar.update(1)
-    items = _plan_work(durations_s, model, chunk_s, batch_audio_s)
-
-    def predict_item(item: _WorkItem, decoded: Dict[str, Future]) -> None:
-        waveforms = {}
-        for path in item.paths:
-            try:
-                waveforms[path] = decoded[path].result()
-            except EmorecError as error:
-                report.errors[path] = str(error)
-        if item.batched:
-            batch_outputs = model.predict_batch(list(waveforms.values())) if waveforms else []
-            outputs_by_path = dict(zip(waveforms, batch_outputs))
-        else:
-            outputs_by_path = {}
-            for path, waveform in waveforms.items():
-                try:
-                    words = words_for_file(timings, path) if timings is not None else None
-                    words = model.word_boundaries(waveform, words, source=path)
-                    outputs_by_path[path] = model.predict_waveform(waveform, chunk_s, words)
-                except EmorecError as error:
-                    report.errors[path] = str(error)
-        for path, outputs in outputs_by_path.items():
-            num_samples = waveforms[path].shape[0]
-            report.audio_s += num_samples / SAMPLE_RATE_HZ
-            # Tables and files are made in the pool: on the main thread they held up the next
-            # model call (~1.2 ms a file, 14 % of the model's time on 3 s clips).
-            finishing[path] = pool.submit(finish, path, outputs, num_samples)
-        bar.update(len(item.paths))
-
-    def finish(path: str, outputs: Dict[str, np.ndarray], num_samples: int) -> Tuple[pd.DataFrame, List[Path]]:
-        table = frame_table(outputs, model.label_names, os.path.abspath(path), num_samples)
-        return table, _write_outputs(table, planned.get(path, {}), output_format, Path(path).name)
-
+    items = _plan_work(_probe_all(given, run.limits, report.errors, bar), run.model, run.chunk_s, run.batch_audio_s)
     workers = max(1, int(workers) if workers else min(4, os.cpu_count() or 1))
     # Decoding and resampling of the next items, and the tables and files of the last ones, run in
-    # the pool while the model serves the current item (soxr and TensorFlow release the GIL); the look-ahead is bounded in audio so that memory
-    # stays a few batches.
-    look_ahead_s = 4 * max(batch_audio_s, chunk_s or 0.0)
+    # the pool while the model serves the current item (soxr and TensorFlow release the GIL); the
+    # look-ahead is bounded in audio so that memory stays a few batches.
+    look_ahead_s = 4 * max(run.batch_audio_s, run.chunk_s or 0.0)
     finishing: Dict[str, Future] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emorec-predict") as pool:
         pending: List[Tuple[_WorkItem, Dict[str, Future]]] = []
@@ -704,44 +811,106 @@ def predict_files(
                 while next_item < len(items) and (
                         len(pending) < 2 or sum(item.audio_s for item, _ in pending) < look_ahead_s):
                     item = items[next_item]
-                    pending.append((item, {path: pool.submit(load_audio, path, SAMPLE_RATE_HZ, limits=limits)
-                                           for path in item.paths}))
+                    pending.append((item, {path: pool.submit(_load_checked, path, run.limits) for path in item.paths}))
                     next_item += 1
-                predict_item(*pending.pop(0))
-            for path, future in finishing.items():
-                results[path], report.outputs[path] = future.result()
+                item, decoded = pending.pop(0)
+                for path, outputs, num_samples in _predict_item(item, decoded, run, report.errors):
+                    report.audio_s += num_samples / SAMPLE_RATE_HZ
+                    # Tables and files are made in the pool: on the main thread they held up the next
+                    # model call (~1.2 ms a file, 14 % of the model's time on 3 s clips).
+                    finishing[path] = pool.submit(_finish, run, path, outputs, num_samples)
+                bar.update(len(item.paths))
+            _collect(finishing, report)
         finally:
             for _, futures in pending:
                 for future in futures.values():
                     future.cancel()
             bar.close()
     # Input order, as given.
-    report.tables = {path: results[path] for path in given if path in results}
+    report.tables = {path: report.tables[path] for path in given if path in report.tables}
     report.errors = {path: report.errors[path] for path in given if path in report.errors}
     report.order = given
-    if summary_path is not None:
-        write_file_means(summary_path, report.file_means(model.label_names))
-    report.wall_s = time.perf_counter() - started
     return report
 
 
-def _planned_summary(planned: Dict[str, Dict[str, Path]], out_dir: Optional[PathLike], overwrite: bool) -> Path:
-    if out_dir is None:
-        raise ValueError("summary=True writes out_dir/summary.csv: pass out_dir")
+def _probe_all(given: List[str], limits: AudioLimits, errors: Dict[str, str], bar) -> Dict[str, float]:
+    """Seconds of audio per file from its header (~0.5 ms a file): lengths to batch by before
+    anything is decoded; `errors` gets the files refused already."""
+    from emorec.data.audio import probe_audio
+
+    durations_s: Dict[str, float] = {}
+    for path in given:
+        try:
+            durations_s[path] = probe_audio(path, limits=limits).duration_s
+        except EmorecError as error:
+            errors[path] = str(error)
+            bar.update(1)
+    return durations_s
+
+
+def _predict_item(item: _WorkItem, decoded: Dict[str, Future], run: _RunSettings,
+                  errors: Dict[str, str]) -> List[Tuple[str, Dict[str, np.ndarray], int]]:
+    """(path, per-frame outputs, samples) of each file of `item` that worked; `errors` gets the rest."""
+    waveforms = {}
+    for path in item.paths:
+        try:
+            waveforms[path] = decoded[path].result()
+        except EmorecError as error:
+            errors[path] = str(error)
+    if item.batched:
+        batch_outputs = run.model.predict_batch(list(waveforms.values())) if waveforms else []
+        outputs_by_path = dict(zip(waveforms, batch_outputs))
+    else:
+        outputs_by_path = {}
+        for path, waveform in waveforms.items():
+            try:
+                words = words_for_file(run.timings, path) if run.timings is not None else None
+                words = run.model.word_boundaries(waveform, words, source=path)
+                outputs_by_path[path] = run.model.predict_waveform(waveform, run.chunk_s, words)
+            except EmorecError as error:
+                errors[path] = str(error)
+    return [(path, outputs, waveforms[path].shape[0]) for path, outputs in outputs_by_path.items()]
+
+
+def _finish(run: _RunSettings, path: str, outputs: Dict[str, np.ndarray],
+            num_samples: int) -> Tuple[pd.DataFrame, List[Path]]:
+    table = frame_table(outputs, run.model.label_names, os.path.abspath(path), num_samples)
+    return table, _write_outputs(table, run.planned.get(path, {}), run.output_format, Path(path).name, run.overwrite)
+
+
+def _collect(finishing: Dict[str, Future], report: PredictReport) -> None:
+    """Tables and written files into `report`; a file whose outputs could not be written (one that
+    appeared meanwhile) gets its error, so that the summary still has a row for every input."""
+    for path, future in finishing.items():
+        try:
+            report.tables[path], report.outputs[path] = future.result()
+        except EmorecError as error:
+            report.errors[path] = str(error)
+
+
+def _planned_summary(planned: Dict[str, Dict[str, Path]], out_dir: PathLike, overwrite: bool) -> Path:
     path = Path(out_dir) / SUMMARY_FILENAME
     clash = [given for given, outputs in planned.items() if path in outputs.values()]
     if clash:  # an input named `summary` at the inputs' common folder
-        raise OutputExistsError(path, f"would also hold the predictions of {clash[0]}; choose another --out "
-                                      "layout or rename that file")
-    if path.exists() and not overwrite:
+        raise OutputExistsError(path, f"would also hold the predictions of {text_name(clash[0])}; choose another "
+                                      "--out layout or rename that file")
+    if os.path.lexists(path) and not overwrite:  # a symlink too, even a dangling one
         raise OutputExistsError(path, "exists; pass --overwrite (overwrite=True) to replace it, or choose another --out")
     return path
 
 
-def write_file_means(path: PathLike, table: pd.DataFrame) -> Path:
+def write_file_means(path: PathLike, table: pd.DataFrame, overwrite: bool = True) -> Path:
     """`PredictReport.file_means` as CSV: header `file,duration_s,<dims>,error`, 6 decimals, empty
-    values for a failed file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, float_format="%.6f", na_rep="", lineterminator="\n")
-    return path
+    values for a failed file; names and errors as `text_name` gives them, quoted where needed.
+    Put in place as `publish_file` does (overwrite=False refuses an existing file)."""
+    lines = [",".join(_csv_field(str(name)) for name in [table.index.name or "file", *table.columns])]
+    for file, row in table.iterrows():
+        fields = [_csv_field(str(file))]
+        for value in row:
+            if isinstance(value, str):
+                fields.append(_csv_field(value))
+            else:
+                fields.append("" if pd.isna(value) else f"{float(value):.6f}")
+        lines.append(",".join(fields))
+    text = "\n".join(lines) + "\n"
+    return publish_file(Path(path), lambda temporary: temporary.write_text(text, encoding="utf-8"), overwrite)

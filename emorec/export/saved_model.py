@@ -25,7 +25,11 @@ segmenter boundaries (the paper's evaluation, also of models trained on given on
 runs the segmenter, see `emorec.export.predict`.
 
 The graph holds only core TensorFlow ops (decoding and resampling happen on the client, see
-`emorec.export.predict`), so stock `tensorflow/serving` loads it.
+`emorec.export.predict`), so stock `tensorflow/serving` loads it. Its asserts refuse a call with an
+InvalidArgumentError naming the input (a REST or gRPC error, not numbers) when the inputs are
+inconsistent (ranks, batch sizes, a length outside 1..samples), the batch is empty, or a sample
+within a row's `length` is NaN, infinite or beyond `emorec.constants.MAX_ABS_SAMPLE` (10) in
+magnitude; samples past `length` are never read (see `graph_ops.validate_serving_inputs`).
 """
 from __future__ import annotations
 

@@ -18,8 +18,9 @@ from emorec.config import NormalisationConfig
 from emorec.constants import AUDIO_INPUT, FRAME_LENGTH_SAMPLES, SEMANTIC_INPUT
 from emorec.data.normalisation import normalise_frames
 from emorec.errors import ExportError
-from emorec.export.graph_ops import (frame_times_tensor, frame_waveform, model_inputs, per_dimension, split_at_lstm,
-                                     validate_serving_inputs, validate_stream_state, validate_word_inputs)
+from emorec.export.graph_ops import (frame_times_tensor, frame_waveform, mark_unusable_rows, model_inputs, per_dimension,
+                                     split_at_lstm, validate_serving_inputs, validate_stream_state,
+                                     validate_word_inputs)
 from emorec.export.semantic_graph import WORD_INPUTS
 from emorec.models.standardisation import FrameStatisticsStandardisation
 
@@ -145,7 +146,7 @@ class ServingModule(tf.Module):
         outputs = self._model_call(frames)
         outputs.update(frame_times_s=frame_times_tensor(frame_mask), frame_mask=frame_mask,
                        num_frames=num_frames)
-        return outputs
+        return mark_unusable_rows(outputs, waveform, length, self.label_names)
 
     def _serve_semantic(self, waveform, length, word_start_s, word_end_s, num_words):
         waveform, length = validate_serving_inputs(waveform, length)  # before any op reads them
@@ -163,7 +164,7 @@ class ServingModule(tf.Module):
             self.label_names)
         outputs.update(frame_times_s=frame_times_tensor(frame_mask), frame_mask=frame_mask,
                        num_frames=num_frames)
-        return outputs
+        return mark_unusable_rows(outputs, waveform, length, self.label_names)
 
     def _stream_causal(self, waveform, length, lstm_state_h, lstm_state_c, norm_sum_squares, norm_samples):
         waveform, length = validate_serving_inputs(waveform, length)  # before any op reads them
@@ -174,14 +175,15 @@ class ServingModule(tf.Module):
         frames, (sum_squares, samples) = self._normalise(frames, waveform, length, (norm_sum_squares, norm_samples))
         outputs = self._stream_frames(frames, frame_mask, num_frames, lstm_state_h, lstm_state_c)
         outputs.update(norm_sum_squares=sum_squares, norm_samples=samples)
-        return outputs
+        return mark_unusable_rows(outputs, waveform, length, self.label_names)
 
     def _stream(self, waveform, length, lstm_state_h, lstm_state_c):
         waveform, length = validate_serving_inputs(waveform, length)  # before any op reads them
         lstm_state_h, lstm_state_c = validate_stream_state(waveform, lstm_state_h=lstm_state_h,
                                                            lstm_state_c=lstm_state_c)
         frames, frame_mask, num_frames = frame_waveform(waveform, length)
-        return self._stream_frames(frames, frame_mask, num_frames, lstm_state_h, lstm_state_c)
+        outputs = self._stream_frames(frames, frame_mask, num_frames, lstm_state_h, lstm_state_c)
+        return mark_unusable_rows(outputs, waveform, length, self.label_names)
 
     def _stream_frames(self, frames, frame_mask, num_frames, lstm_state_h, lstm_state_c):
         features = self.keras.encoder(model_inputs(self.keras.encoder, frames), training=False)
