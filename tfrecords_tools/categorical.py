@@ -126,9 +126,9 @@ def partition_utterances(layout: str, corpus: str, utterances: List[Utterance], 
                                                   f"{options['label_map']}")
         items.append(SourceItem(
             name=utterance.name, partition=partition_of[utterance.speaker], speaker=f"{corpus}-{utterance.speaker}",
-            files=[utterance.audio], audio_files=[utterance.audio],
-            payload={"target": label_map[utterance.category], "category": utterance.category,
-                     "transcript": utterance.transcript, **utterance.details},
+            files=[utterance.audio], audio_files=[utterance.audio], corpus=corpus, category=utterance.category,
+            payload={"target": label_map[utterance.category], "transcript": utterance.transcript,
+                     **utterance.details},
         ))
     if not items:
         raise DatasetError(f"{source}: no utterances of the listed speakers")

@@ -29,6 +29,9 @@ class SourceItem:
     audio_files: List[str] = field(default_factory=list)
     #: Joined from separate utterances (even when only one is left for it): the manifest lists its files.
     joined: bool = False
+    #: The corpus it comes from and its emotion category (a row of the category map), where known.
+    corpus: str = ""
+    category: str = ""
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ def make_recording(
         words=[w.token for w in words],
         word_start_s=[w.start_s for w in words],
         word_end_s=[w.end_s for w in words],
+        corpus=item.corpus,
+        category=item.category,
     )
 
 

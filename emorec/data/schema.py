@@ -19,7 +19,11 @@ Features of one recording (F frames, D label dimensions, W words):
 | `words`            | bytes list      | W normalised word tokens                                     |
 | `word_start_s`     | float list      | W start times in seconds                                     |
 | `word_end_s`       | float list      | W end times in seconds                                       |
+| `corpus`           | bytes           | the corpus it comes from, e.g. `ravdess` ("" where unknown)  |
+| `category`         | bytes           | its emotion category, a row of the label map ("" if none)    |
 | `schema_version`   | int64           | SCHEMA_VERSION                                               |
+
+`corpus` and `category` are optional: a record written before they existed reads as "".
 
 Frame i covers audio samples [i * 2205, (i + 1) * 2205) and carries the label at time i * 0.1 s.
 Raw float32 bytes rather than float lists: decoding is one `tf.io.decode_raw`, several times
@@ -107,6 +111,10 @@ class Recording:
     words: List[str] = field(default_factory=list)
     word_start_s: List[float] = field(default_factory=list)
     word_end_s: List[float] = field(default_factory=list)
+    #: The corpus it comes from (`ravdess`, ...) and its emotion category where it has one
+    #: (a row of the category map, e.g. `happiness`): what cross-corpus scoring groups by.
+    corpus: str = ""
+    category: str = ""
 
     @property
     def num_frames(self) -> int:
@@ -166,6 +174,8 @@ def recording_to_example(recording: Recording) -> tf.train.Example:
         "words": _bytes([w.encode() for w in recording.words]),
         "word_start_s": _floats(recording.word_start_s),
         "word_end_s": _floats(recording.word_end_s),
+        "corpus": _bytes([recording.corpus.encode()]),
+        "category": _bytes([recording.category.encode()]),
         "schema_version": _int64(SCHEMA_VERSION),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature))
@@ -184,6 +194,8 @@ FEATURE_SPEC: Dict[str, tf.io.FixedLenFeature] = {
     "words": tf.io.VarLenFeature(tf.string),
     "word_start_s": tf.io.VarLenFeature(tf.float32),
     "word_end_s": tf.io.VarLenFeature(tf.float32),
+    "corpus": tf.io.FixedLenFeature([], tf.string, default_value=b""),
+    "category": tf.io.FixedLenFeature([], tf.string, default_value=b""),
     "schema_version": tf.io.FixedLenFeature([], tf.int64),
 }
 
@@ -212,6 +224,8 @@ def parse_recording(serialized: tf.Tensor, num_dimensions: int) -> Dict[str, tf.
         "words": tf.sparse.to_dense(parsed["words"]),
         "word_start_s": tf.sparse.to_dense(parsed["word_start_s"]),
         "word_end_s": tf.sparse.to_dense(parsed["word_end_s"]),
+        "corpus": parsed["corpus"],
+        "category": parsed["category"],
         "schema_version": parsed["schema_version"],
     }
 
@@ -234,7 +248,13 @@ def example_to_recording(serialized: bytes) -> Recording:
         words=[b.decode() for b in f["words"].bytes_list.value],
         word_start_s=list(f["word_start_s"].float_list.value),
         word_end_s=list(f["word_end_s"].float_list.value),
+        corpus=_optional_text(f, "corpus"),
+        category=_optional_text(f, "category"),
     )
+
+
+def _optional_text(feature, key: str) -> str:
+    return feature[key].bytes_list.value[0].decode() if key in feature and feature[key].bytes_list.value else ""
 
 
 def records_with_speakers(files: Sequence[str], keys: Sequence[str], *, source: PathLike,

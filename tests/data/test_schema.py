@@ -57,3 +57,22 @@ def test_inconsistent_recordings_are_refused():
     recording.labels[1, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         recording_to_example(recording)
+
+
+def test_corpus_and_category_round_trip_and_default_to_empty_in_older_records():
+    import dataclasses
+
+    recording = dataclasses.replace(make_recording(), corpus="ravdess", category="happiness")
+    serialized = recording_to_example(recording).SerializeToString()
+    parsed = parse_recording(tf.constant(serialized), num_dimensions=2)
+    assert (parsed["corpus"].numpy(), parsed["category"].numpy()) == (b"ravdess", b"happiness")
+    back = example_to_recording(serialized)
+    assert (back.corpus, back.category) == ("ravdess", "happiness")
+    # A record written before the two features existed.
+    example = tf.train.Example.FromString(serialized)
+    del example.features.feature["corpus"]
+    del example.features.feature["category"]
+    older = example.SerializeToString()
+    parsed = parse_recording(tf.constant(older), num_dimensions=2)
+    assert (parsed["corpus"].numpy(), parsed["category"].numpy()) == (b"", b"")
+    assert (example_to_recording(older).corpus, example_to_recording(older).category) == ("", "")

@@ -58,7 +58,8 @@ def test_ravdess_reads_actor_folders_and_file_name_fields(tmp_path):
     assert report.recordings == 3
     found = recordings(tmp_path / "out")
     happy, fearful = found["03-01-03-02-02-01-01"], found["03-01-06-01-01-02-02"]
-    assert (happy.partition, happy.speaker) == ("train", "ravdess-01")
+    assert (happy.partition, happy.speaker, happy.corpus, happy.category) == ("train", "ravdess-01", "ravdess",
+                                                                            "happiness")
     assert (fearful.partition, fearful.speaker) == ("devel", "ravdess-02")
     assert found["03-01-08-01-01-01-03"].partition == "test"
     np.testing.assert_allclose(happy.labels, np.tile(expected_target("happiness"), (len(happy.labels), 1)), atol=1e-6)
@@ -90,6 +91,7 @@ def test_nemo_reads_its_table_and_strips_speaker_ids(tmp_path):
         "SM0_anger_1": ("train", "nemo-SM0"), "IC0_surprised_2": ("devel", "nemo-IC0"),
         "KD0_sadness_3": ("test", "nemo-KD0")}
     np.testing.assert_allclose(found["IC0_surprised_2"].labels[0], expected_target("surprise"), atol=1e-6)
+    assert (found["IC0_surprised_2"].corpus, found["IC0_surprised_2"].category) == ("nemo", "surprise")
     assert found["SM0_anger_1"].words == ["kupiłem", "nową", "szafę"]
 
 
@@ -171,6 +173,6 @@ def test_real_corpus_listing(layout):
     spec = get_layout(layout)
     items = spec.list_items(source, spec.resolve({}))
     assert len(items) == files
-    assert collections.Counter(item.payload["category"] for item in items) == categories
+    assert collections.Counter(item.category for item in items) == categories
     held_out = {item.speaker for item in items if item.partition != "train"}
     assert len(held_out) == 4 and all(item.speaker.startswith(f"{layout}-") for item in items)

@@ -111,3 +111,10 @@ def test_sessions_join_a_speakers_utterances_with_labels_changing_inside(emodb_d
     assert first == [s.words for s in records(tmp_path / "b", "train")]
     assert first != [s.words for s in records(tmp_path / "c", "train")]
     assert again.partitions == report.partitions and other.recordings == report.recordings
+
+
+def test_each_utterance_carries_its_corpus_and_category(emodb_converted):
+    emodb_dir, out, _ = emodb_converted
+    emotion = {row["file"][:-4]: row["emotion"] for row in label_rows(emodb_dir)}
+    test = list(records(out, "test"))
+    assert test and all(r.corpus == "emodb" and r.category == emotion[r.name] for r in test)

@@ -149,6 +149,9 @@ def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
                 payload={"utterances": chunk},
                 audio_files=[u["audio"] for u in chunk],
                 joined=opts["sessions"] > 0,
+                corpus="emodb",
+                # A session mixes categories: it has none of its own.
+                category=chunk[0]["emotion"] if len(chunk) == 1 and opts["sessions"] == 0 else "",
             ))
     if not items:
         raise DatasetError(f"{source}: no utterances of the listed speakers")

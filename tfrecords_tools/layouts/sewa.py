@@ -65,6 +65,7 @@ def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
                 files=[str(audio)] + [str(p) for p in files.values() if p.exists()],
                 payload={"audio": str(audio), **{k: str(v) for k, v in files.items()}, "split": split},
                 audio_files=[str(audio)],
+                corpus="sewa",
             )
         )
     return items
