@@ -743,6 +743,13 @@ def config_from_dict(data: Dict[str, Any], source: str = "<dict>", cls: type = E
     return _from_dict(cls, data, source)
 
 
+def parse_yaml_text(text: str, source: PathLike) -> Any:
+    """YAML text from the file `source` parsed as configs are: safe types only, anchors and
+    aliases refused (a ConfigError naming `source`). For the other YAML files emorec reads (label
+    maps, corpus lists)."""
+    return _parse_yaml(text, source, None)
+
+
 def load_config(path: PathLike, cls: type = ExperimentConfig) -> Any:
     """Load a YAML config file into `cls` (default `ExperimentConfig`).
 

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import yaml
-
-from emorec.config import RESOURCES_DIR
+from emorec.config import RESOURCES_DIR, parse_yaml_text
 from emorec.data.audio import load_audio
 from emorec.data.frames import num_frames_for, pad_to_frames
 from emorec.data.words import proportional_words
@@ -68,10 +66,7 @@ def derived_targets_note(options: Dict[str, Any]) -> List[str]:
 
 def load_label_map(path: Path) -> Dict[str, List[float]]:
     """Category -> [arousal, valence, dominance], rescaled as the file says."""
-    try:
-        data = yaml.safe_load(read_text(path, "label map"))
-    except yaml.YAMLError as error:
-        raise ConfigError(path, None, f"not valid YAML ({str(error).splitlines()[0]})") from None
+    data = parse_yaml_text(read_text(path, "label map"), path)
     if not isinstance(data, dict) or not isinstance(data.get("categories"), dict):
         raise ConfigError(path, "categories", "missing: a mapping of category -> {arousal, valence, dominance}")
     rescale = data.get("rescale", "none")

@@ -195,6 +195,8 @@ def convert_dataset(
         "target_shard_mb": float(target_shard_mb),
         "on_error": on_error,
     }
+    if spec.source_state is not None:
+        options["source_state"] = spec.source_state(source)
 
     # --- What is in the output folder already? -------------------------------------------------
     if output.exists() and not output.is_dir():
@@ -383,6 +385,9 @@ def convert_dataset(
         "label_length_policy_counts": dict(policy_counts),
         "recordings_without_words": without_words,
         "joined_recordings": joined,
+        "corpora": corpus_summary([item for item in planned if not skipped_files.intersection(map(str, item.files))],
+                                  {item.name: size / (sample_rate_hz * _BYTES_PER_SAMPLE)
+                                   for item, size in zip(planned, sizes)}),
         "notes": notes,
         "complete": True,
     }
@@ -395,6 +400,27 @@ def convert_dataset(
         recordings_without_words=without_words, shards_written=shards_written, shards_reused=shards_reused,
         audio_s=audio_s, wall_s=wall_s,
     )
+
+
+def corpus_summary(items: List[SourceItem], duration_s: Dict[str, float]) -> Dict[str, Any]:
+    """Per corpus (items without one are left out): recordings, seconds (as probed) and speakers
+    per partition, and recordings per category, for `emorec info` and for balancing corpora."""
+    summary: Dict[str, Any] = {}
+    for item in items:
+        if not item.corpus:
+            continue
+        entry = summary.setdefault(item.corpus, {"partitions": {}, "categories": {}, "_speakers": {}})
+        cell = entry["partitions"].setdefault(item.partition, {"recordings": 0, "duration_s": 0.0, "speakers": 0})
+        cell["recordings"] += 1
+        cell["duration_s"] += duration_s[item.name]
+        entry["_speakers"].setdefault(item.partition, set()).add(item.speaker)
+        if item.category:
+            entry["categories"][item.category] = entry["categories"].get(item.category, 0) + 1
+    for entry in summary.values():
+        for partition, speakers in entry.pop("_speakers").items():
+            entry["partitions"][partition]["speakers"] = len(speakers)
+        entry["categories"] = dict(sorted(entry["categories"].items()))
+    return dict(sorted(summary.items()))
 
 
 def _source_relative(path: PathLike, source: PathLike) -> str:

@@ -8,7 +8,8 @@ A layout is one module in `tfrecords_tools/layouts/` that defines `LAYOUT = Layo
   `build(item, context) -> BuiltItem` (decode and align one item; run in parallel over items);
 - the label dimensions it writes (`label_names`: a tuple, or a function of the listed items);
 - for corpora labelled by category: its `categories` (the corpus's names -> the categories of the
-  shared valence/arousal/dominance map), its `speakers`, and `derived_targets=True`.
+  shared valence/arousal/dominance map), its `speakers`, and `derived_targets=True`;
+- where SOURCE is a file that names other sources (the `corpora` layout), its `source_state`.
 """
 from __future__ import annotations
 
@@ -78,6 +79,9 @@ class Layout:
     speakers: Tuple[str, ...] = ()
     extra_resolve: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None
     notes: Callable[[Dict[str, Any]], List[str]] = lambda options: []
+    #: What a conversion depends on beyond SOURCE's path and the options (e.g. the parts a corpora
+    #: file lists), recorded in the manifest, so that a changed source is not taken as up to date.
+    source_state: Optional[Callable[[Path], Any]] = None
 
     def resolve(self, given: Dict[str, Any]) -> Dict[str, Any]:
         known = {option.name: option for option in self.options}

@@ -92,6 +92,7 @@ def format_info(manifest: Dict[str, Any], folder: str = "") -> str:
             f"  {partition:<8} mean {_fmt_values(entry['label_mean'])}  min {_fmt_values(entry['label_min'])}  "
             f"max {_fmt_values(entry['label_max'])}  ({entry.get('labelled_frames', 0)} labelled frames)"
         )
+    lines.extend(_corpus_lines(manifest.get("corpora") or {}, order))
     if manifest.get("skipped"):
         lines.append(f"skipped files: {len(manifest['skipped'])}")
     if manifest.get("recordings_without_words"):
@@ -100,3 +101,16 @@ def format_info(manifest: Dict[str, Any], folder: str = "") -> str:
         lines.append(f"note: {note}")
     # Names, labels and notes come from the manifest, written from a source's files: escaped.
     return "\n".join(map(printable, lines))
+
+
+def _corpus_lines(corpora: Dict[str, Any], partitions) -> list:
+    """Per corpus: recordings, minutes and speakers per partition, and its categories."""
+    if not corpora:
+        return []
+    lines = ["per corpus (recordings / minutes / speakers per partition; categories):"]
+    for corpus, entry in corpora.items():
+        cells = [f"{p} {c['recordings']} / {c['duration_s'] / 60:.1f} / {c['speakers']}"
+                 for p in partitions for c in [entry["partitions"].get(p)] if c]
+        categories = ", ".join(f"{name} {count}" for name, count in entry.get("categories", {}).items())
+        lines.append(f"  {corpus:<10} {'; '.join(cells)}" + (f"; {categories}" if categories else ""))
+    return lines

@@ -8,13 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import scipy.io.wavfile as wavfile
-import tensorflow as tf
 import yaml
 
 from emorec.config import RESOURCES_DIR
-from emorec.data.manifest import read_manifest, shard_paths
-from emorec.data.schema import example_to_recording
+from emorec.data.manifest import read_manifest
 from emorec.errors import DatasetError, InputFileError
 from tfrecords_tools import convert_dataset, get_layout
 
@@ -29,24 +26,7 @@ def expected_target(category):
     return [2 * row["arousal"] - 1, 2 * row["valence"] - 1, 2 * row["dominance"] - 1]
 
 
-def write_wav(path: Path, rate_hz: int = 16_000, seconds: float = 0.45, seed: int = 0):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(rate_hz * seconds)) / rate_hz
-    tone = 0.3 * np.sin(2 * np.pi * (120 + 40 * seed) * t)
-    wavfile.write(path, rate_hz, (tone * 32767).astype(np.int16))
-
-
-def recordings(out):
-    found = {}
-    for partition in read_manifest(out)["partitions"]:
-        for path in shard_paths(out, partition):
-            for raw in tf.data.TFRecordDataset(str(path)):
-                recording = example_to_recording(raw.numpy())
-                found[recording.name] = recording
-    return found
-
-
-def test_ravdess_reads_actor_folders_and_file_name_fields(tmp_path):
+def test_ravdess_reads_actor_folders_and_file_name_fields(tmp_path, write_wav, recordings):
     source = tmp_path / "ravdess"
     # happy strong statement 2 by actor 01; fearful normal statement 1 by 02; a song file (left out).
     write_wav(source / "Actor_01" / "03-01-03-02-02-01-01.wav", 48_000)
@@ -74,7 +54,7 @@ def test_ravdess_reads_actor_folders_and_file_name_fields(tmp_path):
     assert manifest["options"]["layout_options"]["label_map"] == str(RESOURCES_DIR / "category_vad_map.yaml")
 
 
-def test_nemo_reads_its_table_and_strips_speaker_ids(tmp_path):
+def test_nemo_reads_its_table_and_strips_speaker_ids(tmp_path, write_wav, recordings):
     source = tmp_path / "nemo"
     rows = [("SM0_anger_1.wav", "anger", "Kupiłem nową szafę.", "        SM0"),
             ("IC0_surprised_2.wav", "surprised", "Ucho wykrywa dźwięki.", "        IC0"),
@@ -95,7 +75,7 @@ def test_nemo_reads_its_table_and_strips_speaker_ids(tmp_path):
     assert found["SM0_anger_1"].words == ["kupiłem", "nową", "szafę"]
 
 
-def test_ased_reads_emotion_folders_and_takes_the_speaker_from_the_last_field(tmp_path):
+def test_ased_reads_emotion_folders_and_takes_the_speaker_from_the_last_field(tmp_path, write_wav, recordings):
     source = tmp_path / "ased"
     write_wav(source / "01Neutral" / "n1-26-01-01-09.wav")
     write_wav(source / "05Angry" / "a5-03-01-02-09.wav", seed=1)  # speaker 09 again, other gender code
@@ -110,14 +90,14 @@ def test_ased_reads_emotion_folders_and_takes_the_speaker_from_the_last_field(tm
     assert found["n1-26-01-01-09"].words == []  # ASED gives no transcripts
 
 
-def test_ased_refuses_a_file_in_the_wrong_emotion_folder(tmp_path):
+def test_ased_refuses_a_file_in_the_wrong_emotion_folder(tmp_path, write_wav):
     write_wav(tmp_path / "ased" / "03Happy" / "a5-03-01-02-09.wav")
     with pytest.raises(InputFileError, match="not an ASED file name of folder 03Happy"):
         convert_dataset("ased", tmp_path / "ased", tmp_path / "out", progress=False, devel_speakers=[],
                         test_speakers=[])
 
 
-def test_folders_takes_categories_from_subfolders_and_speakers_from_a_pattern(tmp_path):
+def test_folders_takes_categories_from_subfolders_and_speakers_from_a_pattern(tmp_path, write_wav, recordings):
     source = tmp_path / "mine"
     write_wav(source / "happy" / "anna_take1.wav")
     write_wav(source / "angry" / "bob-2.wav", seed=1)
@@ -132,13 +112,13 @@ def test_folders_takes_categories_from_subfolders_and_speakers_from_a_pattern(tm
     assert {r.speaker for r in recordings(tmp_path / "by_take").values()} == {"folders-1", "folders-2"}
 
 
-def test_folders_refuses_a_category_the_map_does_not_have(tmp_path):
+def test_folders_refuses_a_category_the_map_does_not_have(tmp_path, write_wav):
     write_wav(tmp_path / "mine" / "grumpy" / "anna_1.wav")
     with pytest.raises(DatasetError, match="category 'grumpy' is not in the label map"):
         convert_dataset("folders", tmp_path / "mine", tmp_path / "out", progress=False)
 
 
-def test_a_listed_speaker_the_corpus_lacks_is_refused(tmp_path):
+def test_a_listed_speaker_the_corpus_lacks_is_refused(tmp_path, write_wav):
     write_wav(tmp_path / "ravdess" / "Actor_01" / "03-01-03-02-02-01-01.wav")
     with pytest.raises(DatasetError, match="test speaker '23' is not in the corpus"):
         convert_dataset("ravdess", tmp_path / "ravdess", tmp_path / "out", progress=False, devel_speakers=[])
