@@ -41,11 +41,11 @@ NEGATIVE_CATEGORIES = ("anger", "fear", "sadness", "boredom")
 
 
 def category_targets() -> Dict[str, List[float]]:
-    """{category: [arousal, valence, dominance]} of the converter's EmoDB label map."""
+    """{category: [arousal, valence, dominance]} of EmoDB's categories in the converter's label map."""
     from tfrecords_tools.layouts import emodb
 
     return {category: [float(v) for v in values] for category, values in
-            emodb.load_label_map(emodb.DEFAULT_LABEL_MAP).items()}
+            emodb.load_label_map(emodb.DEFAULT_LABEL_MAP).items() if category in emodb.CATEGORIES}
 
 
 def main() -> None:

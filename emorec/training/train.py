@@ -135,8 +135,6 @@ def train_model(
     partitions = [p for p in (config.data.train_partition, config.data.devel_partition) if p is not None]
     for partition in partitions:
         partition_files(data_dir, partition, manifest)  # a DatasetError now rather than mid-fit
-    # A valid record appended to a shard reads without error: only the recorded SHA-256 tells.
-    require_intact(data_dir, partitions, manifest)
     semantic = resolve_semantic_features(data_dir, config.model.semantic, segmenter=config.semantic.segmenter,
                                          features_dir=semantic_dir, config_source=f"config {config.name!r}")
     semantic_dir, semantic_dim = (None, None) if semantic is None else (semantic[0].resolve(), semantic[1])
@@ -155,6 +153,10 @@ def train_model(
         resolve_conv_layout(config.model.cnn.conv_layout, policy)  # logs what "auto" picks with this policy
     if not isinstance(strategy, tf.distribute.Strategy):
         strategy = make_strategy(training.strategy)
+    # After the strategy: reading shards runs TensorFlow ops, and a multi-worker strategy must
+    # configure its collective ops before the first. A valid record appended to a shard reads
+    # without error: only the recorded SHA-256 tells.
+    require_intact(data_dir, partitions, manifest)
     chief = is_chief(strategy)
     # A non-chief worker of a cluster writes its (identical) files to a private folder.
     write_dir = run_dir if chief else run_dir / f".worker-{_task_index()}"
