@@ -80,6 +80,9 @@ class Corpus:
     frame_labels: np.ndarray
     frame_mask: np.ndarray
     frame_offsets: np.ndarray
+    #: `[N]` strings: each recording's corpus and emotion category ("" where the layout has none).
+    corpora: np.ndarray
+    categories: np.ndarray
 
     def recording_targets(self) -> np.ndarray:
         """`[N, D]`: the mean label of each recording's labelled frames (EmoDB's are constant)."""
@@ -108,6 +111,7 @@ def cache_key(data_dir: Path) -> str:
         stat = path.stat()
         digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     digest.update(f"{FEATURE_SET}@{EGEMAPS_SAMPLE_RATE_HZ}:opensmile {opensmile.__version__}".encode())
+    digest.update(",".join(Corpus.__dataclass_fields__).encode())  # a cache of other fields is stale
     return digest.hexdigest()
 
 
@@ -127,7 +131,7 @@ def extract_corpus(data_dir: Path) -> Corpus:
     smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
                             feature_level=opensmile.FeatureLevel.Functionals)
     manifest = read_manifest(data_dir)
-    names, partitions, speakers, features, labels, masks = [], [], [], [], [], []
+    names, partitions, speakers, features, labels, masks, corpora, categories = [], [], [], [], [], [], [], []
     for partition in manifest["partitions"]:
         for record in tf.data.TFRecordDataset(partition_files(data_dir, partition, manifest)).as_numpy_iterator():
             recording = example_to_recording(record)
@@ -136,6 +140,8 @@ def extract_corpus(data_dir: Path) -> Corpus:
             names.append(recording.name)
             partitions.append(recording.partition)
             speakers.append(recording.speaker)
+            corpora.append(recording.corpus)
+            categories.append(recording.category)
             labels.append(recording.labels)
             masks.append(recording.label_mask)
     return Corpus(
@@ -144,6 +150,7 @@ def extract_corpus(data_dir: Path) -> Corpus:
         frame_labels=np.concatenate(labels).astype(np.float32),
         frame_mask=np.concatenate(masks).astype(np.float32),
         frame_offsets=np.concatenate([[0], np.cumsum([len(m) for m in masks])]).astype(np.int64),
+        corpora=np.array(corpora), categories=np.array(categories),
     )
 
 

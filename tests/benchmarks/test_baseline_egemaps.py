@@ -73,6 +73,7 @@ def synthetic_corpus(seed=0):
         frame_labels=np.concatenate(labels).astype(np.float32),
         frame_mask=np.concatenate(masks).astype(np.float32),
         frame_offsets=np.r_[0, np.cumsum([len(m) for m in masks])].astype(np.int64),
+        corpora=np.array(["synthetic"] * len(names)), categories=np.array([""] * len(names)),
     )
 
 
