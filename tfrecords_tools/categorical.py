@@ -1,26 +1,33 @@
 """What the layouts of corpora labelled by category share: the category -> (arousal, valence,
-dominance) map, speaker-independent partitions, and building one utterance into a recording.
+dominance) map, speaker-independent partitions, sessions, and building utterances into a recording.
 
 Targets are derived, not annotated: each category takes its row of the label map (default
 `emorec/resources/category_vad_map.yaml`, NRC VAD Lexicon values, each row's source cited there),
 constant over the utterance. A layout lists its files as `Utterance`s, with the category already
 translated to a row name of the map (its `Layout.categories`), and `partition_utterances` turns
-them into items.
+them into items: one per utterance, or with `sessions=N` one per N utterances of a speaker, joined
+in a seeded order so that labels change inside a sequence (and short clips are not each padded
+to a training window). Each utterance is zero-padded to whole frames before joining, so every
+label change falls on a frame boundary.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
+
+import numpy as np
 
 from emorec.config import RESOURCES_DIR, parse_yaml_text
+from emorec.constants import FRAME_LENGTH_SAMPLES
 from emorec.data.audio import load_audio
 from emorec.data.frames import num_frames_for, pad_to_frames
-from emorec.data.words import proportional_words
+from emorec.data.words import Word, proportional_words, words_from_timings
 from emorec.errors import ConfigError, DatasetError, InputFileError
 from tfrecords_tools.labels import constant_labels
 from tfrecords_tools.layout import LayoutOption
-from tfrecords_tools.sources import BuildContext, BuiltItem, SourceItem, make_recording, read_text
+from tfrecords_tools.sources import (BuildContext, BuiltItem, SourceItem, check_word_timings, make_recording,
+                                     read_text)
 
 LABEL_NAMES = ("arousal", "valence", "dominance")
 #: Shipped inside the emorec package (package_data), so it is found in any install.
@@ -41,8 +48,16 @@ class Utterance:
     details: Dict[str, Any] = field(default_factory=dict)
 
 
+#: Joining a speaker's utterances into sessions (every categorical layout takes these).
+SESSION_OPTIONS = (
+    LayoutOption("sessions", "join each speaker's utterances into sessions of N (0: off).", 0, "int"),
+    LayoutOption("seed", "seed of the session order.", 0, "int"),
+)
+
+
 def speaker_options(devel: Sequence[str], test: Sequence[str]) -> Tuple[LayoutOption, ...]:
-    """The split and label-map options of a categorical layout, with its default held-out speakers."""
+    """The split, label-map and session options of a categorical layout, with its default
+    held-out speakers."""
     return (
         LayoutOption("train_speakers", "training speakers [default: every speaker not in devel or test].",
                      None, "speakers"),
@@ -50,7 +65,7 @@ def speaker_options(devel: Sequence[str], test: Sequence[str]) -> Tuple[LayoutOp
         LayoutOption("test_speakers", "test speakers.", list(test), "speakers"),
         LayoutOption("label_map", "category -> arousal/valence/dominance YAML [default: the packaged NRC VAD map].",
                      None, "file"),
-    )
+    ) + SESSION_OPTIONS
 
 
 def resolve_label_map(options: Dict[str, Any]) -> Dict[str, Any]:
@@ -103,43 +118,83 @@ def partitions_by_speaker(layout: str, speakers: Sequence[str], options: Dict[st
 
 def partition_utterances(layout: str, corpus: str, utterances: List[Utterance], options: Dict[str, Any],
                          source: Path) -> List[SourceItem]:
-    """Items of the utterances whose speaker is in a partition, ordered by partition, speaker, name.
+    """Items of the utterances whose speaker is in a partition, ordered by partition, speaker, name
+    (sessions: by partition, speaker, session).
 
     Speaker ids are qualified with the corpus (`ravdess-01`), so that speakers of several corpora
     never share an id; the speaker options take the corpus's own ids (`01`)."""
     if not utterances:
         raise DatasetError(f"{source}: holds no {layout} audio files")
     label_map = load_label_map(Path(options["label_map"]))
-    speakers = sorted({u.speaker for u in utterances})
-    partition_of = partitions_by_speaker(layout, speakers, options)
-    items = []
-    for utterance in utterances:
+    partition_of = partitions_by_speaker(layout, sorted({u.speaker for u in utterances}), options)
+    by_speaker: Dict[str, List[Dict[str, Any]]] = {}
+    for utterance in sorted(utterances, key=lambda u: u.name):
         if utterance.speaker not in partition_of:
             continue  # a speaker in no list is left out on purpose
         if utterance.category not in label_map:
             raise InputFileError(utterance.audio, f"category {utterance.category!r} is not in the label map "
                                                   f"{options['label_map']}")
-        items.append(SourceItem(
-            name=utterance.name, partition=partition_of[utterance.speaker], speaker=f"{corpus}-{utterance.speaker}",
-            files=[utterance.audio], audio_files=[utterance.audio], corpus=corpus, category=utterance.category,
-            payload={"target": label_map[utterance.category], "transcript": utterance.transcript,
-                     **utterance.details},
-        ))
-    if not items:
+        by_speaker.setdefault(utterance.speaker, []).append({
+            "name": utterance.name, "audio": utterance.audio, "category": utterance.category,
+            "target": label_map[utterance.category], "transcript": utterance.transcript, **utterance.details})
+    if not by_speaker:
         raise DatasetError(f"{source}: no utterances of the listed speakers")
+    rng = np.random.default_rng(options.get("seed", 0))
+    items = [_item(chunk, name, speaker, partition_of[speaker], corpus)
+             for speaker in sorted(by_speaker)
+             for name, chunk in _sessions(speaker, by_speaker[speaker], options.get("sessions", 0), rng)]
     return sorted(items, key=lambda item: (PARTITION_ORDER.index(item.partition), item.speaker, item.name))
 
 
-def build_utterance(item: SourceItem, context: BuildContext) -> BuiltItem:
-    """One utterance: its audio, its category's target on every frame, and, with a transcript, its
-    words split over the whole file in proportion to their length (`word_timing` auto or
-    proportional; the corpora give no word times)."""
-    audio = load_audio(item.audio_files[0], context.sample_rate_hz, limits=context.audio_limits)
-    frames = num_frames_for(audio.shape[0])
-    labels, mask = constant_labels(item.payload["target"], frames)
-    transcript: Optional[str] = item.payload.get("transcript")
-    words = []
-    if transcript and context.word_timing in ("auto", "proportional"):
-        words = proportional_words([(0.0, audio.shape[0] / context.sample_rate_hz, transcript)])
-    recording = make_recording(item, pad_to_frames(audio), LABEL_NAMES, labels, mask, words, audio.shape[0])
-    return BuiltItem(recording, "constant", bool(words))
+def _sessions(speaker: str, group: List[Dict[str, Any]], size: int, rng: np.random.Generator):
+    """(name, utterances) per recording: each utterance alone, or sessions of `size` in a seeded order."""
+    if size <= 0:
+        return [(u["name"], [u]) for u in group]
+    group = [group[i] for i in rng.permutation(len(group))]
+    return [(f"{speaker}_session{k:02d}", group[i: i + size]) for k, i in enumerate(range(0, len(group), size))]
+
+
+def _item(chunk: List[Dict[str, Any]], name: str, speaker: str, partition: str, corpus: str) -> SourceItem:
+    audio = [u["audio"] for u in chunk]
+    joined = name != chunk[0]["name"]
+    return SourceItem(name=name, partition=partition, speaker=f"{corpus}-{speaker}", files=audio, audio_files=audio,
+                      joined=joined, corpus=corpus, category="" if joined else chunk[0]["category"],
+                      payload={"utterances": chunk})
+
+
+def build_utterances(item: SourceItem, context: BuildContext) -> BuiltItem:
+    """An item's utterances, in order, as one recording: each utterance's audio padded to whole
+    frames, its category's target on its frames, and its words: given timings (`timings`, checked
+    against its audio) or, with a transcript and `word_timing` auto or proportional, the
+    transcript's words split over the utterance in proportion to their length."""
+    audio_parts, label_parts, words = [], [], []
+    offset_samples = num_samples = 0
+    has_all_words = True
+    for utterance in item.payload["utterances"]:
+        audio = load_audio(utterance["audio"], context.sample_rate_hz, limits=context.audio_limits)
+        frames = num_frames_for(audio.shape[0])
+        utterance_words = _utterance_words(utterance, audio.shape[0] / context.sample_rate_hz, context)
+        has_all_words = has_all_words and bool(utterance_words)
+        offset_s = offset_samples / context.sample_rate_hz
+        words.extend(Word(w.token, w.start_s + offset_s, w.end_s + offset_s) for w in utterance_words)
+        audio_parts.append(pad_to_frames(audio))
+        label_parts.append(constant_labels(utterance["target"], frames)[0])
+        # The last utterance's real length counts; earlier ones count with their frame padding.
+        num_samples = offset_samples + audio.shape[0]
+        offset_samples += frames * FRAME_LENGTH_SAMPLES
+    labels = np.concatenate(label_parts)
+    recording = make_recording(item, np.concatenate(audio_parts), LABEL_NAMES, labels,
+                               np.ones(labels.shape[0], dtype=np.float32), words, num_samples)
+    return BuiltItem(recording, "constant", has_all_words)
+
+
+def _utterance_words(utterance: Dict[str, Any], duration_s: float, context: BuildContext) -> List[Word]:
+    if utterance.get("words_error") is not None:
+        raise utterance["words_error"]
+    if utterance.get("timings"):
+        check_word_timings(utterance["timings"], duration_s, utterance["timings_path"],
+                           recording=utterance.get("file", utterance["name"]))
+        return words_from_timings(utterance["timings"])
+    if utterance.get("transcript") and context.word_timing in ("auto", "proportional"):
+        return proportional_words([(0.0, duration_s, utterance["transcript"])])
+    return []

@@ -156,3 +156,26 @@ def test_real_corpus_listing(layout):
     assert collections.Counter(item.category for item in items) == categories
     held_out = {item.speaker for item in items if item.partition != "train"}
     assert len(held_out) == 4 and all(item.speaker.startswith(f"{layout}-") for item in items)
+
+
+def test_sessions_join_a_speakers_utterances_with_their_own_targets_and_words(tmp_path, write_wav, recordings):
+    source = tmp_path / "ravdess"
+    files = ["03-01-03-01-01-01-01", "03-01-04-01-02-01-01", "03-01-05-01-01-02-01"]  # happy, sad, angry
+    for seed, stem in enumerate(files):
+        write_wav(source / "Actor_01" / f"{stem}.wav", 48_000, seconds=0.45, seed=seed)
+    convert_dataset("ravdess", source, tmp_path / "out", progress=False, train_speakers="01", devel_speakers=[],
+                    test_speakers=[], sessions=2, seed=0)
+    found = recordings(tmp_path / "out")
+    assert sorted(found) == ["01_session00", "01_session01"]
+    first = found["01_session00"]
+    assert (first.speaker, first.corpus, first.category) == ("ravdess-01", "ravdess", "")  # mixed categories
+    assert first.num_frames == 10  # two utterances of 0.45 s, each padded to 5 frames
+    joined = read_manifest(tmp_path / "out")["joined_recordings"]
+    order = [Path(path).stem for path in joined["01_session00"]]
+    assert len(order) == 2 and set(order) < set(files)
+    category = {"03-01-03-01-01-01-01": "happiness", "03-01-04-01-02-01-01": "sadness",
+                "03-01-05-01-01-02-01": "anger"}
+    np.testing.assert_allclose(first.labels[:5], np.tile(expected_target(category[order[0]]), (5, 1)), atol=1e-6)
+    np.testing.assert_allclose(first.labels[5:], np.tile(expected_target(category[order[1]]), (5, 1)), atol=1e-6)
+    assert len(first.words) == 12 and first.word_start_s[6] == pytest.approx(0.5)  # second sentence from frame 5
+    assert found["01_session01"].num_frames == 5  # the last session holds the one left

@@ -81,7 +81,7 @@ def test_a_changed_corpora_file_is_a_changed_conversion(three_corpora, monkeypat
     ("corpora:\n  - {layout: ravdess, source: rav, colour: red}\n", "needs layout and source"),
     ("corpora:\n  - {layout: ravdess, source: rav, partition: later}\n", "must be one of train, devel, test"),
     ("corpora:\n  - {layout: ravdess, source: rav}\n  - {layout: ravdess, source: rav}\n", "is used twice"),
-    ("corpora:\n  - {layout: ravdess, source: rav, options: {sessions: 2}}\n", "has no option(s) sessions"),
+    ("corpora:\n  - {layout: ravdess, source: rav, options: {frames: 2}}\n", "has no option(s) frames"),
 ])
 def test_a_bad_corpora_file_is_one_error_naming_it(three_corpora, text, message):
     with pytest.raises((ConfigError, DatasetError)) as error:

@@ -67,7 +67,7 @@ def test_an_example_reads_back_equal_to_its_source(emodb_converted):
     recording = next(r for r in records(out, "train") if r.name == "03a01Fa")
     rate, pcm = wavfile.read(emodb_dir / "wav" / "03a01Fa.wav")
     expected = np.clip(soxr.resample(pcm.astype(np.float32) / 32768, rate, 22050, quality="HQ"), -1, 1)
-    assert (recording.partition, recording.speaker) == ("train", "03")
+    assert (recording.partition, recording.speaker) == ("train", "emodb-03")  # corpus-qualified
     assert recording.num_samples == len(expected)
     np.testing.assert_allclose(recording.audio[: len(expected)], expected, atol=1e-6)
     assert recording.num_frames == math.ceil(len(expected) / 2205)
@@ -92,7 +92,7 @@ def test_sessions_join_a_speakers_utterances_with_labels_changing_inside(emodb_d
                for v in yaml.safe_load(DEFAULT_LABEL_MAP.read_text())["categories"].values()}
     changes = 0
     for session in sessions:
-        assert session.name.startswith("03_session") and session.speaker == "03"
+        assert session.name.startswith("03_session") and session.speaker == "emodb-03"
         assert {tuple(round(float(x), 4) for x in row) for row in session.labels} <= allowed
         changes += int(np.sum(np.any(np.diff(session.labels, axis=0) != 0, axis=1)))
         assert np.all(np.diff(session.word_start_s) >= 0)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from emorec.errors import InputFileError
-from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterance, derived_targets_note,
+from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterances, derived_targets_note,
                                          partition_utterances, resolve_label_map, speaker_options)
 from tfrecords_tools.layout import Layout
 
@@ -46,7 +46,7 @@ LAYOUT = Layout(
     name="ased",
     summary="ASED v1: 01Neutral/ ... 05Angry/",
     list_items=list_items,
-    build=build_utterance,
+    build=build_utterances,
     label_names=LABEL_NAMES,
     options=speaker_options(devel=("61", "62"), test=("58", "65")),
     derived_targets=True,

@@ -25,18 +25,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-import numpy as np
-
-from emorec.constants import FRAME_LENGTH_SAMPLES
-from emorec.data.audio import load_audio
-from emorec.data.frames import num_frames_for, pad_to_frames
-from emorec.data.words import Word, words_from_timings
 from emorec.errors import DatasetError, InputFileError
-from tfrecords_tools.categorical import DEFAULT_LABEL_MAP, LABEL_NAMES, derived_targets_note, load_label_map
-from tfrecords_tools.labels import constant_labels
+from tfrecords_tools.categorical import (DEFAULT_LABEL_MAP, LABEL_NAMES, SESSION_OPTIONS, Utterance,  # noqa: F401
+                                         build_utterances, derived_targets_note, load_label_map, partition_utterances)
 from tfrecords_tools.layout import Layout, LayoutOption
-from tfrecords_tools.sources import (BuildContext, BuiltItem, SourceItem, check_word_timings, make_recording, parse_number,
-                                     read_text)
+from tfrecords_tools.sources import SourceItem, parse_number, read_text
 
 DEFAULT_SPEAKERS = {
     "train": ["03", "08", "09", "10", "12", "13"],
@@ -52,8 +45,7 @@ OPTIONS = (
     LayoutOption("test_speakers", "test speakers.", DEFAULT_SPEAKERS["test"], "speakers"),
     LayoutOption("label_map", "category -> arousal/valence/dominance YAML [default: the packaged NRC VAD map].",
                  None, "file"),
-    LayoutOption("sessions", "join each speaker's utterances into sessions of N (0: off).", 0, "int"),
-    LayoutOption("seed", "seed of the session order.", 0, "int"),
+    *SESSION_OPTIONS,
 )
 
 
@@ -77,35 +69,30 @@ def _read_csv(path: Path, what: str, columns: Sequence[str]) -> List[Dict[str, s
     return list(reader)
 
 
+def _read_timings(source: Path):
+    """({file: [(start_s, end_s, word)]}, {file: the error of its first bad row}, the file's path).
+    A bad timing row fails its own recording when built, where --on-error skip applies."""
+    timings: Dict[str, List[tuple]] = defaultdict(list)
+    errors: Dict[str, InputFileError] = {}
+    path = source / "word_timings.csv"
+    if path.is_file():
+        for line, row in enumerate(_read_csv(path, "word timing", ["file", "word", "start_s", "end_s"]), start=2):
+            try:
+                timings[row["file"]].append((parse_number(row["start_s"], path, line, "start_s"),
+                                             parse_number(row["end_s"], path, line, "end_s"), row["word"]))
+            except InputFileError as error:
+                errors.setdefault(row["file"], error)
+    return timings, errors, path
+
+
 def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
     opts = resolve_options(options)
-    label_map = load_label_map(Path(opts["label_map"]))
     labels_path = source / "labels.csv"
     if not labels_path.is_file():
         raise DatasetError(f"{source}: not an EmoDB folder (no labels.csv)")
     rows = _read_csv(labels_path, "label", ["file", "speaker", "emotion"])
-    timings: Dict[str, List[tuple]] = defaultdict(list)
-    # A bad timing row fails its own recording in `build`, where --on-error skip applies; raised
-    # here it aborted the whole conversion even with skip (issue 13).
-    timing_errors: Dict[str, InputFileError] = {}
-    timings_path = source / "word_timings.csv"
-    if timings_path.is_file():
-        for line, row in enumerate(_read_csv(timings_path, "word timing", ["file", "word", "start_s", "end_s"]), start=2):
-            try:
-                timings[row["file"]].append(
-                    (parse_number(row["start_s"], timings_path, line, "start_s"),
-                     parse_number(row["end_s"], timings_path, line, "end_s"), row["word"])
-                )
-            except InputFileError as error:
-                timing_errors.setdefault(row["file"], error)
-    partition_of = {}
-    for partition in ("train", "devel", "test"):
-        for speaker in opts[f"{partition}_speakers"]:
-            if speaker in partition_of:
-                raise DatasetError(f"layout 'emodb': speaker {speaker} is in both {partition_of[speaker]} and {partition}")
-            partition_of[speaker] = partition
-
-    utterances: Dict[str, List[dict]] = defaultdict(list)
+    timings, timing_errors, timings_path = _read_timings(source)
+    utterances: List[Utterance] = []
     first_line: Dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
         if row["file"] in first_line:
@@ -114,86 +101,20 @@ def list_items(source: Path, options: Dict[str, Any]) -> List[SourceItem]:
                                               f"{first_line[row['file']]}); remove the duplicate row")
         first_line[row["file"]] = line
         speaker = f"{int(row['speaker']):02d}" if row["speaker"].strip().isdigit() else row["speaker"].strip()
-        if speaker not in partition_of:
-            continue  # a speaker in no list is left out on purpose
-        if row["emotion"] not in label_map:
-            raise InputFileError(labels_path, f"line {line}: emotion {row['emotion']!r} is not in the label map {opts['label_map']}")
-        utterances[speaker].append({
-            "file": row["file"],
-            "audio": str(source / "wav" / row["file"]),
-            "target": label_map[row["emotion"]],
-            "emotion": row["emotion"],
-            "words": timings.get(row["file"]),
-            "words_error": timing_errors.get(row["file"]),
-            "timings_path": str(timings_path),
-        })
-
-    items = []
-    rng = np.random.default_rng(opts["seed"])
-    for speaker in sorted(utterances):
-        group = sorted(utterances[speaker], key=lambda u: u["file"])
-        if opts["sessions"] > 0:
-            order = rng.permutation(len(group))
-            group = [group[i] for i in order]
-            chunks = [group[i : i + opts["sessions"]] for i in range(0, len(group), opts["sessions"])]
-            names = [f"{speaker}_session{k:02d}" for k in range(len(chunks))]
-        else:
-            chunks = [[u] for u in group]
-            names = [Path(u["file"]).stem for u in group]
-        for name, chunk in zip(names, chunks):
-            items.append(SourceItem(
-                name=name,
-                partition=partition_of[speaker],
-                speaker=speaker,
-                files=[u["audio"] for u in chunk],
-                payload={"utterances": chunk},
-                audio_files=[u["audio"] for u in chunk],
-                joined=opts["sessions"] > 0,
-                corpus="emodb",
-                # A session mixes categories: it has none of its own.
-                category=chunk[0]["emotion"] if len(chunk) == 1 and opts["sessions"] == 0 else "",
-            ))
-    if not items:
-        raise DatasetError(f"{source}: no utterances of the listed speakers")
-    return items
-
-
-def build(item: SourceItem, context: BuildContext) -> BuiltItem:
-    audio_parts, label_parts, words = [], [], []
-    offset_samples = 0
-    num_samples = 0
-    has_all_words = True
-    utterances = item.payload["utterances"]
-    for index, utterance in enumerate(utterances):
-        if utterance.get("words_error") is not None:
-            raise utterance["words_error"]
-        audio = load_audio(utterance["audio"], context.sample_rate_hz, limits=context.audio_limits)
-        frames = num_frames_for(audio.shape[0])
-        offset_s = offset_samples / context.sample_rate_hz
-        if utterance["words"]:
-            check_word_timings(utterance["words"], audio.shape[0] / context.sample_rate_hz,
-                               utterance["timings_path"], recording=utterance["file"])
-            for word in words_from_timings(utterance["words"]):
-                words.append(Word(word.token, word.start_s + offset_s, word.end_s + offset_s))
-        else:
-            has_all_words = False
-        audio_parts.append(pad_to_frames(audio))
-        label_parts.append(constant_labels(utterance["target"], frames)[0])
-        # The last utterance's real length counts; earlier ones count with their frame padding.
-        num_samples = offset_samples + audio.shape[0]
-        offset_samples += frames * FRAME_LENGTH_SAMPLES
-    audio = np.concatenate(audio_parts) if len(audio_parts) > 1 else audio_parts[0]
-    labels = np.concatenate(label_parts) if len(label_parts) > 1 else label_parts[0]
-    mask = np.ones(labels.shape[0], dtype=np.float32)
-    recording = make_recording(item, audio, LABEL_NAMES, labels, mask, words, num_samples)
-    return BuiltItem(recording, "constant", has_all_words)
+        utterances.append(Utterance(
+            name=Path(row["file"]).stem, audio=str(source / "wav" / row["file"]), speaker=speaker,
+            category=CATEGORIES.get(row["emotion"], row["emotion"]),
+            details={"file": row["file"], "emotion": row["emotion"], "timings": timings.get(row["file"]),
+                     "words_error": timing_errors.get(row["file"]), "timings_path": str(timings_path)},
+        ))
+    return partition_utterances("emodb", "emodb", utterances, opts, source)
 
 
 LAYOUT = Layout(
     name="emodb",
     summary="the Berlin Database of Emotional Speech: labels.csv, word_timings.csv, wav/",
     list_items=list_items,
-    build=build,
+    build=build_utterances,
     label_names=LABEL_NAMES,
     options=OPTIONS,
     derived_targets=True,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from emorec.errors import DatasetError, InputFileError
-from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterance, derived_targets_note, load_label_map,
+from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterances, derived_targets_note, load_label_map,
                                          partition_utterances, resolve_label_map, speaker_options)
 from tfrecords_tools.layout import Layout, LayoutOption
 
@@ -59,7 +59,7 @@ LAYOUT = Layout(
     name="folders",
     summary="your own corpus, one subfolder per category: SOURCE/<category>/<audio files>",
     list_items=list_items,
-    build=build_utterance,
+    build=build_utterances,
     label_names=LABEL_NAMES,
     options=(LayoutOption("speaker_pattern", "regular expression whose first group is the speaker in a file name.",
                           DEFAULT_SPEAKER_PATTERN),) + speaker_options(devel=(), test=()),

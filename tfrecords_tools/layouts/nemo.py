@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from emorec.errors import DatasetError, InputFileError
-from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterance, derived_targets_note,
+from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterances, derived_targets_note,
                                          partition_utterances, resolve_label_map, speaker_options)
 from tfrecords_tools.layout import Layout
 from tfrecords_tools.sources import read_text
@@ -55,7 +55,7 @@ LAYOUT = Layout(
     name="nemo",
     summary="nEMO: data.tsv and samples/",
     list_items=list_items,
-    build=build_utterance,
+    build=build_utterances,
     label_names=LABEL_NAMES,
     options=speaker_options(devel=("IC0", "SM0"), test=("KD0", "TP0")),
     derived_targets=True,

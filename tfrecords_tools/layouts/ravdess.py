@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List
 
-from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterance, derived_targets_note,
+from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterances, derived_targets_note,
                                          partition_utterances, resolve_label_map, speaker_options)
 from tfrecords_tools.layout import Layout
 
@@ -56,7 +56,7 @@ LAYOUT = Layout(
     name="ravdess",
     summary="RAVDESS speech: Actor_NN/03-01-EE-II-SS-RR-NN.wav",
     list_items=list_items,
-    build=build_utterance,
+    build=build_utterances,
     label_names=LABEL_NAMES,
     options=speaker_options(devel=("21", "22"), test=("23", "24")),
     derived_targets=True,
