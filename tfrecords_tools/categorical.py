@@ -48,10 +48,13 @@ class Utterance:
     details: Dict[str, Any] = field(default_factory=dict)
 
 
-#: Joining a speaker's utterances into sessions (every categorical layout takes these).
+#: Joining a speaker's utterances into sessions, and capping the training audio (every
+#: categorical layout takes these).
 SESSION_OPTIONS = (
     LayoutOption("sessions", "join each speaker's utterances into sessions of N (0: off).", 0, "int"),
-    LayoutOption("seed", "seed of the session order.", 0, "int"),
+    LayoutOption("seed", "seed of the session order and of the training cap's choice.", 0, "int"),
+    LayoutOption("train_minutes", "keep at most this many minutes of training audio, taken in turn from each "
+                 "speaker and category (0: all).", 0, "int"),
 )
 
 
@@ -135,15 +138,42 @@ def partition_utterances(layout: str, corpus: str, utterances: List[Utterance], 
             raise InputFileError(utterance.audio, f"category {utterance.category!r} is not in the label map "
                                                   f"{options['label_map']}")
         by_speaker.setdefault(utterance.speaker, []).append({
-            "name": utterance.name, "audio": utterance.audio, "category": utterance.category,
+            "name": utterance.name, "audio": utterance.audio, "category": utterance.category, "speaker": utterance.speaker,
             "target": label_map[utterance.category], "transcript": utterance.transcript, **utterance.details})
     if not by_speaker:
         raise DatasetError(f"{source}: no utterances of the listed speakers")
     rng = np.random.default_rng(options.get("seed", 0))
+    if options.get("train_minutes", 0) > 0:
+        train = [speaker for speaker in by_speaker if partition_of[speaker] == "train"]
+        kept = cap_training_audio([u for speaker in train for u in by_speaker[speaker]], options["train_minutes"],
+                                  np.random.default_rng(options.get("seed", 0)))
+        by_speaker = {speaker: [u for u in group if partition_of[speaker] != "train" or u["name"] in kept]
+                      for speaker, group in by_speaker.items()}
     items = [_item(chunk, name, speaker, partition_of[speaker], corpus)
              for speaker in sorted(by_speaker)
              for name, chunk in _sessions(speaker, by_speaker[speaker], options.get("sessions", 0), rng)]
     return sorted(items, key=lambda item: (PARTITION_ORDER.index(item.partition), item.speaker, item.name))
+
+
+def cap_training_audio(utterances: List[Dict[str, Any]], minutes: float, rng: np.random.Generator) -> set:
+    """Names of the utterances kept under a cap of `minutes`: taken in turn from each (speaker,
+    category) group, each group in a seeded order, until the cap is reached, so that the kept
+    audio is balanced by speaker and category as far as the corpus allows. Durations are read
+    from the files' headers."""
+    from emorec.data.audio import probe_audio
+
+    groups: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
+    for utterance in utterances:
+        groups.setdefault((utterance["speaker"], utterance["category"]), []).append(utterance)
+    queues = [[group[i] for i in rng.permutation(len(group))] for _, group in sorted(groups.items())]
+    kept, total_s = set(), 0.0
+    while total_s < minutes * 60 and any(queues):
+        for queue in queues:
+            if queue and total_s < minutes * 60:
+                utterance = queue.pop(0)
+                kept.add(utterance["name"])
+                total_s += probe_audio(utterance["audio"]).duration_s
+    return kept
 
 
 def _sessions(speaker: str, group: List[Dict[str, Any]], size: int, rng: np.random.Generator):

@@ -179,3 +179,23 @@ def test_sessions_join_a_speakers_utterances_with_their_own_targets_and_words(tm
     np.testing.assert_allclose(first.labels[5:], np.tile(expected_target(category[order[1]]), (5, 1)), atol=1e-6)
     assert len(first.words) == 12 and first.word_start_s[6] == pytest.approx(0.5)  # second sentence from frame 5
     assert found["01_session01"].num_frames == 5  # the last session holds the one left
+
+
+def test_train_minutes_caps_training_audio_in_turn_over_speakers_and_categories(tmp_path, write_wav, recordings):
+    source = tmp_path / "ravdess"
+    for actor in ("01", "02"):
+        for emotion in ("03", "05"):  # happy, angry
+            for statement in ("01", "02"):
+                for repetition in ("01", "02"):
+                    # 4 groups (actor x emotion) of 4 files of 4.5 s: 72 s in all
+                    write_wav(source / f"Actor_{actor}" / f"03-01-{emotion}-01-{statement}-{repetition}-{actor}.wav",
+                              seconds=4.5)
+    write_wav(source / "Actor_03" / "03-01-03-01-01-01-03.wav", seconds=4.5)
+    convert_dataset("ravdess", source, tmp_path / "out", progress=False, devel_speakers=[], test_speakers="03",
+                    train_minutes=1)
+    found = recordings(tmp_path / "out")
+    train = [r for r in found.values() if r.partition == "train"]
+    assert len(train) == 14  # 14 x 4.5 s = 63 s: the first file past 60 s ends the choice
+    counts = collections.Counter((r.speaker, r.category) for r in train)
+    assert sorted(counts.values()) == [3, 3, 4, 4]  # taken in turn: no group more than one ahead
+    assert sum(r.partition == "test" for r in found.values()) == 1  # held-out speakers are never capped
