@@ -37,3 +37,18 @@ def emodb_dir(shared_data: Path) -> Path:
     if not (path / "labels.csv").is_file():
         pytest.skip(f"EmoDB not available at {path}")
     return path
+
+
+@pytest.fixture
+def write_wav():
+    """write_wav(path, rate_hz=16000, seconds=0.45, seed=0): an int16 tone at `path` (folders made)."""
+    import numpy as np
+    import scipy.io.wavfile as wavfile
+
+    def write(path: Path, rate_hz: int = 16_000, seconds: float = 0.45, seed: int = 0) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        t = np.arange(int(rate_hz * seconds)) / rate_hz
+        wavfile.write(path, rate_hz, (0.3 * np.sin(2 * np.pi * (120 + 40 * seed) * t) * 32767).astype(np.int16))
+        return path
+
+    return write

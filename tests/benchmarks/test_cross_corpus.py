@@ -79,3 +79,57 @@ def test_the_committed_table_is_the_one_its_results_file_generates():
         assert all(set(scores) == set(cross_corpus.METRICS) for scores in system["held_out"].values())
         assert system["mean"] == cross_corpus.mean_over_corpora(system["held_out"])
     assert (results / "cross_corpus.md").read_text(encoding="utf-8") == cross_corpus.format_table(result)
+
+
+TINY_RECIPE = """name: tiny
+data: {sequence_frames: 10, hop_frames: 10, batch_size: 4, shuffle_buffer: 8}
+model: {cnn: {filters: [4, 4, 4], dropout: 0.0}, lstm_units: 4, lstm_dropout: 0.0}
+training: {epochs: 1, steps_per_epoch: 1, precision: float32}
+"""
+
+
+def four_tiny_corpora(root, write_wav):
+    """Each corpus in its own layout: two training speakers and its layout's default devel speakers."""
+    emotions = {"anger": "05", "happiness": "03", "neutral": "01", "sadness": "04"}
+    rows = ["file,speaker,emotion"]
+    for speaker in ("03", "08", "09", "10", "11", "12", "13", "14", "15", "16"):
+        for k, emotion in enumerate(emotions):
+            write_wav(root / "emodb" / "wav" / f"{speaker}a0{k}.wav", seed=k)
+            rows.append(f"{speaker}a0{k}.wav,{speaker},{emotion}")
+    (root / "emodb" / "labels.csv").write_text("\n".join(rows) + "\n")
+    for actor in ("01", "02", "21", "22", "23", "24"):
+        for k, code in enumerate(emotions.values()):
+            write_wav(root / "corpora" / "ravdess" / f"Actor_{actor}" / f"03-01-{code}-01-01-01-{actor}.wav", seed=k)
+    lines = ["file_id\temotion\traw_text\tnormalized_text\tspeaker_id\tgender\tage"]
+    for speaker in ("EB0", "IC0", "SM0", "KD0", "TP0"):
+        for k, emotion in enumerate(("anger", "happiness", "neutral", "sadness")):
+            write_wav(root / "corpora" / "nemo" / "samples" / f"{speaker}_{emotion}_1.wav", seed=k)
+            lines.append(f"{speaker}_{emotion}_1.wav\t{emotion}\tTak.\ttak\t  {speaker}\tmale\t30")
+    (root / "corpora" / "nemo" / "data.tsv").write_text("\n".join(lines) + "\n")
+    for speaker in ("01", "02", "58", "61", "62", "65"):
+        for k, (folder, letter) in enumerate((("01Neutral", "n1"), ("03Happy", "h3"), ("04Sad", "s4"), ("05Angry", "a5"))):
+            write_wav(root / "corpora" / "ased" / folder / f"{letter}-01-01-01-{speaker}.wav", seed=k)
+    return root / "emodb", root / "corpora"
+
+
+def test_a_model_recipe_trains_per_fold_and_is_scored_on_every_file_of_the_held_out_corpus(tmp_path, write_wav):
+    emodb, corpora = four_tiny_corpora(tmp_path, write_wav)
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(TINY_RECIPE)
+    sources = cross_corpus.corpus_sources(emodb, corpora)
+    system = cross_corpus.model_system(recipe, tmp_path / "work", sources, [1], sessions=2, train_minutes=0)
+    assert system["kind"] == "model" and system["seeds"] == [1]
+    assert set(system["held_out"]) == set(cross_corpus.CORPORA)
+    assert all(np.isfinite(list(scores.values())).all() for scores in system["held_out"].values())
+    for name in cross_corpus.CORPORA:  # the held-out corpus is all test, one recording per file
+        categories, targets, predictions = cross_corpus.file_outputs(
+            tmp_path / "work" / "runs" / "tiny" / name / "seed1", tmp_path / "work" / "folds" / name / "converted", "test")
+        assert len(categories) == {"emodb": 40, "ravdess": 24, "nemo": 20, "ased": 24}[name]
+        assert set(categories) == {"anger", "happiness", "neutral", "sadness"}
+    trained = (tmp_path / "work" / "runs" / "tiny" / "ased" / "seed1" / "run.json").stat().st_mtime_ns
+    again = cross_corpus.model_system(recipe, tmp_path / "work", sources, [1], sessions=2, train_minutes=0)
+    assert again["held_out"] == system["held_out"]  # finished runs are reused, not retrained
+    assert (tmp_path / "work" / "runs" / "tiny" / "ased" / "seed1" / "run.json").stat().st_mtime_ns == trained
+    systems = cross_corpus.merged([{"name": "baseline", "kind": "baseline"}, {**system, "devel_mean_ccc": 0.9}],
+                                  [{**again, "name": "model: other", "devel_mean_ccc": 0.1}])
+    assert [s["chosen"] for s in systems if s["kind"] == "model"] == [True, False]  # chosen on devel alone

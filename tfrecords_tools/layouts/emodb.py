@@ -40,7 +40,10 @@ DEFAULT_SPEAKERS = {
 CATEGORIES = {name: name for name in ("anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness")}
 SPEAKERS = ("03", "08", "09", "10", "11", "12", "13", "14", "15", "16")
 OPTIONS = (
-    LayoutOption("train_speakers", "training speakers.", DEFAULT_SPEAKERS["train"], "speakers"),
+    # None: every speaker not in devel or test (03 08 09 10 12 13 by default), as in the other
+    # categorical layouts, so that a corpus put whole into one partition keeps every speaker.
+    LayoutOption("train_speakers", "training speakers [default: every speaker not in devel or test].", None,
+                 "speakers"),
     LayoutOption("devel_speakers", "development speakers.", DEFAULT_SPEAKERS["devel"], "speakers"),
     LayoutOption("test_speakers", "test speakers.", DEFAULT_SPEAKERS["test"], "speakers"),
     LayoutOption("label_map", "category -> arousal/valence/dominance YAML [default: the packaged NRC VAD map].",
@@ -56,7 +59,8 @@ def resolve_options(options: Dict[str, Any]) -> Dict[str, Any]:
 
 def _pad_speakers(resolved: Dict[str, Any]) -> Dict[str, Any]:
     for key in ("train_speakers", "devel_speakers", "test_speakers"):
-        resolved[key] = [f"{int(s):02d}" if str(s).isdigit() else str(s) for s in resolved[key]]
+        if resolved[key] is not None:
+            resolved[key] = [f"{int(s):02d}" if str(s).isdigit() else str(s) for s in resolved[key]]
     resolved["label_map"] = resolved["label_map"] or str(DEFAULT_LABEL_MAP)
     return resolved
 
