@@ -19,6 +19,21 @@ def tiny_model(seed: int = 0, conv_layout: str = "auto"):
     return build_model(config, LABEL_NAMES, name="tiny_emotion_model")
 
 
+def bf16_copy(keras_model):
+    """`tiny_model` built under the mixed_bfloat16 policy (as `--precision auto` trains on CPUs with
+    bfloat16 arithmetic), holding `keras_model`'s weights."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = tiny_model(seed=1)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    model.set_weights(keras_model.get_weights())
+    return model
+
+
 def speech_like(duration_s: float, sample_rate_hz: int, seed: int = 0) -> np.ndarray:
     """A voiced, pitch- and loudness-modulated signal below 4 kHz, float32 `[samples]` in [-1, 1].
 

@@ -104,20 +104,12 @@ def test_conv2d_layout_converts_and_matches_its_keras_model(tmp_path):
 def test_a_bfloat16_model_exports_and_computes_in_float32(tmp_path, keras_model, loaded):
     """`--precision auto` trains in mixed_bfloat16 on CPUs with bfloat16 arithmetic; tf2onnx has no
     bfloat16, so the export computes in float32 and then equals the float32 model of its weights."""
-    import keras
-
     from emorec.export.graph_ops import float32_model
     from emorec.export.onnx import export_onnx
 
-    from .conftest import tiny_model
+    from .conftest import bf16_copy
 
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        bf16_model = tiny_model(seed=1)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-    bf16_model.set_weights(keras_model.get_weights())
+    bf16_model = bf16_copy(keras_model)
     assert bf16_model.get_layer("paralinguistic_cnn").compute_dtype == "bfloat16"
     assert float32_model(keras_model) is keras_model  # a float32 model is exported as it is
 

@@ -7,23 +7,10 @@ import numpy as np
 
 from emorec.export.predict import ExportedModel, predict_array
 
-from .conftest import LABEL_NAMES, speech_like, tiny_model
+from .conftest import LABEL_NAMES, bf16_copy, speech_like
 
 #: bfloat16 keeps 8 bits of mantissa: a served bf16 graph differs from float32 by about 1e-2.
 BF16_ATOL = 5e-2
-
-
-def bf16_copy(keras_model):
-    import keras
-
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        model = tiny_model(seed=1)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-    model.set_weights(keras_model.get_weights())
-    return model
 
 
 def test_a_bfloat16_model_exports_as_a_savedmodel_that_predicts_like_float32(tmp_path, keras_model, loaded):
