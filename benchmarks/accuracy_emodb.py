@@ -85,7 +85,7 @@ RUNS = Path("runs/accuracy_emodb")
 RESULTS_JSON = Path("benchmarks/results/accuracy_emodb.json")
 RESULTS_MD = Path("benchmarks/results/accuracy_emodb.md")
 TEST = "test"
-#: Categories whose mean predicted valence happiness should exceed (issue 11).
+#: Categories whose mean predicted valence happiness should exceed.
 NEGATIVE_CATEGORIES = ("anger", "fear", "sadness", "boredom")
 
 

@@ -3,7 +3,7 @@
     python -m benchmarks.cross_corpus [--corpora-dir ../corpora] [--emodb ../shared/data/emodb]
                                       [--work work/cross_corpus] [--json benchmarks/results/cross_corpus.json]
 
-Protocol (issue 21): for each corpus in turn, train on the other three, choose settings on their
+Protocol: for each corpus in turn, train on the other three, choose settings on their
 held-out speakers (devel: each corpus layout's default devel speakers), and test on every file of
 the held-out corpus, one output per file. Targets are derived from the categories (NRC VAD map).
 Per held-out corpus:
@@ -58,7 +58,7 @@ def corpus_sources(emodb: Path, corpora_dir: Path) -> Dict[str, Path]:
     sources = {"emodb": emodb, **{name: corpora_dir / name for name in CORPORA[1:]}}
     missing = [f"{name} ({path})" for name, path in sources.items() if not path.is_dir()]
     if missing:
-        raise SystemExit(f"corpora not found: {', '.join(missing)}; fetch them as issue 21 says "
+        raise SystemExit(f"corpora not found: {', '.join(missing)}; fetch them as ../shared/data/README.md says "
                          "(git -C MIRROR archive HEAD PATH | tar -x) or pass --corpora-dir / --emodb")
     return {name: path.resolve() for name, path in sources.items()}
 
@@ -281,7 +281,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous = json.loads(args.json.read_text(encoding="utf-8")) if args.json.is_file() else {}
     files = ({name: int((corpus.corpora == name).sum()) for name in CORPORA} if args.systems == "baseline"
              else previous.get("files"))
-    result = {"corpora": list(CORPORA), "protocol": __doc__.split("Protocol (issue 21): ")[1].split("\n\n")[0],
+    result = {"corpora": list(CORPORA), "protocol": __doc__.split("Protocol: ")[1].split("\n\n")[0],
               "features": FEATURE_SET, "files": files, "command": COMMAND, "date": datetime.date.today().isoformat(),
               "machine": machine(), "systems": merged(previous.get("systems", []), systems)}
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ Generated audio (speech-like, seeded): one 10-minute 16 kHz WAV, and 400 clips o
   Python start-up, the TensorFlow import and model loading (`fresh_process_startup_s` measures
   those alone).
 Warm figures are the best of `--rounds` interleaved rounds (other load on the machine only ever
-slows a round down). Targets (issue 10): one long file >= 70 % of the SavedModel alone; many short
+slows a round down). Targets: one long file >= 70 % of the SavedModel alone; many short
 files >= 150x real time on 2 cores.
 
 Usage: python benchmarks/predict_speed.py [--json] [--model saved_models/NAME] [--minutes 10]

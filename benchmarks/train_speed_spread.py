@@ -1,4 +1,4 @@
-"""How much training throughput varies from one process to the next (issue 10: fp32 training once
+"""How much training throughput varies from one process to the next (fp32 training once
 flipped between ~120 and ~65 s of audio per second between runs, using 1.2 cores in some).
 
     python benchmarks/train_speed_spread.py [--runs 5] [--precision float32] [--rounds 3]

@@ -95,7 +95,7 @@ class _Checked:
                     continue
                 key = spec.name if index is None else f"{spec.name}[{index}]"
                 # NaN passes every comparison, so it is refused first: a NaN learning rate trains
-                # NaN weights with exit status 0 (issue 13).
+                # NaN weights with exit status 0.
                 if not math.isfinite(item):
                     raise ConfigError(type(self).__name__, key, f"must be a finite number, got {item!r}")
                 problem = _range_problem(item, spec.metadata.get("bounds", (None,) * 4))

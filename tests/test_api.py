@@ -15,7 +15,7 @@ def test_unknown_name_is_an_attribute_error():
 
 
 def test_workflow_entry_points_are_public():
-    # `emorec predict` runs predict_files; a Python user gets the same call (issue 14).
+    # `emorec predict` runs predict_files; a Python user gets the same call.
     for name in ("convert_dataset", "train_model", "evaluate_run", "export_saved_model", "predict_file",
                  "predict_files", "run_ablation", "run_demo"):
         assert name in emorec.__all__, name

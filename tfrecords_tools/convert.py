@@ -78,7 +78,7 @@ def _clean_output(output: Path, everything: bool) -> None:
 def _refuse_foreign_files(output: Path, previous: Optional[Dict[str, Any]]) -> None:
     """Raise `OutputExistsError` when `output` holds shards (or a manifest) that no conversion of
     ours wrote: neither listed in our manifest nor recorded in `.progress/` by an interrupted run.
-    Without this, they were deleted as "shards of an earlier plan" or overwritten (issue 13)."""
+    Without this, they were deleted as "shards of an earlier plan" or overwritten."""
     ours = {name for entry in (previous or {}).get("partitions", {}).values() for name in entry.get("shards", [])}
     ours |= {path.name[: -len(".json")] for path in (output / PROGRESS_DIR).glob("*.tfrecord.json")}
     foreign = sorted(path.name for path in output.glob("*-of-*.tfrecord") if path.name not in ours)

@@ -2,7 +2,7 @@
 `export`).
 
 Two conversions into one folder at once used to leave a folder marked complete whose manifest
-described one run and whose shards held the other's (issue 13). The lock is a file
+described one run and whose shards held the other's. The lock is a file
 `<folder>/.emorec.lock` created with O_CREAT | O_EXCL (atomic on local file systems and NFSv3+),
 holding who took it: pid, host, command and time. A second writer is refused with a message
 naming the holder. A lock left by a process that died (kill -9, power cut) on this host is taken

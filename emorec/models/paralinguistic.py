@@ -37,7 +37,7 @@ Conv layout (`conv_layout`). The convs and max-pools can run as 1-D ops on `[n, 
 viewed as `[1, k, Cin, Cout]` ("conv2d"). The variables are the same either way, so checkpoints
 and SavedModels do not change and a loaded model can switch layout. On a CPU with AVX512_BF16 the
 2-D form together with mixed_bfloat16 measured x1.4 training and x2.1 inference over plain
-float32 (issue 10); `auto` therefore picks conv2d exactly when the layer computes in bfloat16,
+float32; `auto` therefore picks conv2d exactly when the layer computes in bfloat16,
 conv1d otherwise. In float32 on a 2-core AVX-512 Xeon the two layouts run the default model
 equally fast: conv2 and conv3 are the same oneDNN Conv2D either way (TensorFlow's conv1d is a
 Conv2D between ExpandDims and Squeeze) and their bias and ReLU come after the pool. Only a conv

@@ -1,5 +1,5 @@
 """Every WAV sample format decodes to what was written; lying headers and absurd rates are refused
-before decoding (issue 13, rows 1 and 4)."""
+before decoding."""
 from __future__ import annotations
 
 import time

@@ -1,4 +1,4 @@
-"""Training and evaluation boundaries named apart (issue 12 item 4): a model trained on given word
+"""Training and evaluation boundaries named apart: a model trained on given word
 boundaries is evaluated on the features of its `evaluation_boundaries` (the paper: the segmenter,
 the text discarded), read from `<data>/semantic/<source>-<boundaries>/`."""
 from __future__ import annotations

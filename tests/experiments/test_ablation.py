@@ -157,7 +157,7 @@ def test_ablation_trains_evaluates_and_writes_one_row_per_config(data, tmp_path)
         info = json.loads((runs / name / "run.json").read_text())
         assert info["semantic_dim"] == SEMANTIC_DIM
         assert info["semantic_features"].endswith("semantic/word2vec-given")
-        # Evaluations are keyed by data folder and partition (issue 14).
+        # Evaluations are keyed by data folder and partition.
         scores = json.loads((runs / name / "evaluation" / f"{Path(data).name}-test" / "scores.json").read_text())
         assert scores["recordings"] == 2 and scores["semantic_features"] == info["semantic_features"]
         assert np.isfinite(float(np.genfromtxt(runs / name / "history.csv", delimiter=",", names=True)["loss"]))

@@ -1,4 +1,4 @@
-"""Which partition a table scores (issue 12 item 5): the one the configs name (the paper's tables:
+"""Which partition a table scores: the one the configs name (the paper's tables:
 devel), and never one without labels (a SEWA release's test set), which is refused in one line.
 And `--seeds N` (item 7): each cell is the mean ± sd over N seeds."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fixtures of the fault tests (issue 13): tiny generated data, a tiny config, and the CLI run in
+"""Fixtures of the fault tests: tiny generated data, a tiny config, and the CLI run in
 a child process (so exit codes and stderr are the user's, and a child can be killed)."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fuzz `convert` and `predict` with generated bad and odd audio files (issue 13).
+"""Fuzz `convert` and `predict` with generated bad and odd audio files.
 
     PYTHONPATH=. python -m tests.faults.fuzz_inputs [--count N] [--seed S] [--json] [--keep DIR]
 

@@ -1,4 +1,4 @@
-"""The semantic recipe in YAML (issue 12, item 3): `semantic.word2vec|speech2vec|alignment|segmenter`
+"""The semantic recipe in YAML: `semantic.word2vec|speech2vec|alignment|segmenter`
 sections, read by `emorec semantic ... --config` with `--set` and flags over them."""
 from __future__ import annotations
 

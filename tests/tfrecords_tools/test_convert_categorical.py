@@ -1,6 +1,6 @@
 """The layouts of corpora labelled by category (ravdess, nemo, ased, folders) on small generated
 files in each corpus's own layout, converted for real; then the real corpora's listings, skipped
-when they are absent (they are fetched, not shipped: see issue 21 / ../shared/data/README.md)."""
+when they are absent (they are fetched, not shipped: see ../shared/data/README.md)."""
 from __future__ import annotations
 
 import collections
@@ -149,7 +149,7 @@ def test_real_corpus_listing(layout):
     candidates = [REPO_ROOT.parent / "shared" / "data" / folder, REPO_ROOT.parent / "corpora" / folder]
     source = next((path for path in candidates if path.is_dir()), None)
     if source is None:
-        pytest.skip(f"{layout} not available at {' or '.join(map(str, candidates))} (fetch it as issue 21 says)")
+        pytest.skip(f"{layout} not available at {' or '.join(map(str, candidates))} (fetch it as ../shared/data/README.md says)")
     spec = get_layout(layout)
     items = spec.list_items(source, spec.resolve({}))
     assert len(items) == files
