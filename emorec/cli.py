@@ -245,8 +245,8 @@ def evaluate(run_dir, data_dir, partition, output_dir, overwrite, postprocess, v
 @cli.command(context_settings=CONTEXT)
 @click.option("--workdir", type=click.Path(path_type=str), default="emorec-demo",
               help="Folder for the generated data, the converted data and the run.")
-@click.option("--epochs", type=int, default=None, help="Epochs [default: configs/demo.yaml's].")
-@set_option("configs/demo.yaml")
+@click.option("--epochs", type=int, default=None, help="Epochs [default: emorec/resources/demo.yaml's].")
+@set_option("emorec/resources/demo.yaml")
 def demo(workdir, epochs, overrides) -> None:
     """Generate a small learnable dataset, convert, train, evaluate, and print the CCC table."""
     from emorec.config import apply_overrides

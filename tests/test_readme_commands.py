@@ -134,7 +134,7 @@ def train_my_run(workdir: Path) -> None:
     from emorec.config import apply_overrides, load_config
     from emorec.training import train_model
 
-    config = apply_overrides(load_config(REPO_ROOT / "configs" / "demo.yaml"),
+    config = apply_overrides(load_config(REPO_ROOT / "emorec" / "resources" / "demo.yaml"),
                              ["model.cnn.filters=[4, 8, 8]", "model.lstm_units=8", "data.sequence_frames=10",
                               "data.hop_frames=10"])
     train_model(config, workdir / "converted" / "emodb_utt", workdir / "runs" / "my_run", epochs=1, verbose=0)

@@ -81,3 +81,10 @@ def test_predict_from_the_installed_wheel_uses_the_packaged_model(wheel, tmp_pat
     assert f"imported {target / 'emorec' / '__init__.py'}" in result.stdout, result.stdout
     outputs = [path for path in (work / "predictions").rglob("*.csv")]
     assert len(outputs) == 1 and outputs[0].read_text().strip(), result.stdout
+
+
+def test_the_demo_config_is_packaged(wheel):
+    """`emorec demo` from a wheel trains the checkout's demo: its config is a package resource."""
+    with zipfile.ZipFile(wheel) as archive:
+        packaged = archive.read("emorec/resources/demo.yaml")
+    assert packaged == (REPO_ROOT / "emorec" / "resources" / "demo.yaml").read_bytes()

@@ -22,8 +22,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 from scipy.io import wavfile
 
-from emorec.config import (CNNConfig, DataConfig, EvaluationConfig, ExperimentConfig, ModelConfig,
-                           TrainingConfig, load_config)
+from emorec.config import RESOURCES_DIR, ExperimentConfig, load_config
 from emorec.constants import FRAME_LENGTH_SAMPLES, FRAME_RATE_HZ, SAMPLE_RATE_HZ
 from emorec.data.schema import Recording
 from emorec.errors import PathLike
@@ -124,17 +123,9 @@ def write_manifest_source(recordings, source_dir: PathLike) -> Path:
 
 
 def demo_config() -> ExperimentConfig:
-    """The demo's experiment: `configs/demo.yaml` when present, else the same values built in."""
-    path = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
-    if path.is_file():
-        return load_config(path)
-    return ExperimentConfig(
-        name="demo",
-        data=DataConfig(sequence_frames=30, hop_frames=15, batch_size=8, shuffle_buffer=200),
-        model=ModelConfig(cnn=CNNConfig(filters=(16, 32, 32)), lstm_units=32, lstm_dropout=0.1),
-        training=TrainingConfig(epochs=12, learning_rate=3e-3, seed=0),
-        evaluation=EvaluationConfig(plot_recordings=2),
-    )
+    """The demo's experiment, `emorec/resources/demo.yaml`: packaged, so that `emorec demo` from a
+    wheel trains what it does from a checkout."""
+    return load_config(RESOURCES_DIR / "demo.yaml")
 
 
 def convert(source_dir: Path, data_dir: Path) -> None:

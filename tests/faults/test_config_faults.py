@@ -38,7 +38,7 @@ def run_capped_cli(*args: str) -> tuple:
 
 
 def test_alias_bomb_in_set_is_one_bounded_line_within_seconds(tmp_path):
-    result, seconds = run_capped_cli("train", "--config", str(REPO_ROOT / "configs" / "demo.yaml"),
+    result, seconds = run_capped_cli("train", "--config", str(REPO_ROOT / "emorec" / "resources" / "demo.yaml"),
                                      "--data", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run"),
                                      "--set", f"description={BOMB_VALUE}")
     line = one_line_error(result)
@@ -123,7 +123,7 @@ def test_sizes_at_their_limit_are_accepted():
 def test_a_float_for_an_integer_field_is_a_type_error(tmp_path, override, key):
     """`1e8` reads as a float, as in YAML 1.2 (the config's rule for exponents), even though it is
     whole: an integer field refuses it before anything is built (it was an OOM after 67 s)."""
-    result = run_cli("train", "--config", str(REPO_ROOT / "configs" / "demo.yaml"), "--data", str(tmp_path / "d"),
+    result = run_cli("train", "--config", str(REPO_ROOT / "emorec" / "resources" / "demo.yaml"), "--data", str(tmp_path / "d"),
                      "--run-dir", str(tmp_path / "run"), "--set", override)
     line = one_line_error(result)
     assert f"--set: {key}: expected an integer, got the float " in line, line
