@@ -324,10 +324,6 @@ def predict(audio, model_dir, out_dir, output_format, overwrite, plot, summary, 
 
 
 # --- semantic branch (emorec.semantic) ------------------------------------------------------------
-_ALLOW_PICKLE_HELP = ("Also read gensim pickle vectors (.kv of older emorec). Opening a pickle runs any code it "
-                      "holds: only for files you trust; better convert them once with `semantic convert-vectors`.")
-
-
 @cli.group("semantic", context_settings=CONTEXT)
 def semantic() -> None:
     """Semantic branch: Word2Vec, Speech2Vec, alignment (eq. 1-3), frame-level features."""
@@ -464,12 +460,11 @@ def semantic_speech2vec(source, output_dir, config_path, overrides, dim, encoder
                    "unsupervised method)." + _FROM_CONFIG)
 @click.option("--seed", type=int, default=None,
               help="Seed of the adversarial game and of the supervised split." + _FROM_CONFIG)
-@click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
 @json_option()
 def semantic_align(source_vectors, target_vectors, output, config_path, overrides, adversarial, adversarial_epochs,
                    iterations_per_epoch, batch_size, discriminator_hidden, orthogonalisation, restarts,
                    refinement_iterations, dictionary_size, target_most_frequent, supervised, seed,
-                   allow_pickle, as_json) -> None:
+                   as_json) -> None:
     """Learn W mapping SOURCE_VECTORS (Speech2Vec folder or word2vec file) into TARGET_VECTORS' space (word2vec file);
     save W as .npy in OUTPUT and print precision at 1/5 with chance levels."""
     config = _semantic_section(config_path, overrides, "alignment", adversarial=adversarial,
@@ -480,20 +475,8 @@ def semantic_align(source_vectors, target_vectors, output, config_path, override
                                target_most_frequent=target_most_frequent, supervised=supervised, seed=seed)
     from emorec.semantic.run import format_align_report, run_align
 
-    _semantic_report(run_align(source_vectors, target_vectors, output, config, allow_pickle=allow_pickle),
+    _semantic_report(run_align(source_vectors, target_vectors, output, config),
                      as_json, format_align_report)
-
-
-@semantic.command("convert-vectors", context_settings=CONTEXT)
-@click.argument("pickle_path", type=click.Path(exists=True, dir_okay=False, path_type=str))
-@click.argument("output", type=click.Path(dir_okay=False, path_type=str))
-def semantic_convert_vectors(pickle_path, output) -> None:
-    """Rewrite gensim pickle vectors (.kv, from older emorec) as word2vec binary OUTPUT. Opening a
-    pickle runs any code it holds: convert only files from a source you trust."""
-    from emorec.semantic.run import convert_pickled_vectors
-
-    report = convert_pickled_vectors(pickle_path, output)
-    click.echo(f"{report['source']} -> {report['output']}: {report['vocabulary']} words")
 
 
 @semantic.command("features", context_settings=CONTEXT)
@@ -509,16 +492,15 @@ def semantic_convert_vectors(pickle_path, output) -> None:
 @click.option("--partition", "partitions", multiple=True, default=None, help="Partitions [default: all].")
 @click.option("--out", "output_dir", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Output folder [default: CONVERTED/semantic/SOURCE-BOUNDARIES].")
-@click.option("--allow-pickle", is_flag=True, help=_ALLOW_PICKLE_HELP)
 @json_option()
 def semantic_features(converted, config_path, overrides, source, boundaries, artefacts_dir, partitions, output_dir,
-                      allow_pickle, as_json) -> None:
+                      as_json) -> None:
     """Write frame-level semantic features (zeros where no word) for every recording of CONVERTED."""
     config = _semantic_section(config_path, overrides, "segmenter")
     from emorec.semantic.run import format_features_report, run_features
 
     _semantic_report(run_features(converted, source, boundaries, artefacts_dir, config, partitions=partitions,
-                                  output_dir=output_dir, allow_pickle=allow_pickle, progress=True),
+                                  output_dir=output_dir, progress=True),
                      as_json, format_features_report)
 
 

@@ -39,8 +39,6 @@ MIN_OVERLAP_S = 1e-6
 
 # Artefact folder layout (SemanticConfig.artefacts_dir).
 WORD2VEC_FILENAME = "word2vec.bin"
-#: What artefacts folders of the pickle era call it (read only if it is not a pickle, or with allow_pickle).
-LEGACY_WORD2VEC_FILENAME = "word2vec.kv"
 SPEECH2VEC_DIRNAME = "speech2vec"
 ALIGNMENT_FILENAME = "alignment.npy"
 
@@ -115,12 +113,10 @@ def text_frame_features(words: Sequence[str], starts_s: Sequence[float], ends_s:
 
 class SemanticArtefacts:
     """The trained pieces in an artefacts folder: `word2vec.bin`, `speech2vec/`, `alignment.npy`.
-    Each is loaded on first use. allow_pickle: load gensim pickle vectors (runs code; see
-    `emorec.semantic.word2vec.load_keyed_vectors`)."""
+    Each is loaded on first use."""
 
-    def __init__(self, folder: PathLike, *, allow_pickle: bool = False):
+    def __init__(self, folder: PathLike):
         self.folder = Path(folder)
-        self.allow_pickle = allow_pickle
         self._keyed_vectors = None
         self._encoder = None
         self._W = None
@@ -130,10 +126,7 @@ class SemanticArtefacts:
         if self._keyed_vectors is None:
             from emorec.semantic.word2vec import load_keyed_vectors
 
-            path = self.folder / WORD2VEC_FILENAME
-            if not path.is_file() and (self.folder / LEGACY_WORD2VEC_FILENAME).is_file():
-                path = self.folder / LEGACY_WORD2VEC_FILENAME
-            self._keyed_vectors = load_keyed_vectors(path, allow_pickle=self.allow_pickle)
+            self._keyed_vectors = load_keyed_vectors(self.folder / WORD2VEC_FILENAME)
         return self._keyed_vectors
 
     @property
@@ -188,13 +181,12 @@ def recording_features(recording: Recording, source: str, boundaries: str, artef
 
 def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str, artefacts_dir: PathLike,
                           partitions: Optional[Sequence[str]] = None, output_dir: Optional[PathLike] = None,
-                          segmenter_config: Optional[SegmenterConfig] = None, *, allow_pickle: bool = False,
+                          segmenter_config: Optional[SegmenterConfig] = None, *,
                           progress: bool = False) -> Path:
     """Write semantic features for every recording of a converted dataset folder.
 
     segmenter_config: the experiment config's `semantic.segmenter` section (default: its
     defaults); it finds the words of `boundaries="segmenter"` and is stored in `semantic.json`.
-    allow_pickle: accept a gensim pickle `word2vec.kv` in the artefacts (it runs code when opened).
     progress: a bar of recordings with ETA on stderr (plain lines, about 20, when not a terminal).
 
     Output: `output_dir` (default `<converted>/semantic/<source>-<boundaries>/`), laid out as the
@@ -210,7 +202,7 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
     """
     check_setting(source, boundaries)
     converted_dir = Path(converted_dir)
-    artefacts = artefacts_dir if isinstance(artefacts_dir, SemanticArtefacts) else SemanticArtefacts(artefacts_dir, allow_pickle=allow_pickle)
+    artefacts = artefacts_dir if isinstance(artefacts_dir, SemanticArtefacts) else SemanticArtefacts(artefacts_dir)
     output = Path(output_dir) if output_dir else semantic_features_dir(converted_dir, source, boundaries)
     segmenter_config = segmenter_config or SegmenterConfig()
     manifest = read_manifest(converted_dir)

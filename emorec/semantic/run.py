@@ -40,17 +40,6 @@ def run_word2vec(source: PathLike, output: PathLike, config: Optional[Word2VecCo
     return report
 
 
-def convert_pickled_vectors(pickle_path: PathLike, output: PathLike) -> Dict:
-    """Rewrite gensim pickle KeyedVectors (`.kv`) in the word2vec binary format. Opening the pickle
-    runs any code it holds: call this only on a file from a source you trust."""
-    from emorec.semantic.word2vec import load_keyed_vectors, save_keyed_vectors
-
-    keyed = load_keyed_vectors(pickle_path, allow_pickle=True)
-    save_keyed_vectors(keyed, output)
-    return {"source": str(pickle_path), "output": str(output), "vocabulary": len(keyed),
-            "vector_size": keyed.vector_size}
-
-
 def run_speech2vec(source: PathLike, output_dir: PathLike, config: Optional[Speech2VecConfig] = None, *,
                    partitions: Sequence[str] = ("train",), held_out_speakers: Sequence[str] = (),
                    progress: bool = True) -> Dict:
@@ -83,7 +72,7 @@ def run_speech2vec(source: PathLike, output_dir: PathLike, config: Optional[Spee
 
 
 def run_align(source_vectors: PathLike, target_vectors: PathLike, output: PathLike,
-              config: Optional[AlignmentConfig] = None, *, allow_pickle: bool = False) -> Dict:
+              config: Optional[AlignmentConfig] = None) -> Dict:
     """Align source vectors (a Speech2Vec folder or a .kv) to target vectors (.kv); save W
     `[target_dim, source_dim]` as .npy. config: the `semantic.alignment` section. Unsupervised
     (adversarial + refinement) by default; `config.supervised` fits Procrustes on part of the
@@ -91,16 +80,15 @@ def run_align(source_vectors: PathLike, target_vectors: PathLike, output: PathLi
     (held-out ones when supervised) and chance.
 
     config.normalise: both spaces get MUSE's renorm-center-renorm first (W then maps preprocessed
-    vectors; the report's `normalise` flag says so, and `features` must use the same setting).
-    allow_pickle: accept gensim pickle `.kv` vectors (they run code when opened)."""
+    vectors; the report's `normalise` flag says so, and `features` must use the same setting)."""
     from emorec.semantic.alignment import LinearMap, align, center_and_normalise, normalise_rows
     from emorec.semantic.evaluation import supervised_holdout, translation_report
     from emorec.semantic.word2vec import load_keyed_vectors, most_frequent
 
     config = config or AlignmentConfig()
     normalise, supervised = config.normalise, config.supervised
-    source = load_keyed_vectors(source_vectors, allow_pickle=allow_pickle)
-    target = most_frequent(load_keyed_vectors(target_vectors, allow_pickle=allow_pickle),
+    source = load_keyed_vectors(source_vectors)
+    target = most_frequent(load_keyed_vectors(target_vectors),
                            config.target_most_frequent)
     source_mean = normalise_rows(source.vectors).mean(0) if normalise else None
     if normalise:
@@ -125,7 +113,7 @@ def run_align(source_vectors: PathLike, target_vectors: PathLike, output: PathLi
 
 def run_features(converted: PathLike, source: str, boundaries: str, artefacts_dir: PathLike,
                  config: Optional[SegmenterConfig] = None, *, partitions: Optional[Sequence[str]] = None,
-                 output_dir: Optional[PathLike] = None, allow_pickle: bool = False, progress: bool = True) -> Dict:
+                 output_dir: Optional[PathLike] = None, progress: bool = True) -> Dict:
     """Write frame-level semantic features of one source/boundaries setting for every recording
     of a converted folder (`emorec.semantic.features.add_semantic_features`). config: the
     `semantic.segmenter` section (default: its defaults), which finds the words of
@@ -135,7 +123,7 @@ def run_features(converted: PathLike, source: str, boundaries: str, artefacts_di
     from emorec.semantic.features import add_semantic_features
 
     output = add_semantic_features(converted, source, boundaries, artefacts_dir, partitions or None, output_dir,
-                                   config or SegmenterConfig(), allow_pickle=allow_pickle, progress=progress)
+                                   config or SegmenterConfig(), progress=progress)
     report = dict(read_metadata(output))
     report["output"] = str(output)
     return report

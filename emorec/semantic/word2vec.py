@@ -134,14 +134,13 @@ def _stable_hash(text: str) -> int:
 #: which runs code when opened), reading it only parses numbers, so a vectors file from anyone is
 #: safe to open; other tools (MUSE, fastText) read it too. Rows stay in frequency order.
 VECTORS_SUFFIX = ".bin"
-#: The Speech2Vec folder's word vectors, and the name the pickle-era releases used.
+#: The Speech2Vec folder's word vectors.
 SPEECH2VEC_VECTORS_FILENAME = "word_vectors.bin"
-LEGACY_SPEECH2VEC_VECTORS_FILENAME = "word_vectors.kv"
 #: A vectors file larger than this is refused before parsing (a hostile header could otherwise
 #: make gensim allocate `count x dim` floats up front).
 _MAX_VECTOR_FLOATS = 2_000_000_000
-_PICKLE_HELP = ("is a gensim pickle (.kv), which runs code when opened; if you trust its source, convert it "
-                "once with `emorec semantic convert-vectors {path} NEW.bin` (or pass --allow-pickle)")
+_PICKLE_HELP = ("is a gensim pickle (.kv), which runs code when opened, and emorec opens none; save the vectors "
+                "in the word2vec binary format instead (gensim: KeyedVectors.save_word2vec_format(path, binary=True))")
 
 
 def save_keyed_vectors(keyed_vectors, path: PathLike) -> Path:
@@ -161,33 +160,24 @@ def _looks_like_pickle(head: bytes) -> bool:
     return head[:1] == b"\x80" or head[:1] in (b"(", b"c", b"}", b"]")
 
 
-def load_keyed_vectors(path: PathLike, *, allow_pickle: bool = False):
+def load_keyed_vectors(path: PathLike):
     """Load word vectors in the word2vec binary or text format (what `save_keyed_vectors` writes).
 
     A Speech2Vec folder stands for its `word_vectors.bin`. A gensim pickle (`.kv`) is refused,
-    with how to convert it, unless `allow_pickle` (then it is loaded with a warning: opening a
-    pickle runs whatever code it holds). Raises InputFileError naming the file.
+    saying how to save it instead: opening a pickle runs whatever code it holds. Raises
+    InputFileError naming the file.
     """
     from gensim.models import KeyedVectors
 
     path = Path(path)
-    if path.is_dir():
-        if (path / SPEECH2VEC_VECTORS_FILENAME).is_file():
-            path = path / SPEECH2VEC_VECTORS_FILENAME
-        elif (path / LEGACY_SPEECH2VEC_VECTORS_FILENAME).is_file():
-            path = path / LEGACY_SPEECH2VEC_VECTORS_FILENAME
+    if path.is_dir() and (path / SPEECH2VEC_VECTORS_FILENAME).is_file():
+        path = path / SPEECH2VEC_VECTORS_FILENAME
     if not path.is_file():
         raise InputFileError(path, "no saved word vectors here")
     with open(path, "rb") as handle:
         head = handle.read(65536)  # the header and, in the text format, the first row
     if _looks_like_pickle(head):
-        if not allow_pickle:
-            raise InputFileError(path, _PICKLE_HELP.format(path=path))
-        logger.warning("%s: loading a gensim pickle because allow_pickle is set; this runs any code it holds", path)
-        try:
-            return KeyedVectors.load(str(path))
-        except Exception as error:  # gensim raises assorted pickle / IO errors
-            raise InputFileError(path, f"not a gensim KeyedVectors file ({type(error).__name__})") from None
+        raise InputFileError(path, _PICKLE_HELP)
     binary = _check_word2vec_header(path, head)
     try:
         return KeyedVectors.load_word2vec_format(str(path), binary=binary, unicode_errors="replace")

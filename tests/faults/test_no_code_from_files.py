@@ -1,4 +1,4 @@
-"""Issue 13 row 8: no file a user receives runs code when emorec opens it.
+"""No file a user receives runs code when emorec opens it.
 
 A crafted gensim `.kv` (a pickle whose unpickling creates a marker file) is refused by the
 Python API and by `semantic align` / `semantic features`, and the marker never appears. The
@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from emorec.cli import cli
 from emorec.errors import EmorecError, InputFileError
-from emorec.semantic.features import LEGACY_WORD2VEC_FILENAME, add_semantic_features
+from emorec.semantic.features import WORD2VEC_FILENAME, add_semantic_features
 from emorec.semantic.word2vec import load_keyed_vectors, save_keyed_vectors, train_word2vec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,12 +47,11 @@ def test_api_refuses_a_pickle_and_runs_nothing(evil):
     for path in paths.values():
         with pytest.raises(InputFileError) as info:
             load_keyed_vectors(path)
-        assert "pickle" in info.value.problem and "convert-vectors" in info.value.problem
+        assert "pickle" in info.value.problem and "save_word2vec_format" in info.value.problem
         assert "\n" not in str(info.value)
     assert not marker.exists()
-    # The check can fail: the same file does run code once the user opts in.
-    with pytest.raises(InputFileError):
-        load_keyed_vectors(paths["evil.kv"], allow_pickle=True)
+    # The check can fail: the payload does run code when unpickled.
+    pickle.loads(paths["evil.kv"].read_bytes())
     assert marker.exists()
 
 
@@ -60,7 +59,7 @@ def test_cli_align_refuses_a_pickle(evil, tmp_path):
     marker, paths = evil
     result = CliRunner().invoke(cli, ["semantic", "align", str(paths["evil.kv"]), str(paths["evil.kv"]),
                                       str(tmp_path / "W.npy"), "--no-adversarial"])
-    assert isinstance(result.exception, EmorecError) and "convert-vectors" in str(result.exception)
+    assert isinstance(result.exception, EmorecError) and "save_word2vec_format" in str(result.exception)
     assert str(paths["evil.kv"]) in str(result.exception)
     assert not marker.exists() and not (tmp_path / "W.npy").exists()
 
@@ -72,7 +71,7 @@ def test_semantic_features_refuse_a_pickle_before_writing(evil, tmp_path):
     marker, paths = evil
     artefacts = tmp_path / "artefacts"
     artefacts.mkdir()
-    (artefacts / LEGACY_WORD2VEC_FILENAME).write_bytes(paths["evil.kv"].read_bytes())
+    (artefacts / WORD2VEC_FILENAME).write_bytes(paths["evil.kv"].read_bytes())
     frames = 5
     recording = Recording(name="r", partition="train", speaker="s", num_samples=frames * 2205,
                           audio=np.zeros(frames * 2205, np.float32), label_names=["arousal"],
@@ -83,7 +82,7 @@ def test_semantic_features_refuse_a_pickle_before_writing(evil, tmp_path):
     result = CliRunner().invoke(cli, ["semantic", "features", str(converted), "--source", "word2vec",
                                       "--artefacts", str(artefacts), "--out", str(out)])
     assert isinstance(result.exception, InputFileError), result.output
-    assert "convert-vectors" in str(result.exception) and LEGACY_WORD2VEC_FILENAME in str(result.exception)
+    assert "pickle" in str(result.exception) and WORD2VEC_FILENAME in str(result.exception)
     assert not marker.exists() and not out.exists()
     with pytest.raises(InputFileError):
         add_semantic_features(converted, "word2vec", "given", artefacts, output_dir=out)
@@ -109,19 +108,17 @@ def test_word2vec_header_claiming_more_than_the_file_holds_is_refused(tmp_path):
         load_keyed_vectors(path)
 
 
-def test_convert_vectors_rewrites_a_trusted_pickle(tmp_path):
+def test_gensims_own_pickle_format_is_refused_with_the_way_out(tmp_path):
     keyed = train_word2vec([["a", "b", "c", "a"]] * 5, vector_size=4, min_count=1, epochs=1)
-    keyed.save(str(tmp_path / "old.kv"))  # the pickle format of older emorec
-    with pytest.raises(InputFileError, match="pickle"):
+    keyed.save(str(tmp_path / "old.kv"))  # gensim's native format, a pickle
+    with pytest.raises(InputFileError, match="save_word2vec_format"):
         load_keyed_vectors(tmp_path / "old.kv")
-    result = CliRunner().invoke(cli, ["semantic", "convert-vectors", str(tmp_path / "old.kv"), str(tmp_path / "new.bin")])
-    assert result.exit_code == 0, result.output
+    keyed.save_word2vec_format(str(tmp_path / "new.bin"), binary=True)  # the way the message gives
     np.testing.assert_allclose(load_keyed_vectors(tmp_path / "new.bin").vectors, keyed.vectors)
 
 
 def test_no_pickle_based_loader_in_the_package():
-    """np.load keeps allow_pickle=False (its default), and nothing unpickles a file except the
-    one explicit, warned path in word2vec.load_keyed_vectors."""
+    """np.load keeps allow_pickle=False (its default), and nothing unpickles a file."""
     offenders = []
     for path in sorted((REPO / "emorec").rglob("*.py")) + sorted((REPO / "tfrecords_tools").rglob("*.py")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
@@ -131,6 +128,6 @@ def test_no_pickle_based_loader_in_the_package():
             if re.search(r"\bpickle\.loads?\(|joblib\.load|pd\.read_pickle|torch\.load|yaml\.load\(|yaml\.unsafe_load",
                          code):
                 offenders.append(f"{path}:{number}: {line.strip()}")
-            if "KeyedVectors.load(" in code and path.name != "word2vec.py":
+            if "KeyedVectors.load(" in code:
                 offenders.append(f"{path}:{number}: {line.strip()}")
     assert offenders == []
