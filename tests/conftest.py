@@ -52,3 +52,21 @@ def write_wav():
         return path
 
     return write
+
+
+@pytest.fixture
+def kill_after_epochs():
+    """kill_after_epochs(n): a Keras callback that raises KeyboardInterrupt at the end of epoch n
+    (1-based), as a run killed there would stop."""
+    import keras
+
+    class KillAfterEpochs(keras.callbacks.Callback):
+        def __init__(self, epochs: int):
+            super().__init__()
+            self.epochs = epochs
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 >= self.epochs:
+                raise KeyboardInterrupt(f"stopped after epoch {epoch + 1}")
+
+    return KillAfterEpochs

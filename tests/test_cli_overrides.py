@@ -18,10 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def train_only_data(tmp_path_factory):
     """3 generated recordings of 3 s, all in `train`."""
-    from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+    from emorec.experiments.demo import synthetic_recordings
+    from tfrecords_tools.writer import write_recordings
 
     recordings = list(synthetic_recordings(recordings={"train": 3}, duration_s=(3, 3), seed=5))
-    return write_tfrecords(recordings, tmp_path_factory.mktemp("train_only"))
+    return write_recordings(recordings, tmp_path_factory.mktemp("train_only"))
 
 
 def tiny_config_file(tmp_path: Path) -> Path:

@@ -55,11 +55,12 @@ def noise_in(text: str) -> list:
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
-    from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+    from emorec.experiments.demo import synthetic_recordings
+    from tfrecords_tools.writer import write_recordings
 
     recordings = list(synthetic_recordings(recordings={"train": 4}, duration_s=(3, 3), seed=3))
     devel = [dataclasses.replace(r, partition="devel", name=f"devel_{r.name}") for r in recordings]
-    return write_tfrecords(recordings + devel, tmp_path_factory.mktemp("quiet_data"))
+    return write_recordings(recordings + devel, tmp_path_factory.mktemp("quiet_data"))
 
 
 def test_the_noise_patterns_match_what_tensorflow_prints():

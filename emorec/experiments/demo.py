@@ -89,13 +89,6 @@ def synthetic_recordings(
             )
 
 
-def write_tfrecords(recordings, output_dir: PathLike, *, source: str = "synthetic") -> Path:
-    """Write generated `Recording`s straight into a converted folder (for tests and benchmarks)."""
-    from tfrecords_tools.writer import write_recordings
-
-    return write_recordings(recordings, output_dir, source=source)
-
-
 def write_manifest_source(recordings, source_dir: PathLike) -> Path:
     """Write recordings as the converter's `manifest` layout: `audio/<name>.wav` (16-bit PCM),
     `labels/<name>.csv` (`time_s,<dim>,...` at 10 Hz) and `manifest.csv` listing them."""

@@ -71,18 +71,6 @@ class BestModelCheckpoint(keras.callbacks.Callback):
             self.state_path.write_text(json.dumps(state, indent=2), encoding="utf-8")
 
 
-class StopAfterEpochs(keras.callbacks.Callback):
-    """Raises `KeyboardInterrupt` at the end of epoch `epochs` (1-based): simulates a killed run."""
-
-    def __init__(self, epochs: int):
-        super().__init__()
-        self.epochs = epochs
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 >= self.epochs:
-            raise KeyboardInterrupt(f"stopped after epoch {epoch + 1}")
-
-
 class NonFiniteTrainingError(EmorecError):
     """The training loss or the weights became NaN or infinite; the run is left unfinished."""
 

@@ -127,9 +127,10 @@ def test_a_missing_default_folder_names_the_convert_command(tmp_path, monkeypatc
 def test_end_to_end_on_a_tiny_converted_folder(tmp_path, monkeypatch, capsys):
     pytest.importorskip("opensmile", reason="openSMILE is in the `bench` extra")
     pytest.importorskip("sklearn", reason="scikit-learn is in the `bench` extra")
-    from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+    from emorec.experiments.demo import synthetic_recordings
+    from tfrecords_tools.writer import write_recordings
 
-    data = write_tfrecords(synthetic_recordings(recordings={"train": 6, "devel": 4, "test": 4}, duration_s=(1.5, 2.5),
+    data = write_recordings(synthetic_recordings(recordings={"train": 6, "devel": 4, "test": 4}, duration_s=(1.5, 2.5),
                                                 seed=5), tmp_path / "data")
     out = tmp_path / "baseline.json"
     assert baseline.main(["--data", str(data), "--json", str(out)]) == 0

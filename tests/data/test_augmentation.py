@@ -11,7 +11,7 @@ from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
 from emorec.data.augmentation import augment_window
 from emorec.data.pipeline import make_dataset
 from emorec.data.schema import Recording
-from emorec.experiments.demo import write_tfrecords
+from tfrecords_tools.writer import write_recordings
 
 ON = AugmentationConfig(enabled=True)
 
@@ -27,7 +27,7 @@ def recording(name, frames, seed, partition="train"):
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     recs = [recording("a", 9, 0), recording("b", 6, 1), recording("c", 6, 2, "devel")]
-    return write_tfrecords(recs, tmp_path_factory.mktemp("aug"))
+    return write_recordings(recs, tmp_path_factory.mktemp("aug"))
 
 
 def audio_of(folder, partition, augmentation, *, training, seed=7, epochs=1):

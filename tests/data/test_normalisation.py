@@ -9,7 +9,7 @@ from emorec.constants import FRAME_LENGTH_SAMPLES
 from emorec.data.normalisation import normalise_frames
 from emorec.data.pipeline import make_dataset, recordings_for_prediction
 from emorec.data.schema import Recording
-from emorec.experiments.demo import write_tfrecords
+from tfrecords_tools.writer import write_recordings
 from emorec.errors import DatasetError
 
 
@@ -31,8 +31,8 @@ CROWDED = [recording("loud", 9, 1, level=0.9), recording("a", 6, 0), recording("
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    return (write_tfrecords(ALONE, tmp_path_factory.mktemp("alone")),
-            write_tfrecords(CROWDED, tmp_path_factory.mktemp("crowded")))
+    return (write_recordings(ALONE, tmp_path_factory.mktemp("alone")),
+            write_recordings(CROWDED, tmp_path_factory.mktemp("crowded")))
 
 
 def normalised(folder, kind, name="a"):
@@ -55,7 +55,7 @@ def test_speaker_statistics_ignore_other_speakers_and_partitions(folders, tmp_pa
     alone, crowded = folders
     # 'loud' is s1 in train as well: speaker statistics pool it with 'a' (that is the protocol) ...
     with_loud = normalised(crowded, "speaker")
-    same_speaker_only = write_tfrecords([CROWDED[0], CROWDED[1]], tmp_path / "s1")
+    same_speaker_only = write_recordings([CROWDED[0], CROWDED[1]], tmp_path / "s1")
     np.testing.assert_allclose(with_loud, normalised(same_speaker_only, "speaker"), rtol=1e-6)
     # ... and nothing else: s2 in train and s1-free devel/test partitions leave it unchanged.
     energy = sum(float(np.sum(r.audio.astype(np.float64) ** 2)) for r in CROWDED[:2])
@@ -99,6 +99,6 @@ def test_training_pipeline_normalises_as_evaluation_does(folders):
 
 
 def test_speaker_normalisation_needs_speaker_ids(tmp_path):
-    folder = write_tfrecords([recording("x", 3, 0, speaker="")], tmp_path / "nospeaker")
+    folder = write_recordings([recording("x", 3, 0, speaker="")], tmp_path / "nospeaker")
     with pytest.raises(DatasetError, match="no speaker id"):
         normalised(folder, "speaker", "x")

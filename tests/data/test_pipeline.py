@@ -6,7 +6,7 @@ from emorec.config import DataConfig
 from emorec.constants import FRAME_LENGTH_SAMPLES
 from emorec.data.pipeline import count_windows, make_dataset, recordings_for_prediction
 from emorec.data.schema import Recording
-from emorec.experiments.demo import write_tfrecords
+from tfrecords_tools.writer import write_recordings
 from emorec.errors import DatasetError
 
 
@@ -23,7 +23,7 @@ def recording(name, frames, seed, partition="train"):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     recs = [recording("a", 7, 0), recording("b", 3, 1), recording("c", 5, 2, "devel")]
-    return write_tfrecords(recs, tmp_path_factory.mktemp("data")), recs
+    return write_recordings(recs, tmp_path_factory.mktemp("data")), recs
 
 
 @pytest.mark.parametrize("sequence_frames,hop_frames", [(4, 4), (4, 2), (10, 5)])

@@ -4,7 +4,8 @@ import yaml
 from click.testing import CliRunner
 
 from emorec.cli import cli
-from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+from emorec.experiments.demo import synthetic_recordings
+from tfrecords_tools.writer import write_recordings
 
 CONFIG = {
     "data": {"sequence_frames": 10, "hop_frames": 10, "batch_size": 4},
@@ -18,7 +19,7 @@ CONFIG = {
 def trained(tmp_path_factory):
     """(converted folder, run folder) of a 2-epoch run with post-processing on."""
     root = tmp_path_factory.mktemp("cli")
-    data = write_tfrecords(synthetic_recordings(recordings={"train": 3, "devel": 2, "test": 2}, duration_s=(2, 3)),
+    data = write_recordings(synthetic_recordings(recordings={"train": 3, "devel": 2, "test": 2}, duration_s=(2, 3)),
                            root / "data")
     config = root / "config.yaml"
     config.write_text(yaml.safe_dump(CONFIG))

@@ -89,7 +89,8 @@ def test_another_data_folder_gets_its_own_evaluation_and_existing_ones_are_refus
 def test_post_processing_is_fitted_per_data_folder_and_model(trained, tmp_path):
     """Scoring another folder fits its own post-processing on that folder's devel and leaves the
     first folder's alone; another model file of the run is refitted, not given the best's."""
-    from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+    from emorec.experiments.demo import synthetic_recordings
+    from tfrecords_tools.writer import write_recordings
 
     data, run = trained
     runner = CliRunner()
@@ -99,7 +100,7 @@ def test_post_processing_is_fitted_per_data_folder_and_model(trained, tmp_path):
     fitted = json.loads(own.read_text())
     assert fitted["fitted_on"]["data_dir"] == str(data.resolve()) and fitted["fitted_on"]["partition"] == "devel"
 
-    other = write_tfrecords(synthetic_recordings(recordings={"train": 1, "devel": 2, "test": 2}, duration_s=(2, 3),
+    other = write_recordings(synthetic_recordings(recordings={"train": 1, "devel": 2, "test": 2}, duration_s=(2, 3),
                                                  seed=7), tmp_path / "other")
     result = runner.invoke(cli, ["evaluate", "--run-dir", str(run), "--data", str(other), "--out", str(tmp_path / "b")])
     assert result.exit_code == 0, result.output

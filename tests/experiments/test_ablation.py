@@ -16,7 +16,8 @@ from emorec.config import (CNNConfig, DataConfig, ExperimentConfig, FusionConfig
                            TrainingConfig, config_to_dict)
 from emorec.data.pipeline import make_dataset, recordings_for_prediction
 from emorec.data.semantic_features import read_semantic_features, resolve_semantic_features
-from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+from emorec.experiments.demo import synthetic_recordings
+from tfrecords_tools.writer import write_recordings
 from emorec.errors import ConfigError, DatasetError, EmorecError
 from emorec.semantic.features import add_semantic_features
 from emorec.semantic.word2vec import save_keyed_vectors, train_word2vec
@@ -48,7 +49,7 @@ def data(tmp_path_factory):
     recordings = [with_words(r, rng) for r in synthetic_recordings(
         recordings={"train": 4, "devel": 2, "test": 2}, duration_s=(2, 3), seed=5)]
     root = tmp_path_factory.mktemp("semantic_data")
-    folder = write_tfrecords(recordings, root / "converted")
+    folder = write_recordings(recordings, root / "converted")
     vectors = train_word2vec([r.words for r in recordings if r.partition == "train"], vector_size=SEMANTIC_DIM,
                              min_count=1, epochs=5, seed=0)
     save_keyed_vectors(vectors, root / "artefacts" / "word2vec.bin")

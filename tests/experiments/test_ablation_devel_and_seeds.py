@@ -17,7 +17,8 @@ from emorec.data.manifest import read_manifest
 from emorec.errors import DatasetError, EmorecError
 from emorec.evaluation.evaluate import evaluate_run
 from emorec.experiments.ablation import run_ablation
-from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+from emorec.experiments.demo import synthetic_recordings
+from tfrecords_tools.writer import write_recordings
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def data(tmp_path_factory):
         if rec.partition == "test":
             rec = dataclasses.replace(rec, label_mask=np.zeros_like(rec.label_mask))
         recordings.append(rec)
-    return write_tfrecords(recordings, tmp_path_factory.mktemp("labelless") / "converted")
+    return write_recordings(recordings, tmp_path_factory.mktemp("labelless") / "converted")
 
 
 def write_config(folder, name, experiment=None, **evaluation):

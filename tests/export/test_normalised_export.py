@@ -9,7 +9,7 @@ from emorec.config import ExperimentConfig, NormalisationConfig, DataConfig, sav
 from emorec.constants import FRAME_LENGTH_SAMPLES, SAMPLE_RATE_HZ
 from emorec.data.pipeline import recordings_for_prediction
 from emorec.data.schema import Recording
-from emorec.experiments.demo import write_tfrecords
+from tfrecords_tools.writer import write_recordings
 from emorec.export.predict import ExportedModel
 from emorec.errors import ExportError
 from emorec.export.saved_model import export_saved_model
@@ -26,7 +26,7 @@ def pipeline_predictions(model, waveform, kind, tmp_path):
     rec = Recording(name="r", partition="test", speaker="s", num_samples=waveform.size, audio=audio,
                     label_names=list(LABEL_NAMES), labels=np.zeros((frames, 2), np.float32),
                     label_mask=np.ones(frames, np.float32))
-    folder = write_tfrecords([rec], tmp_path / f"data-{kind}")
+    folder = write_recordings([rec], tmp_path / f"data-{kind}")
     batch = next(recordings_for_prediction(folder, "test", normalisation=NormalisationConfig(kind=kind))
                  .as_numpy_iterator())
     outputs = model({"audio": batch["audio"]}, training=False)

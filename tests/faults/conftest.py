@@ -51,10 +51,11 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """3 generated recordings of 2 s in train (the model overfits nothing; speed is the point)."""
-    from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+    from emorec.experiments.demo import synthetic_recordings
+    from tfrecords_tools.writer import write_recordings
 
     recordings = list(synthetic_recordings(recordings={"train": 3}, duration_s=(2, 2), seed=5))
-    return write_tfrecords(recordings, tmp_path_factory.mktemp("faults_data"))
+    return write_recordings(recordings, tmp_path_factory.mktemp("faults_data"))
 
 
 def tiny_config(**training) -> ExperimentConfig:

@@ -20,10 +20,11 @@ TEST_SHARD = "test-00000-of-00001.tfrecord"
 @pytest.fixture(scope="module")
 def run_and_data(tmp_path_factory):
     """(run folder, converted folder): a one-step run, and 3 train and 2 test recordings."""
-    from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+    from emorec.experiments.demo import synthetic_recordings
+    from tfrecords_tools.writer import write_recordings
 
     root = tmp_path_factory.mktemp("evaluate_faults")
-    data = write_tfrecords(synthetic_recordings(recordings={"train": 3, "test": 2}, duration_s=(2, 2), seed=7),
+    data = write_recordings(synthetic_recordings(recordings={"train": 3, "test": 2}, duration_s=(2, 2), seed=7),
                            root / "data")
     save_config(tiny_config(epochs=1), root / "config.yaml")
     result = run_cli("train", "--config", root / "config.yaml", "--data", data, "--run-dir", root / "run")

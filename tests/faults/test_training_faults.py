@@ -74,14 +74,13 @@ def test_kill_9_during_backup_write_resumes_to_the_same_epochs(tiny_data, tmp_pa
     assert run_finished(run_dir) and not (run_dir / "backup").exists()
 
 
-def test_deleted_backup_does_not_make_an_unfinished_run_finished(tiny_data, tmp_path):
+def test_deleted_backup_does_not_make_an_unfinished_run_finished(tiny_data, tmp_path, kill_after_epochs):
     from emorec.errors import EmorecError
-    from emorec.training.callbacks import StopAfterEpochs
 
     run_dir = tmp_path / "run"
     config = tiny_config(epochs=3)
     with pytest.raises(KeyboardInterrupt):
-        train_model(config, tiny_data, run_dir, callbacks=[StopAfterEpochs(2)], verbose=0)
+        train_model(config, tiny_data, run_dir, callbacks=[kill_after_epochs(2)], verbose=0)
     assert (run_dir / "last.keras").is_file()
     import shutil
 

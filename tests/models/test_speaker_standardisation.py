@@ -14,7 +14,7 @@ from emorec.data.augmentation import augment_window
 from emorec.data.pipeline import make_dataset, recordings_for_prediction
 from emorec.data.schema import Recording
 from emorec.errors import DatasetError, ExportError
-from emorec.experiments.demo import write_tfrecords
+from tfrecords_tools.writer import write_recordings
 from emorec.models.emotion_model import build_model
 from emorec.models.standardisation import FrameStatisticsStandardisation
 
@@ -42,7 +42,7 @@ def folder(tmp_path_factory):
         recording("f", 8, "d1", "devel", LEVELS["d1"]), recording("g", 4, "d2", "devel", LEVELS["d2"]),
         recording("h", 6, "d1", "devel", LEVELS["d1"]),
     ]
-    return write_tfrecords(recordings, tmp_path_factory.mktemp("speakers"))
+    return write_recordings(recordings, tmp_path_factory.mktemp("speakers"))
 
 
 def speaker_of(window_audio):
@@ -121,7 +121,7 @@ def test_whole_recordings_come_one_speaker_per_batch(folder):
 
 
 def test_recordings_without_a_speaker_are_refused(tmp_path):
-    folder = write_tfrecords([recording("x", 4, "", "train", 0.2)], tmp_path / "nospeaker")
+    folder = write_recordings([recording("x", 4, "", "train", 0.2)], tmp_path / "nospeaker")
     with pytest.raises(DatasetError, match="'x' has no speaker id"):
         make_dataset(folder, "train", DataConfig(sequence_frames=3, hop_frames=3), training=True,
                      group_by_speaker=True)

@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 
 from emorec.config import CNNConfig, DataConfig, ExperimentConfig, ModelConfig, TrainingConfig, load_config
-from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+from emorec.experiments.demo import synthetic_recordings
+from tfrecords_tools.writer import write_recordings
 from emorec.errors import EmorecError
 from emorec.training import train_model
-from emorec.training.callbacks import StopAfterEpochs
 from emorec.training.strategy import make_strategy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def tiny_data(tmp_path_factory):
     """4 generated recordings of 3 s; devel holds the same recordings (overfitting is the point)."""
     recordings = list(synthetic_recordings(recordings={"train": 4}, duration_s=(3, 3), seed=3))
     devel = [dataclasses.replace(r, partition="devel", name=f"devel_{r.name}") for r in recordings]
-    return write_tfrecords(recordings + devel, tmp_path_factory.mktemp("tiny"))
+    return write_recordings(recordings + devel, tmp_path_factory.mktemp("tiny"))
 
 
 def tiny_config(**training) -> ExperimentConfig:
@@ -56,11 +56,11 @@ def test_tiny_model_overfits_tiny_dataset(tiny_data, tmp_path):
     assert scores["ccc_raw"]["mean"] > 0.9
 
 
-def test_interrupted_run_resumes_to_the_same_number_of_epochs(tiny_data, tmp_path):
+def test_interrupted_run_resumes_to_the_same_number_of_epochs(tiny_data, tmp_path, kill_after_epochs):
     run_dir = tmp_path / "run"
     config = tiny_config(epochs=4, steps_per_epoch=3)
     with pytest.raises(KeyboardInterrupt):
-        train_model(config, tiny_data, run_dir, callbacks=[StopAfterEpochs(2)], verbose=0)
+        train_model(config, tiny_data, run_dir, callbacks=[kill_after_epochs(2)], verbose=0)
     assert (run_dir / "backup").is_dir()
     first = [float(v) for v in np.genfromtxt(run_dir / "history.csv", delimiter=",", names=True)["loss"]]
     assert len(first) == 2

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from emorec.config import CNNConfig, DataConfig, ExperimentConfig, ModelConfig, TrainingConfig, load_config
-from emorec.experiments.demo import synthetic_recordings, write_tfrecords
+from emorec.experiments.demo import synthetic_recordings
+from tfrecords_tools.writer import write_recordings
 from emorec.errors import DatasetError
 from emorec.training.run_folder import find_run_model
 from emorec.training import train_model
@@ -21,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def train_only_data(tmp_path_factory):
     """3 generated recordings of 3 s, all in `train`: the folder has no devel partition."""
     recordings = list(synthetic_recordings(recordings={"train": 3}, duration_s=(3, 3), seed=5))
-    return write_tfrecords(recordings, tmp_path_factory.mktemp("train_only"))
+    return write_recordings(recordings, tmp_path_factory.mktemp("train_only"))
 
 
 def config_without_devel(devel_partition=None) -> ExperimentConfig:
