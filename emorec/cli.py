@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from emorec.config import PRECISIONS, STRATEGIES
 from emorec.errors import EmorecError
 
 CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"]}
@@ -165,9 +166,9 @@ def set_option(scope: str = "the config"):
 @click.option("--data", "data_dir", type=click.Path(path_type=str), required=True, help="Converted folder.")
 @click.option("--run-dir", type=click.Path(path_type=str), required=True,
               help="Run folder (config, checkpoints, logs); an unfinished run there resumes.")
-@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]), default=None,
+@click.option("--strategy", type=click.Choice(STRATEGIES), default=None,
               help="tf.distribute strategy [default: the config's].")
-@click.option("--precision", type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]), default=None,
+@click.option("--precision", type=click.Choice(PRECISIONS), default=None,
               help="Compute precision; auto: mixed_bfloat16 where the CPU or GPU has bfloat16 arithmetic, "
                    "else float32 [default: the config's, auto unless it says otherwise].")
 @click.option("--epochs", type=int, default=None, help="Epochs [default: the config's].")

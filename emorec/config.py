@@ -302,6 +302,12 @@ class LRScheduleConfig(_Checked):
     min_learning_rate: float = field(default=1e-6, metadata=_NOT_NEGATIVE)
 
 
+#: `tf.distribute` strategies (emorec.training.strategy) and compute precisions
+#: (emorec.training.precision) by name: the one list the config, the library and the CLI use.
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
 @dataclass
 class TrainingConfig(_Checked):
     epochs: int = field(default=50, metadata=_AT_LEAST_ONE)
@@ -310,10 +316,10 @@ class TrainingConfig(_Checked):
     clip_norm: float = field(default=5.0, metadata=_bounds(above=0))
     #: Seeds Python, NumPy and TensorFlow; NumPy takes 0 to 2**32 - 1.
     seed: int = field(default=42, metadata=_bounds(at_least=0, below=2**32))
-    strategy: Literal["auto", "default", "mirrored", "multiworker"] = "auto"
+    strategy: Literal[STRATEGIES] = "auto"
     #: "auto": mixed_bfloat16 where the CPU (AVX512_BF16, AMX) or GPU (compute capability >= 8.0)
     #: computes bfloat16, float32 elsewhere (emorec.training.precision).
-    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = "auto"
+    precision: Literal[PRECISIONS] = "auto"
     #: Steps per epoch; None runs each epoch over the whole training set once.
     steps_per_epoch: Optional[int] = field(default=None, metadata=_AT_LEAST_ONE)
     #: Passes over the development set per epoch for model selection (None: whole devel set).

@@ -15,11 +15,11 @@ import logging
 from pathlib import Path
 from typing import FrozenSet, Iterable, Optional, Sequence, Tuple
 
+from emorec.config import PRECISIONS
 from emorec.errors import ConfigError, PathLike
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 #: /proc/cpuinfo flags of native bfloat16 arithmetic.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 #: Flags that tell what a CPU-speed figure means (reported by benchmarks/train_speed.py).

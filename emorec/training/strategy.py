@@ -15,9 +15,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from emorec.config import STRATEGIES
 from emorec.errors import ConfigError
-
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
