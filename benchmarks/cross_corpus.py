@@ -171,20 +171,26 @@ def train_run(recipe: Path, data: Path, run_dir: Path, seed: int) -> Path:
     return run_dir
 
 
-def file_outputs(run_dir: Path, data: Path, partition: str):
-    """(categories, targets `[files, 2]`, predictions `[files, 2]`): the run's model on every file of
-    `partition`, one output per file (the mean over its frames, `emorec evaluate --pool recording`)."""
+def file_outputs(run_dir: Path, data: Path, *partitions: str):
+    """Per partition, (categories, targets `[files, 2]`, predictions `[files, 2]`): the run's model
+    (loaded once) on every file, one output per file (the mean over its frames, `emorec evaluate
+    --pool recording`). One partition gives its triple alone."""
+    from emorec.config import load_config
+    from emorec.training.run_folder import CONFIG_FILENAME, load_run_model
+
+    config, model = load_config(run_dir / CONFIG_FILENAME), load_run_model(run_dir)
+    outputs = [_partition_outputs(model, config, data, partition) for partition in partitions]
+    return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _partition_outputs(model, config, data: Path, partition: str):
     import tensorflow as tf
 
-    from emorec.config import load_config
     from emorec.data.pipeline import partition_files
     from emorec.data.schema import FEATURE_SPEC
     from emorec.evaluation.evaluate import predict_partition
-    from emorec.training.run_folder import CONFIG_FILENAME, load_run_model
 
-    config = load_config(run_dir / CONFIG_FILENAME)
-    results = predict_partition(load_run_model(run_dir), data, partition, list(DIMENSIONS),
-                                normalisation=config.data.normalisation,
+    results = predict_partition(model, data, partition, list(DIMENSIONS), normalisation=config.data.normalisation,
                                 group_by_speaker=config.model.feature_statistics == "speaker")
     spec = {key: FEATURE_SPEC[key] for key in ("name", "category")}
     categories = {}
@@ -206,8 +212,8 @@ def model_system(recipe: Path, work: Path, sources: Dict[str, Path], seeds: Sequ
         per_seed, devel_seed = [], []
         for seed in seeds:
             run_dir = train_run(recipe, data, work / "runs" / recipe.stem / name / f"seed{seed}", seed)
-            per_seed.append(held_out_scores(*file_outputs(run_dir, data, "test")))
-            _, gold, predicted = file_outputs(run_dir, data, "devel")
+            test, (_, gold, predicted) = file_outputs(run_dir, data, "test", "devel")
+            per_seed.append(held_out_scores(*test))
             devel_seed.append(np.mean([ccc(gold[:, d], predicted[:, d]) for d in range(len(DIMENSIONS))]))
         held_out[name] = {key: round(float(np.mean([s[key] for s in per_seed])), 4) for key in METRICS}
         spread[name] = {key: round(float(np.std([s[key] for s in per_seed])), 4) for key in METRICS}

@@ -42,10 +42,11 @@ NEGATIVE_CATEGORIES = ("anger", "fear", "sadness", "boredom")
 
 def category_targets() -> Dict[str, List[float]]:
     """{category: [arousal, valence, dominance]} of EmoDB's categories in the converter's label map."""
-    from tfrecords_tools.layouts import emodb
+    from tfrecords_tools.categorical import DEFAULT_LABEL_MAP, load_label_map
+    from tfrecords_tools.layouts.emodb import CATEGORIES
 
     return {category: [float(v) for v in values] for category, values in
-            emodb.load_label_map(emodb.DEFAULT_LABEL_MAP).items() if category in emodb.CATEGORIES}
+            load_label_map(DEFAULT_LABEL_MAP).items() if category in CATEGORIES}
 
 
 def main() -> None:

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from emorec.errors import DatasetError, InputFileError
-from tfrecords_tools.categorical import (DEFAULT_LABEL_MAP, LABEL_NAMES, SESSION_OPTIONS, Utterance,  # noqa: F401
-                                         build_utterances, derived_targets_note, load_label_map, partition_utterances)
+from tfrecords_tools.categorical import (DEFAULT_LABEL_MAP, LABEL_NAMES, SESSION_OPTIONS, Utterance,
+                                         build_utterances, derived_targets_note, partition_utterances)
 from tfrecords_tools.layout import Layout, LayoutOption
 from tfrecords_tools.sources import SourceItem, parse_number, read_text
 
