@@ -6,12 +6,13 @@ becomes a one-line message on stderr and exit status 1.
 from __future__ import annotations
 
 import errno
+import inspect
 import math
 import sys
 
 import click
 
-from emorec.config import PRECISIONS, STRATEGIES
+from emorec.config import PRECISIONS, STRATEGIES, EvaluationConfig, SemanticFeaturesConfig, literal_choices
 from emorec.errors import EmorecError
 
 CONTEXT = {"show_default": True, "help_option_names": ["-h", "--help"]}
@@ -61,25 +62,55 @@ def _audio_limit_options(command):
                         help="Refuse audio files longer than this (seconds).")(command)
 
 
-class LayoutOptionsCommand(click.Command):
-    """A command whose `--layout` choices and layout options come from the layout plug-ins
-    (`tfrecords_tools.layouts`), added when the command parses or shows its help: importing the
-    layouts imports TensorFlow, which `emorec --help` and the other verbs must not wait for."""
+class LibraryParamsCommand(click.Command):
+    """A command with options whose choices and defaults are read from the library
+    (`library_params()`: a list of click params, put first or after the param named `after`),
+    built when the command parses or shows its help: importing the library (TensorFlow for the
+    dataset layouts, pandas for prediction) is what `emorec --help` and the other verbs must not
+    wait for."""
+
+    def __init__(self, *args, library_params, after=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.library_params = library_params
+        self.after = after
 
     def get_params(self, ctx):
         if not hasattr(self, "base_params"):
             self.base_params = list(self.params)
-        self.params = layout_params() + self.base_params
+        at = [param.name for param in self.base_params].index(self.after) + 1 if self.after else 0
+        self.params = self.base_params[:at] + self.library_params() + self.base_params[at:]
         return super().get_params(ctx)
 
 
-def layout_params():
-    """`--layout` and one option per distinct layout option name, its help naming the layouts that take it."""
-    from tfrecords_tools import available_layouts
+def default_of(function, argument: str):
+    """The default of `function`'s keyword `argument`: the command line's default is the Python
+    API's, written once, in the library."""
+    return inspect.signature(function).parameters[argument].default
+
+
+def convert_params():
+    """`--layout`, the options whose choices and defaults are `convert_dataset`'s, and one option
+    per distinct layout option name, its help naming the layouts that take it."""
+    from tfrecords_tools import available_layouts, convert_dataset
+    from tfrecords_tools.convert import ON_ERROR
+    from tfrecords_tools.labels import LABEL_LENGTH_POLICIES
+    from tfrecords_tools.words import WORD_TIMING_MODES
 
     layouts = available_layouts()
     params = [click.Option(["--layout"], type=click.Choice(list(layouts)), required=True,
-                           help="Source dataset layout: " + "; ".join(f"{n}: {l.summary}" for n, l in layouts.items()))]
+                           help="Source dataset layout: " + "; ".join(f"{n}: {l.summary}" for n, l in layouts.items())),
+              click.Option(["--on-error"], type=click.Choice(ON_ERROR), default=default_of(convert_dataset, "on_error"),
+                           help="fail: stop at the first bad file; skip: leave it out and list it in the manifest."),
+              click.Option(["--target-shard-mb"], type=float, default=default_of(convert_dataset, "target_shard_mb"),
+                           help="Target size of one TFRecord shard."),
+              click.Option(["--label-length-policy"], type=click.Choice(LABEL_LENGTH_POLICIES),
+                           default=default_of(convert_dataset, "label_length_policy"),
+                           help="Label track shorter than the audio: mask the missing frames, repeat the edge as "
+                                "real, or fail."),
+              click.Option(["--word-timing"], type=click.Choice(WORD_TIMING_MODES),
+                           default=default_of(convert_dataset, "word_timing"),
+                           help="Sentence transcripts -> word times (auto: a given word-timing file if present, "
+                                "else proportional).")]
     owners = {}
     for layout in layouts.values():
         for option in layout.options:
@@ -95,18 +126,11 @@ def layout_params():
     return params
 
 
-@cli.command(cls=LayoutOptionsCommand, context_settings=CONTEXT)
+@cli.command(cls=LibraryParamsCommand, library_params=convert_params, context_settings=CONTEXT)
 @click.argument("source", type=click.Path(path_type=str))
 @click.argument("output", type=click.Path(path_type=str))
-@click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail",
-              help="fail: stop at the first bad file; skip: leave it out and list it in the manifest.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing conversion in OUTPUT.")
 @click.option("--workers", type=int, default=None, help="Parallel decoding threads [default: min(4, CPUs)].")
-@click.option("--target-shard-mb", type=float, default=256.0, help="Target size of one TFRecord shard.")
-@click.option("--label-length-policy", type=click.Choice(["mask", "pad_edge", "error"]), default="mask",
-              help="Label track shorter than the audio: mask the missing frames, repeat the edge as real, or fail.")
-@click.option("--word-timing", type=click.Choice(["auto", "given", "proportional", "pocketsphinx"]), default="auto",
-              help="Sentence transcripts -> word times (auto: a given word-timing file if present, else proportional).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_audio_limit_options
 def convert(layout, source, output, on_error, overwrite, workers, target_shard_mb, label_length_policy, word_timing,
@@ -153,11 +177,11 @@ def info(directory, verify) -> None:
 
 
 # --- train / evaluate / demo (emorec.training, emorec.evaluation, emorec.experiments.demo) -------------
-def set_option(scope: str = "the config"):
+def set_option(scope: str = "the config", example: str = "data.sequence_frames=300"):
     """`--set KEY=VALUE`: the same override option on every verb that reads a config; the values
     are parsed and validated by `emorec.config.apply_overrides`."""
     return click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                        help=f"Override a value of {scope}, e.g. --set data.sequence_frames=300 "
+                        help=f"Override a value of {scope}, e.g. --set {example} "
                              "(dotted key, YAML value, checked like the file; repeatable).")
 
 
@@ -215,18 +239,19 @@ def train(config_path, data_dir, run_dir, strategy, precision, epochs, overrides
 @click.option("--overwrite", is_flag=True, help="Replace an evaluation already in the output folder.")
 @click.option("--postprocess/--no-postprocess", default=None,
               help="Post-processing fitted on devel [default: the run config's evaluation.postprocess].")
-@click.option("--variance", type=click.Choice(["population", "sample"]), default=None,
+@click.option("--variance", type=click.Choice(literal_choices(EvaluationConfig, "variance")), default=None,
               help="CCC variance convention [default: the run config's, population as AVEC].")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
-@click.option("--boundaries", type=click.Choice(["given", "segmenter"]), default=None,
+@click.option("--boundaries", type=click.Choice(literal_choices(SemanticFeaturesConfig, "boundaries")), default=None,
               help="Word boundaries of a semantic model's features [default: the run config's evaluation "
                    "boundaries]; e.g. `given` scores a model evaluated the paper's way with the transcript's words too "
                    "(output folder ...-given-boundaries).")
-@click.option("--pool", type=click.Choice(["frame", "recording"]), default=None,
+@click.option("--pool", type=click.Choice(literal_choices(EvaluationConfig, "pool")), default=None,
               help="Outputs scored: each frame's, or each recording's mean on all its frames (one output per "
                    "recording, e.g. per EmoDB utterance, as an utterance-level baseline gives; output folder "
                    "...-recording-mean) [default: the run config's evaluation.pool].")
-@click.option("--output-statistics", type=click.Choice(["none", "speaker"]), default=None,
+@click.option("--output-statistics", type=click.Choice(literal_choices(EvaluationConfig, "output_statistics")),
+              default=None,
               help="speaker: each speaker's outputs standardised over their recordings in the partition and mapped "
                    "onto the training targets' mean and sd (speaker statistics, transductive; output folder "
                    "...-speaker-outputs) [default: the run config's evaluation.output_statistics].")
@@ -281,7 +306,24 @@ def export(run_dir, out, model_version, export_format) -> None:
     click.echo(f"wrote {export_saved_model(run_dir, out, version=model_version)}")
 
 
-@cli.command(context_settings=CONTEXT)
+def predict_params():
+    """The options of `emorec predict` whose choices and defaults are `predict_files`'."""
+    from emorec.export.predict import OUTPUT_FORMATS, predict_files
+
+    return [
+        click.Option(["--format", "output_format"], type=click.Choice(OUTPUT_FORMATS),
+                     default=default_of(predict_files, "output_format"),
+                     help="csv: header file,start_s,end_s,<dims>; avec: the headerless AVEC label layout "
+                          "('name';time_s;dim1;...)."),
+        click.Option(["--chunk-s"], type=POSITIVE_SECONDS, default=default_of(predict_files, "chunk_s"),
+                     help="Seconds of audio per model call for longer files (LSTM state carries over)."),
+        click.Option(["--batch-s", "batch_audio_s"], type=NON_NEGATIVE_SECONDS,
+                     default=default_of(predict_files, "batch_audio_s"),
+                     help="Padded seconds of audio per model call that batches shorter files (0: one call per file)."),
+    ]
+
+
+@cli.command(cls=LibraryParamsCommand, library_params=predict_params, after="out_dir", context_settings=CONTEXT)
 @click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--model", "model_dir", type=click.Path(path_type=str), default=None,
               help="Exported model folder (saved_models/NAME or one version of it) "
@@ -289,18 +331,11 @@ def export(run_dir, out, model_version, export_format) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=str), default="predictions",
               help="Folder for one CSV (and PNG) per file, at its path relative to the inputs' common folder "
                    "plus .csv (spk1/talk.wav -> OUT/spk1/talk.wav.csv).")
-@click.option("--format", "output_format", type=click.Choice(["csv", "avec"]), default="csv",
-              help="csv: header file,start_s,end_s,<dims>; avec: the headerless AVEC label layout "
-                   "('name';time_s;dim1;...).")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (refused otherwise).")
 @click.option("--plot", is_flag=True, help="Also write a PNG of the curves per file.")
 @click.option("--summary", is_flag=True,
               help="Also write OUT/summary.csv: one row per file with its duration and mean prediction per "
                    "dimension (one output per file, e.g. per utterance), and the error of any file that failed.")
-@click.option("--chunk-s", type=POSITIVE_SECONDS, default=30.0,
-              help="Seconds of audio per model call for longer files (LSTM state carries over).")
-@click.option("--batch-s", "batch_audio_s", type=NON_NEGATIVE_SECONDS, default=10.0,
-              help="Padded seconds of audio per model call that batches shorter files (0: one call per file).")
 @click.option("--words", "words_csv", type=click.Path(path_type=str), default=None,
               help="Word timings CSV (file,word,start_s,end_s): needed by a semantic model exported with given "
                    "boundaries; a segmenter export uses them instead of segmenting the audio.")
@@ -327,7 +362,11 @@ def predict(audio, model_dir, out_dir, output_format, overwrite, plot, summary, 
 # --- semantic branch (emorec.semantic) ------------------------------------------------------------
 @cli.group("semantic", context_settings=CONTEXT)
 def semantic() -> None:
-    """Semantic branch: Word2Vec, Speech2Vec, alignment (eq. 1-3), frame-level features."""
+    """Semantic branch: Word2Vec, Speech2Vec, alignment (eq. 1-3), frame-level features.
+
+    Each verb's hyper-parameters are a section of an experiment config (`semantic.word2vec`,
+    `semantic.speech2vec`, `semantic.alignment`, `semantic.segmenter`): --config names the file,
+    --set overrides a value, e.g. --set semantic.alignment.adversarial_restarts=5."""
 
 
 def _semantic_report(report: dict, as_json: bool, summary) -> None:
@@ -341,53 +380,49 @@ def json_option():
     return click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON instead of a summary.")
 
 
-def _semantic_section(config_path, overrides, section: str, **flags):
+def _semantic_section(config_path, overrides, section: str):
     """The `semantic.<section>` of the experiment config (defaults without --config), after the
-    --set overrides, then the explicit command-line flags (those not None) over it."""
-    import dataclasses
-
+    --set overrides."""
     from emorec.config import ExperimentConfig, apply_overrides, load_config
 
     config = load_config(config_path) if config_path else ExperimentConfig()
-    settings = getattr(apply_overrides(config, overrides).semantic, section)
-    return dataclasses.replace(settings, **{name: value for name, value in flags.items() if value is not None})
+    return getattr(apply_overrides(config, overrides).semantic, section)
 
 
-def _semantic_config_options(section: str, *, flags: bool = True):
-    """--config and --set of a semantic verb: its hyper-parameters come from `semantic.<section>`.
-    flags: whether the verb also has flags for some of them (which then override the file)."""
+def _semantic_config_options(section: str, example: str):
+    """--config and --set of a semantic verb: its hyper-parameters are the config's
+    `semantic.<section>`; `example`: a `KEY=VALUE` of that section for the help."""
     def decorate(command):
-        command = set_option(f"the config's semantic.{section}")(command)
+        command = set_option(example=f"semantic.{section}.{example}")(command)
         return click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=str),
                             default=None, help=f"Experiment YAML whose semantic.{section} section holds the "
-                                               "settings [default: the built-in defaults]"
-                                               + ("; flags override it." if flags else "."))(command)
+                                               "settings [default: the built-in defaults].")(command)
     return decorate
 
 
-_FROM_CONFIG = " [default: the config's]"
+def _partitions_params(function_name: str, what: str):
+    """The `library_params` of a verb that reads a converted dataset: --partition (repeatable),
+    its default that of `emorec.semantic.run.<function_name>`."""
+    def params():
+        from emorec.semantic import run
+
+        return [click.Option(["--partition", "partitions"], multiple=True,
+                             default=list(default_of(getattr(run, function_name), "partitions")),
+                             help=f"Converted dataset only: partitions whose {what} are used.")]
+    return params
 
 
-@semantic.command("word2vec", context_settings=CONTEXT)
+@semantic.command("word2vec", cls=LibraryParamsCommand,
+                  library_params=_partitions_params("run_word2vec", "transcripts"), context_settings=CONTEXT)
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.argument("output", type=click.Path(dir_okay=False, path_type=str))
-@_semantic_config_options("word2vec")
-@click.option("--vector-size", type=int, default=None, help="Embedding dimension." + _FROM_CONFIG)
-@click.option("--window", type=int, default=None, help="Skip-gram window (words each side)." + _FROM_CONFIG)
-@click.option("--min-count", type=int, default=None, help="Ignore rarer words." + _FROM_CONFIG)
-@click.option("--epochs", type=int, default=None, help="Passes over the corpus." + _FROM_CONFIG)
-@click.option("--seed", type=int, default=None,
-              help="Seed of gensim's initialisation and sampling (one worker thread)." + _FROM_CONFIG)
-@click.option("--partition", "partitions", multiple=True, default=["train"],
-              help="Converted dataset only: partitions whose transcripts are used.")
+@_semantic_config_options("word2vec", "min_count=1")
 @click.option("--neighbours", default="", help="Comma-separated words whose nearest neighbours to print.")
 @json_option()
-def semantic_word2vec(source, output, config_path, overrides, vector_size, window, min_count, epochs, seed, partitions,
-                      neighbours, as_json) -> None:
+def semantic_word2vec(source, output, config_path, overrides, partitions, neighbours, as_json) -> None:
     """Train Word2Vec on SOURCE (a folder of text files, or a converted dataset's transcripts) and
     save the vectors to OUTPUT (word2vec binary format, e.g. ART/word2vec.bin)."""
-    config = _semantic_section(config_path, overrides, "word2vec", vector_size=vector_size, window=window,
-                               min_count=min_count, epochs=epochs, seed=seed)
+    config = _semantic_section(config_path, overrides, "word2vec")
     from emorec.semantic.run import format_word2vec_report, run_word2vec
 
     _semantic_report(run_word2vec(source, output, config, partitions=partitions,
@@ -395,34 +430,17 @@ def semantic_word2vec(source, output, config_path, overrides, vector_size, windo
                      as_json, format_word2vec_report)
 
 
-@semantic.command("speech2vec", context_settings=CONTEXT)
+@semantic.command("speech2vec", cls=LibraryParamsCommand,
+                  library_params=_partitions_params("run_speech2vec", "word segments"), context_settings=CONTEXT)
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=str))
 @click.argument("output_dir", type=click.Path(file_okay=False, path_type=str))
-@_semantic_config_options("speech2vec")
-@click.option("--dim", type=int, default=None, help="Embedding dimension." + _FROM_CONFIG)
-@click.option("--encoder-units", type=int, default=None,
-              help="Units of the encoder RNN over a word's MFCCs." + _FROM_CONFIG)
-@click.option("--decoder-units", type=int, default=None,
-              help="Units of the decoder RNN that rebuilds a neighbour's MFCCs." + _FROM_CONFIG)
-@click.option("--window", type=int, default=None, help="Neighbouring words each side to reconstruct." + _FROM_CONFIG)
-@click.option("--max-frames", type=int, default=None, help="MFCC frames (10 ms) kept per word segment." + _FROM_CONFIG)
-@click.option("--epochs", type=int, default=None, help="Passes over all (centre word, neighbour) pairs." + _FROM_CONFIG)
-@click.option("--batch-size", type=int, default=None,
-              help="Skip-gram pairs per step (whole centres with their neighbours)." + _FROM_CONFIG)
-@click.option("--learning-rate", type=float, default=None, help="Adam's learning rate." + _FROM_CONFIG)
-@click.option("--seed", type=int, default=None, help="Seed of the initialisation and the pair order." + _FROM_CONFIG)
-@click.option("--partition", "partitions", multiple=True, default=["train"],
-              help="Converted dataset only: partitions whose word segments are used.")
+@_semantic_config_options("speech2vec", "epochs=6")
 @click.option("--hold-out-speakers", default="", help="Comma-separated speakers kept out of training and scored.")
 @json_option()
-def semantic_speech2vec(source, output_dir, config_path, overrides, dim, encoder_units, decoder_units, window,
-                        max_frames, epochs, batch_size, learning_rate, seed, partitions, hold_out_speakers,
-                        as_json) -> None:
+def semantic_speech2vec(source, output_dir, config_path, overrides, partitions, hold_out_speakers, as_json) -> None:
     """Train Speech2Vec on the word segments of SOURCE (a converted dataset, a folder with
     word_timings.csv, or a TIMIT-style folder with .wrd files); save encoder and word vectors."""
-    config = _semantic_section(config_path, overrides, "speech2vec", dim=dim, encoder_units=encoder_units,
-                               decoder_units=decoder_units, window=window, max_frames=max_frames, epochs=epochs,
-                               batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    config = _semantic_section(config_path, overrides, "speech2vec")
     from emorec.semantic.run import format_speech2vec_report, run_speech2vec
 
     _semantic_report(run_speech2vec(source, output_dir, config, partitions=partitions,
@@ -434,60 +452,31 @@ def semantic_speech2vec(source, output_dir, config_path, overrides, dim, encoder
 @click.argument("source_vectors", type=click.Path(exists=True, path_type=str))
 @click.argument("target_vectors", type=click.Path(exists=True, dir_okay=False, path_type=str))
 @click.argument("output", type=click.Path(dir_okay=False, path_type=str))
-@_semantic_config_options("alignment")
-@click.option("--adversarial/--no-adversarial", default=None, help="Run the adversarial stage first." + _FROM_CONFIG)
-@click.option("--adversarial-epochs", type=int, default=None,
-              help="Epochs of the adversarial game (eq. 1-2); the map with the best unsupervised criterion is kept."
-                   + _FROM_CONFIG)
-@click.option("--iterations-per-epoch", type=int, default=None,
-              help="Discriminator and mapping updates per adversarial epoch." + _FROM_CONFIG)
-@click.option("--batch-size", type=int, default=None,
-              help="Words drawn from each space per adversarial update." + _FROM_CONFIG)
-@click.option("--discriminator-hidden", type=int, default=None,
-              help="Units of each hidden layer of the discriminator." + _FROM_CONFIG)
-@click.option("--orthogonalisation", type=click.Choice(["beta", "project"]), default=None,
-              help="Keeping W orthogonal: beta (MUSE's W <- (1+b)W - b W W^T W) or project (W <- UV^T each step)."
-                   + _FROM_CONFIG)
-@click.option("--restarts", type=int, default=None,
-              help="Adversarial runs; the best unsupervised criterion wins." + _FROM_CONFIG)
-@click.option("--refinement-iterations", type=int, default=None,
-              help="Procrustes refinements (eq. 3) on CSLS mutual nearest neighbours (0: none)." + _FROM_CONFIG)
-@click.option("--dictionary-size", type=int, default=None,
-              help="Most frequent words considered for the dictionary." + _FROM_CONFIG)
-@click.option("--target-most-frequent", type=int, default=None,
-              help="Keep only this many target words (0: all)." + _FROM_CONFIG)
-@click.option("--supervised/--unsupervised", default=None,
-              help="Procrustes on identically spelled words, scored on held-out ones (not the paper's "
-                   "unsupervised method)." + _FROM_CONFIG)
-@click.option("--seed", type=int, default=None,
-              help="Seed of the adversarial game and of the supervised split." + _FROM_CONFIG)
+@_semantic_config_options("alignment", "adversarial_restarts=5")
 @json_option()
-def semantic_align(source_vectors, target_vectors, output, config_path, overrides, adversarial, adversarial_epochs,
-                   iterations_per_epoch, batch_size, discriminator_hidden, orthogonalisation, restarts,
-                   refinement_iterations, dictionary_size, target_most_frequent, supervised, seed,
-                   as_json) -> None:
+def semantic_align(source_vectors, target_vectors, output, config_path, overrides, as_json) -> None:
     """Learn W mapping SOURCE_VECTORS (Speech2Vec folder or word2vec file) into TARGET_VECTORS' space (word2vec file);
-    save W as .npy in OUTPUT and print precision at 1/5 with chance levels."""
-    config = _semantic_section(config_path, overrides, "alignment", adversarial=adversarial,
-                               adversarial_epochs=adversarial_epochs, iterations_per_epoch=iterations_per_epoch,
-                               batch_size=batch_size, discriminator_hidden=discriminator_hidden,
-                               orthogonalisation=orthogonalisation, adversarial_restarts=restarts,
-                               refinement_iterations=refinement_iterations, dictionary_most_frequent=dictionary_size,
-                               target_most_frequent=target_most_frequent, supervised=supervised, seed=seed)
+    save W as .npy in OUTPUT and print precision at 1/5 with chance levels. Unsupervised (adversarial, then
+    Procrustes refinement) unless the config says `semantic.alignment.supervised: true`."""
+    config = _semantic_section(config_path, overrides, "alignment")
     from emorec.semantic.run import format_align_report, run_align
 
     _semantic_report(run_align(source_vectors, target_vectors, output, config),
                      as_json, format_align_report)
 
 
+#: Where the frame vectors of `emorec semantic features` come from: every source but "none".
+_FEATURE_SOURCES = tuple(source for source in literal_choices(SemanticFeaturesConfig, "source") if source != "none")
+
+
 @semantic.command("features", context_settings=CONTEXT)
 @click.argument("converted", type=click.Path(exists=True, file_okay=False, path_type=str))
-@_semantic_config_options("segmenter", flags=False)
-@click.option("--source", type=click.Choice(["word2vec", "speech2vec", "aligned_speech2vec"]),
-              default="aligned_speech2vec", help="What the frame vectors are.")
-@click.option("--boundaries", type=click.Choice(["given", "segmenter"]), default="given",
-              help="Word boundaries: the converted word timings, or the transcript-free segmenter "
-                   "(its settings: the config's semantic.segmenter).")
+@_semantic_config_options("segmenter", "threshold_db=25")
+@click.option("--source", type=click.Choice(_FEATURE_SOURCES), default="aligned_speech2vec",
+              help="What the frame vectors are.")
+@click.option("--boundaries", type=click.Choice(literal_choices(SemanticFeaturesConfig, "boundaries")),
+              default="given", help="Word boundaries: the converted word timings, or the transcript-free segmenter "
+                                    "(its settings: the config's semantic.segmenter).")
 @click.option("--artefacts", "artefacts_dir", type=click.Path(exists=True, file_okay=False, path_type=str),
               required=True, help="Folder with word2vec.bin, speech2vec/ and alignment.npy.")
 @click.option("--partition", "partitions", multiple=True, default=None, help="Partitions [default: all].")

@@ -4,14 +4,16 @@ An unknown key, a wrong type, a value outside its allowed set or range, or a non
 a `ConfigError` naming the file and the dotted key. Ranges are declared next to the fields
 (`_bounds`) and checked whenever a config object is made, so configs built in Python are checked
 too; sizes that memory grows with have generous upper bounds. Files and `--set` values are parsed
-by `_parse_yaml` alone, which refuses YAML anchors and aliases. Every hyper-parameter lives here;
-code reads it from the config object.
+by `_parse_yaml` alone, which refuses YAML anchors and aliases. A file may overlay another with a
+`base:` key (`load_config`): the two are merged before any check. Every hyper-parameter lives
+here; code reads it from the config object.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import math
+import os
 import re
 import reprlib
 import typing
@@ -144,8 +146,14 @@ class AugmentationConfig(_Checked):
         noise_colour: `white`, `pink` (power falling as 1/f) or `mixed` (one of the two per window).
         speed_factor: [low, high] uniform speed factor (1.1 = 10 % faster, pitch up as in Kaldi's
             speed perturbation); null switches it off. Labels and mask are resampled with the audio.
+        reverb_probability: share of windows convolved with a synthetic room impulse response
+            (0: never, the default), its reverberation time drawn from `rt60_s` and its
+            direct-to-reverberant ratio from `drr_db`, both [low, high].
+        band_limit_probability: share of windows with everything above a cut-off drawn from
+            `band_limit_hz` removed (3400 Hz: a telephone channel).
+        codec_probability: share of windows passed through the 8-bit G.711 mu-law codec.
 
-    Example: `data: {augmentation: {enabled: true, speed_factor: null}}`.
+    Example: `data: {augmentation: {enabled: true, speed_factor: null, reverb_probability: 0.5}}`.
     """
 
     enabled: bool = False
@@ -153,10 +161,17 @@ class AugmentationConfig(_Checked):
     noise_snr_db: Optional[Tuple[float, float]] = (10.0, 40.0)
     noise_colour: Literal["white", "pink", "mixed"] = "mixed"
     speed_factor: Optional[Tuple[float, float]] = (0.9, 1.1)
+    reverb_probability: float = field(default=0.0, metadata=_bounds(at_least=0, at_most=1))
+    rt60_s: Tuple[float, float] = field(default=(0.2, 0.8), metadata=_bounds(above=0, at_most=3))
+    drr_db: Tuple[float, float] = field(default=(0.0, 12.0), metadata=_bounds(at_least=-20, at_most=40))
+    band_limit_probability: float = field(default=0.0, metadata=_bounds(at_least=0, at_most=1))
+    band_limit_hz: Tuple[float, float] = field(default=(3400.0, 8000.0),
+                                               metadata=_bounds(at_least=300, at_most=SAMPLE_RATE_HZ / 2))
+    codec_probability: float = field(default=0.0, metadata=_bounds(at_least=0, at_most=1))
 
     def problems(self) -> List[Tuple[str, str]]:
         out = []
-        for name in ("gain_db", "noise_snr_db", "speed_factor"):
+        for name in ("gain_db", "noise_snr_db", "speed_factor", "rt60_s", "drr_db", "band_limit_hz"):
             bounds = getattr(self, name)
             if bounds is not None and not bounds[0] <= bounds[1]:
                 out.append((name, f"expected [low, high] with low <= high, got {list(bounds)}"))
@@ -210,7 +225,14 @@ class CNNConfig(_Checked):
 
 
 @dataclass
-class SemanticConfig(_Checked):
+class SemanticFeaturesConfig(_Checked):
+    """The frame features the model's semantic branch reads (`model.semantic_features`): which
+    vectors, on which word boundaries, of what width. How those vectors are trained is the
+    top-level `semantic` section (`SemanticTrainingConfig`).
+
+    Example: `model: {semantic_features: {source: speech2vec, evaluation_boundaries: segmenter}}`.
+    """
+
     #: Where frame-level semantic features come from; "none" switches the branch off.
     source: Literal["none", "word2vec", "speech2vec", "aligned_speech2vec"] = "none"
     #: Where word boundaries come from for the features the model trains on (and selects its
@@ -233,7 +255,7 @@ class SemanticConfig(_Checked):
                                    "boundaries; use speech2vec or aligned_speech2vec for the segmenter")]
         return []
 
-    def at_evaluation(self) -> "SemanticConfig":
+    def at_evaluation(self) -> "SemanticFeaturesConfig":
         """This section with `boundaries` set to the evaluation boundaries: the setting whose
         features folder (`<data>/semantic/<source>-<boundaries>/`) evaluation reads."""
         return dataclasses.replace(self, boundaries=self.evaluation_boundaries or self.boundaries,
@@ -275,7 +297,7 @@ class ModelConfig(_Checked):
     paralinguistic: bool = True
     feature_statistics: Literal["none", "speaker"] = "none"
     cnn: CNNConfig = field(default_factory=CNNConfig)
-    semantic: SemanticConfig = field(default_factory=SemanticConfig)
+    semantic_features: SemanticFeaturesConfig = field(default_factory=SemanticFeaturesConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     lstm_units: int = field(default=256, metadata=_WIDTH)
     lstm_dropout: float = field(default=0.5, metadata=_DROPOUT)
@@ -573,7 +595,7 @@ class SegmenterConfig(_Checked):
 class SemanticTrainingConfig(_Checked):
     """How the semantic artefacts are trained and the features are written (`emorec semantic
     word2vec|speech2vec|align|features --config`): the recipe behind the features a
-    `model.semantic` section reads.
+    `model.semantic_features` section reads.
 
     Example: `semantic: {speech2vec: {epochs: 6}, alignment: {adversarial_epochs: 2}}`.
     """
@@ -592,8 +614,9 @@ class ExperimentConfig(_Checked):
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    #: The semantic artefacts' training recipe (Word2Vec, Speech2Vec, alignment) and the
-    #: segmenter of `boundaries: segmenter` features.
+    #: The settings of the `emorec semantic` verbs: the semantic artefacts' training recipe
+    #: (Word2Vec, Speech2Vec, alignment) and the segmenter of `boundaries: segmenter` features.
+    #: Which features the model reads is `model.semantic_features`.
     semantic: SemanticTrainingConfig = field(default_factory=SemanticTrainingConfig)
 
     @property
@@ -660,46 +683,74 @@ def _parse_yaml(text: str, source: PathLike, key: Optional[str]) -> Any:
         loader.dispose()
 
 
+def literal_choices(cls: type, name: str) -> Tuple[Any, ...]:
+    """The values a `Literal` field of the config class `cls` allows (None left out of an
+    Optional one): the choices of a command-line option that sets the field, e.g.
+    `literal_choices(EvaluationConfig, "pool")` is `("frame", "recording")`."""
+    tp = typing.get_type_hints(cls)[name]
+    if typing.get_origin(tp) is Union:
+        (tp,) = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+    if typing.get_origin(tp) is not Literal:
+        raise TypeError(f"{cls.__name__}.{name} is not a Literal field")
+    return typing.get_args(tp)
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
 def _coerce(value: Any, tp: Any, source: str, key: str) -> Any:
     """Check `value` against annotation `tp`, converting lists to tuples and dicts to dataclasses."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(source, key, f"expected a mapping, got {type(value).__name__}")
         return _from_dict(tp, value, source, key)
     if origin is Union:
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, source, key)
-            except ConfigError as error:
-                errors.append(error.problem)
-        raise ConfigError(source, key, "; ".join(errors))
+        return _coerce_union(value, args, source, key)
     if origin is Literal:
         if value not in args:
             raise ConfigError(source, key, f"{_shown(value)} is not one of {', '.join(map(repr, args))}")
         return value
     if origin in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(source, key, f"expected a list, got {type(value).__name__}")
-        if origin is tuple and args and args[-1] is not Ellipsis and len(args) != len(value):
-            raise ConfigError(source, key, f"expected {len(args)} items, got {len(value)}")
-        item_types = [args[0]] * len(value) if origin is list or args[-1:] == (Ellipsis,) else args
-        items = [_coerce(v, t, source, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, item_types))]
-        return tuple(items) if origin is tuple else items
+        return _coerce_sequence(value, origin, args, source, key)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(source, key, f"expected a mapping, got {type(value).__name__}")
         return dict(value)
+    if tp is Any:
+        return value
+    return _coerce_scalar(value, tp, source, key)
+
+
+def _coerce_union(value: Any, args: Tuple[Any, ...], source: str, key: str) -> Any:
+    """`Optional[X]` and `Union[...]`: None where allowed, else the first member `value` fits."""
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _coerce(value, arg, source, key)
+        except ConfigError as error:
+            errors.append(error.problem)
+    raise ConfigError(source, key, "; ".join(errors))
+
+
+def _coerce_sequence(value: Any, origin: type, args: Tuple[Any, ...], source: str, key: str) -> Any:
+    """`Tuple[X, Y]` (that many items), `Tuple[X, ...]` and `List[X]`, each item checked."""
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(source, key, f"expected a list, got {type(value).__name__}")
+    if origin is tuple and args and args[-1] is not Ellipsis and len(args) != len(value):
+        raise ConfigError(source, key, f"expected {len(args)} items, got {len(value)}")
+    item_types = [args[0]] * len(value) if origin is list or args[-1:] == (Ellipsis,) else args
+    items = [_coerce(v, t, source, f"{key}[{i}]") for i, (v, t) in enumerate(zip(value, item_types))]
+    return tuple(items) if origin is tuple else items
+
+
+def _coerce_scalar(value: Any, tp: Any, source: str, key: str) -> Any:
+    """`float`, `int`, `str` and `bool`, strictly: no bool as a number, no float as an integer."""
     if tp in (int, float) and isinstance(value, str) and _EXPONENT_WITHOUT_DOT.fullmatch(value.strip()):
         value = float(value)
     if tp is float:
@@ -715,8 +766,6 @@ def _coerce(value: Any, tp: Any, source: str, key: str) -> Any:
     if tp in (str, bool):
         if not isinstance(value, tp):
             raise ConfigError(source, key, f"expected {_type_name(tp)}, got {_shown(value)}")
-        return value
-    if tp is Any:
         return value
     raise TypeError(f"unsupported config annotation {tp!r} at {key}")
 
@@ -756,8 +805,76 @@ def parse_yaml_text(text: str, source: PathLike) -> Any:
     return _parse_yaml(text, source, None)
 
 
+#: The key of a config file that names the file it overlays (`load_config`).
+BASE_KEY = "base"
+
+
+def _merged(base: Dict[str, Any], overlay: Dict[str, Any]) -> Dict[str, Any]:
+    """`overlay` deep-merged onto `base`: mappings merge key by key; anything else (a scalar, a
+    list, null) replaces the base's value, so `filters: [50, 125, 250]` is the whole list."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _read_layers(path: Path, chain: Tuple[Path, ...] = ()) -> List[Tuple[Path, Dict[str, Any]]]:
+    """The mappings of `path` and of the files its `base:` keys name in turn, the file itself
+    first (its `base:` removed). `chain`: the files that include `path`, which `path`'s base must
+    not be one of."""
+    data = _parse_yaml(path.read_text(encoding="utf-8"), path, None)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, None, f"expected a mapping at the top level, got {type(data).__name__}")
+    base = data.pop(BASE_KEY, None)
+    if base is None:
+        return [(path, data)]
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(path, BASE_KEY, f"expected the path of a YAML file (relative to this file's folder), "
+                                          f"got {_shown(base)}")
+    base_path = Path(os.path.normpath(path.parent / base))  # `a/b/../c.yaml` shown as `a/c.yaml`
+    if not base_path.is_file():
+        raise ConfigError(path, BASE_KEY, f"{base_path}: base config file not found")
+    including = (*chain, path)
+    if base_path.resolve() in [p.resolve() for p in including]:
+        cycle = " -> ".join(str(p) for p in (*including, base_path))
+        raise ConfigError(path, BASE_KEY, f"configs inherit in a circle ({cycle}); remove one of these bases")
+    return [(path, data)] + _read_layers(base_path, including)
+
+
+_MISSING = object()
+
+
+def _source_of(key: str, layers: List[Tuple[Path, Dict[str, Any]]]) -> str:
+    """The file of `layers` (the file itself first) whose mapping sets the dotted `key`: where an
+    error in a merged config is fixed. A key set nowhere (a default) is the file's own."""
+    parts = re.sub(r"\[\d+\]", "", key).split(".")
+    for path, data in layers:
+        node: Any = data
+        for part in parts:
+            node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+        if node is not _MISSING:
+            return str(path) if path == layers[0][0] else f"{path} (base of {layers[0][0]})"
+    return str(layers[0][0])
+
+
 def load_config(path: PathLike, cls: type = ExperimentConfig) -> Any:
     """Load a YAML config file into `cls` (default `ExperimentConfig`).
+
+    A config can overlay another with a top-level `base:` key: the path of a YAML file, relative
+    to this file's folder. The overlay is deep-merged onto its base before any check, so the
+    merged result is validated as one file would be: mappings merge key by key, a list or a
+    scalar replaces the base's value whole. A base may have a base of its own (a cycle is an
+    error naming the files); an error names the file that sets the offending key. `--set`
+    overrides (`apply_overrides`) apply on top of the merged config. For example,
+    `configs/paper/table3_attention.yaml` is its base with the attention fusion::
+
+        base: base.yaml            # configs/paper/base.yaml: the paper's training settings
+        name: table3_attention
+        model:
+          semantic_features: {source: aligned_speech2vec, evaluation_boundaries: segmenter}
+          fusion: {kind: attention}
 
     An empty file (blank or `{}`) loads as all defaults, with a logged warning: it is more often
     the wrong file or a failed edit than a deliberate choice of every default.
@@ -765,10 +882,18 @@ def load_config(path: PathLike, cls: type = ExperimentConfig) -> Any:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(path, None, "config file not found")
-    data = _parse_yaml(path.read_text(encoding="utf-8"), path, None)
-    if data is None or data == {}:
+    layers = _read_layers(path)
+    data: Dict[str, Any] = {}
+    for _, layer in reversed(layers):
+        data = _merged(data, layer)
+    if data == {}:
         logger.warning("%s: the config file is empty, so every value is the default", path)
-    return config_from_dict(data, str(path), cls)
+    try:
+        return config_from_dict(data, str(path), cls)
+    except ConfigError as error:
+        if len(layers) == 1 or error.key is None:
+            raise
+        raise ConfigError(_source_of(error.key, layers), error.key, error.problem) from None
 
 
 def apply_overrides(config: Any, overrides: Sequence[str], source: str = "--set") -> Any:
