@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -52,6 +52,8 @@ class Utterance:
 #: categorical layout takes these).
 SESSION_OPTIONS = (
     LayoutOption("sessions", "join each speaker's utterances into sessions of N (0: off).", 0, "int"),
+    LayoutOption("session_partitions", "the partitions whose utterances --sessions joins; the others keep one "
+                 "recording per utterance (e.g. train, to score devel per file).", list(PARTITION_ORDER), "list"),
     LayoutOption("seed", "seed of the session order and of the training cap's choice.", 0, "int"),
     LayoutOption("train_minutes", "keep at most this many minutes of training audio, taken in turn from each "
                  "speaker and category (0: all).", 0, "int"),
@@ -71,14 +73,19 @@ def speaker_options(devel: Sequence[str], test: Sequence[str]) -> Tuple[LayoutOp
     ) + SESSION_OPTIONS
 
 
-def resolve_label_map(options: Dict[str, Any]) -> Dict[str, Any]:
-    """`label_map` made explicit (the packaged map when not given), so the manifest records it."""
-    return {**options, "label_map": options.get("label_map") or str(DEFAULT_LABEL_MAP)}
+def label_map_path(value: Optional[str]) -> Path:
+    """The label map an option names; None (recorded as null) is the packaged one. Null rather than
+    the install's path keeps a conversion's recorded options equal across checkouts and installs."""
+    return DEFAULT_LABEL_MAP if value is None else Path(value)
+
+
+def label_map_name(value: Optional[str]) -> str:
+    return f"the packaged label map {DEFAULT_LABEL_MAP.name}" if value is None else f"the label map {value}"
 
 
 def derived_targets_note(options: Dict[str, Any]) -> List[str]:
     return [f"the corpus has no dimensional annotation: arousal/valence/dominance are derived from its emotion "
-            f"categories through the label map {options['label_map']} (NRC VAD Lexicon, Mohammad 2018, rescaled to "
+            f"categories through {label_map_name(options['label_map'])} (NRC VAD Lexicon, Mohammad 2018, rescaled to "
             "[-1, 1]); every figure on them must say so"]
 
 
@@ -128,15 +135,15 @@ def partition_utterances(layout: str, corpus: str, utterances: List[Utterance], 
     never share an id; the speaker options take the corpus's own ids (`01`)."""
     if not utterances:
         raise DatasetError(f"{source}: holds no {layout} audio files")
-    label_map = load_label_map(Path(options["label_map"]))
+    label_map = load_label_map(label_map_path(options["label_map"]))
     partition_of = partitions_by_speaker(layout, sorted({u.speaker for u in utterances}), options)
     by_speaker: Dict[str, List[Dict[str, Any]]] = {}
     for utterance in sorted(utterances, key=lambda u: u.name):
         if utterance.speaker not in partition_of:
             continue  # a speaker in no list is left out on purpose
         if utterance.category not in label_map:
-            raise InputFileError(utterance.audio, f"category {utterance.category!r} is not in the label map "
-                                                  f"{options['label_map']}")
+            raise InputFileError(utterance.audio, f"category {utterance.category!r} is not in "
+                                                  f"{label_map_name(options['label_map'])}")
         by_speaker.setdefault(utterance.speaker, []).append({
             "name": utterance.name, "audio": utterance.audio, "category": utterance.category, "speaker": utterance.speaker,
             "target": label_map[utterance.category], "transcript": utterance.transcript, **utterance.details})
@@ -149,9 +156,11 @@ def partition_utterances(layout: str, corpus: str, utterances: List[Utterance], 
                                   np.random.default_rng(options.get("seed", 0)))
         by_speaker = {speaker: [u for u in group if partition_of[speaker] != "train" or u["name"] in kept]
                       for speaker, group in by_speaker.items()}
+    joined = _session_partitions(options)
     items = [_item(chunk, name, speaker, partition_of[speaker], corpus)
              for speaker in sorted(by_speaker)
-             for name, chunk in _sessions(speaker, by_speaker[speaker], options.get("sessions", 0), rng)]
+             for name, chunk in _sessions(speaker, by_speaker[speaker],
+                                          options.get("sessions", 0) if partition_of[speaker] in joined else 0, rng)]
     return sorted(items, key=lambda item: (PARTITION_ORDER.index(item.partition), item.speaker, item.name))
 
 
@@ -174,6 +183,15 @@ def cap_training_audio(utterances: List[Dict[str, Any]], minutes: float, rng: np
                 kept.add(utterance["name"])
                 total_s += probe_audio(utterance["audio"]).duration_s
     return kept
+
+
+def _session_partitions(options: Dict[str, Any]) -> List[str]:
+    partitions = list(options.get("session_partitions") or PARTITION_ORDER)
+    unknown = [p for p in partitions if p not in PARTITION_ORDER]
+    if unknown:
+        raise DatasetError(f"--session-partitions: {unknown[0]!r} is not a partition (the partitions: "
+                           f"{', '.join(PARTITION_ORDER)})")
+    return partitions
 
 
 def _sessions(speaker: str, group: List[Dict[str, Any]], size: int, rng: np.random.Generator):

@@ -31,9 +31,10 @@ import json
 import os
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from emorec.constants import FRAME_RATE_HZ, SAMPLE_RATE_HZ, SCHEMA_VERSION
 from emorec.data.audio import DEFAULT_MAX_DURATION_S, AudioLimits, probe_audio
@@ -44,6 +45,7 @@ from emorec.data.shards import PARTIAL_SUFFIX, ShardWriter, shard_name
 from emorec.data.verify import shard_matches
 from emorec.errors import DatasetError, EmorecError, InputFileError, OutputExistsError, PathLike
 from tfrecords_tools.labels import LABEL_LENGTH_POLICIES
+from tfrecords_tools.layout import Layout
 from tfrecords_tools.layouts import available_layouts, get_layout
 from tfrecords_tools.report import ConversionReport
 from tfrecords_tools.sources import BuildContext, SourceItem
@@ -167,6 +169,58 @@ def convert_dataset(
     throughout (a `FolderInUseError` while another process converts into it).
     """
     started = time.perf_counter()
+    _check_arguments(layout, on_error=on_error, label_length_policy=label_length_policy, word_timing=word_timing,
+                     sample_rate_hz=sample_rate_hz, target_shard_mb=target_shard_mb, max_duration_s=max_duration_s)
+    limits = AudioLimits(float(max_duration_s), bool(allow_any_sample_rate))
+    if word_timing == "pocketsphinx":
+        require_pocketsphinx()
+    source = Path(source).resolve()
+    output = Path(output)
+    if not source.exists():
+        raise DatasetError(f"{source}: source dataset does not exist")
+    spec = get_layout(layout)
+    options = _recorded_options(spec, source, layout_options, label_length_policy=label_length_policy,
+                                word_timing=word_timing, sample_rate_hz=int(sample_rate_hz),
+                                target_shard_mb=float(target_shard_mb), on_error=on_error)
+
+    if output.exists() and not output.is_dir():
+        raise DatasetError(f"{output}: exists and is not a folder")
+    output.mkdir(parents=True, exist_ok=True)
+    previous = load_manifest_unchecked(output)
+    same = _same_conversion(previous, source, layout, options)
+    if previous is not None and previous.get("complete") is True and same and not overwrite \
+            and _finished_shards_intact(output, previous):
+        return _report_from_manifest(previous, output, layout, time.perf_counter() - started)
+    _make_room(output, previous, same, overwrite)
+
+    plan = plan_conversion(spec, source, options["layout_options"], limits, on_error=on_error,
+                           sample_rate_hz=int(sample_rate_hz), target_shard_mb=float(target_shard_mb))
+    _remove_unplanned_shards(output, plan)
+
+    plan_key = json.dumps({"source": str(source), "options": options}, sort_keys=True)
+    (output / PROGRESS_DIR).mkdir(exist_ok=True)
+    tally = _ShardTally(plan)
+    todo = _reuse_finished_shards(plan, output, plan_key, tally)
+    context = BuildContext(int(sample_rate_hz), label_length_policy, word_timing, tuple(plan.label_names), limits)
+    _write_shards(todo, plan, spec.build, context, output, plan_key, tally, on_error=on_error, workers=workers,
+                  progress=progress, description=f"convert {layout}")
+
+    manifest = _manifest(spec, layout, source, options, plan, tally)
+    write_manifest(output, manifest)
+    shutil.rmtree(output / PROGRESS_DIR, ignore_errors=True)
+    partitions = manifest["partitions"]
+    return ConversionReport(
+        output=str(output), layout=layout, recordings=sum(p["recordings"] for p in partitions.values()),
+        partitions=partitions, skipped=tally.skipped, label_length_policy_counts=dict(tally.policy_counts),
+        recordings_without_words=tally.without_words, shards_written=tally.shards_written,
+        shards_reused=tally.shards_reused, audio_s=tally.audio_s, wall_s=time.perf_counter() - started,
+    )
+
+
+def _check_arguments(layout: str, *, on_error: str, label_length_policy: str, word_timing: str,
+                     sample_rate_hz: int, target_shard_mb: float, max_duration_s: float) -> None:
+    """Raise EmorecError for an argument of `convert_dataset` outside its choices or range, before
+    the source or the output folder is looked at."""
     _check_choice("layout", layout, available_layouts())
     _check_choice("on_error", on_error, ON_ERROR)
     _check_choice("label_length_policy", label_length_policy, LABEL_LENGTH_POLICIES)
@@ -178,36 +232,37 @@ def convert_dataset(
         raise EmorecError(f"target_shard_mb must be positive; got {target_shard_mb}")
     if not max_duration_s > 0:
         raise EmorecError(f"max_duration_s must be positive; got {max_duration_s}")
-    limits = AudioLimits(float(max_duration_s), bool(allow_any_sample_rate))
-    if word_timing == "pocketsphinx":
-        require_pocketsphinx()
-    source = Path(source).resolve()
-    output = Path(output)
-    if not source.exists():
-        raise DatasetError(f"{source}: source dataset does not exist")
-    spec = get_layout(layout)
-    resolved_layout_options = spec.resolve(layout_options)
+
+
+def _recorded_options(spec: Layout, source: Path, layout_options: Dict[str, Any], *, label_length_policy: str,
+                      word_timing: str, sample_rate_hz: int, target_shard_mb: float, on_error: str) -> Dict[str, Any]:
+    """The options a conversion is identified by (the manifest's `options`): a re-run with equal
+    options, source and layout reuses the output. The layout's options are resolved with their
+    defaults; `source_state`, where the layout has one, tells a changed source apart."""
     options = {
-        "layout_options": resolved_layout_options,
+        "layout_options": spec.resolve(layout_options),
         "label_length_policy": label_length_policy,
         "word_timing": word_timing,
-        "sample_rate_hz": int(sample_rate_hz),
-        "target_shard_mb": float(target_shard_mb),
+        "sample_rate_hz": sample_rate_hz,
+        "target_shard_mb": target_shard_mb,
         "on_error": on_error,
     }
     if spec.source_state is not None:
         options["source_state"] = spec.source_state(source)
+    return options
 
-    # --- What is in the output folder already? -------------------------------------------------
-    if output.exists() and not output.is_dir():
-        raise DatasetError(f"{output}: exists and is not a folder")
-    output.mkdir(parents=True, exist_ok=True)
-    previous = load_manifest_unchecked(output)
-    same = previous is not None and previous.get("source") == str(source) and previous.get("options") == options \
+
+def _same_conversion(previous: Optional[Dict[str, Any]], source: Path, layout: str, options: Dict[str, Any]) -> bool:
+    """Whether the manifest `previous` records a conversion of `source` as `layout`, with these
+    options and this schema version."""
+    return previous is not None and previous.get("source") == str(source) and previous.get("options") == options \
         and previous.get("source_layout") == layout and previous.get("schema_version") == SCHEMA_VERSION
-    if previous is not None and previous.get("complete") is True and same and not overwrite \
-            and _finished_shards_intact(output, previous):
-        return _report_from_manifest(previous, output, layout, time.perf_counter() - started)
+
+
+def _make_room(output: Path, previous: Optional[Dict[str, Any]], same: bool, overwrite: bool) -> None:
+    """Refuse (unless `overwrite`) an output folder holding another conversion or files no
+    conversion of ours wrote; then remove the partial shards (with `overwrite`, everything of a
+    conversion) and the manifest: from here on the folder must not claim to be complete."""
     if previous is not None and not same and not overwrite:
         raise DatasetError(
             f"{output}: holds a conversion of {previous.get('source')} ({previous.get('source_layout')}) with other "
@@ -216,21 +271,77 @@ def convert_dataset(
     if not overwrite:
         _refuse_foreign_files(output, previous)
     _clean_output(output, everything=overwrite)
-    # From here on the folder must not claim to be complete.
     manifest_path(output).unlink(missing_ok=True)
 
-    # --- List and probe ------------------------------------------------------------------------
-    items = spec.list_items(source, resolved_layout_options)
+
+# --------------------------------------------------------------------------------------------
+# Step 1, plan: which recordings go into which shard, from the listing and the audio headers.
+
+
+@dataclass(frozen=True)
+class PlannedShard:
+    """One shard of a conversion plan: its partition, its final file name
+    (`<partition>-NNNNN-of-MMMMM.tfrecord`, see `emorec.data.shards.shard_name`) and the positions
+    in `ConversionPlan.items` of the recordings it holds, in writing order."""
+
+    partition: str
+    name: str
+    indices: Tuple[int, ...]
+
+
+@dataclass
+class ConversionPlan:
+    """What a conversion writes, known before any audio is decoded.
+
+    items: the recordings whose audio passed the probe, in the layout's order; sizes_bytes
+    `[items]`: the float32 audio each holds (probed duration x rate x 4 bytes), what shards are
+    sized by; skipped: a `{"file", "reason"}` per file the probe refused (`on_error="skip"`);
+    label_names: the layout's label dimensions for the listed items; shards: every shard to
+    write, in writing order (partitions in the order their first recording is listed).
+    """
+
+    items: List[SourceItem]
+    sizes_bytes: List[float]
+    skipped: List[Dict[str, str]]
+    label_names: List[str]
+    shards: List[PlannedShard]
+
+    @property
+    def partitions(self) -> List[str]:
+        """The partitions that get shards, in writing order."""
+        return list(dict.fromkeys(shard.partition for shard in self.shards))
+
+    def item_names(self, shard: PlannedShard) -> List[str]:
+        """The names of the recordings `shard` holds, in writing order."""
+        return [self.items[i].name for i in shard.indices]
+
+
+def plan_conversion(spec: Layout, source: Path, layout_options: Dict[str, Any], limits: AudioLimits, *,
+                    on_error: str = "fail", sample_rate_hz: int = SAMPLE_RATE_HZ,
+                    target_shard_mb: float = DEFAULT_TARGET_SHARD_MB) -> ConversionPlan:
+    """List the items of `source` (laid out as `spec`, with its resolved `layout_options`), refuse
+    names that cannot name a file, probe every item's audio and plan the shards. Reads headers
+    only; raises the first InputFileError with `on_error="fail"`."""
+    items = spec.list_items(source, layout_options)
     _refuse_unsafe_names(items, source)
     label_names = spec.labels_for(items)
-    context = BuildContext(int(sample_rate_hz), label_length_policy, word_timing, tuple(label_names), limits)
-    skipped: List[Dict[str, str]] = []
+    planned, sizes_bytes, skipped = _probe_items(items, limits, on_error, sample_rate_hz)
+    return ConversionPlan(planned, sizes_bytes, skipped, label_names,
+                          plan_shard_files(planned, sizes_bytes, target_shard_mb))
+
+
+def _probe_items(items: List[SourceItem], limits: AudioLimits, on_error: str,
+                 sample_rate_hz: int) -> Tuple[List[SourceItem], List[float], List[Dict[str, str]]]:
+    """The items whose audio files all pass `probe_audio`, the bytes of float32 audio each will
+    hold (`[items]`), and a `{"file", "reason"}` per refused file (with `on_error="skip"`).
+
+    probe_audio cross-checks a WAV header against the file size and applies the limits, so shards
+    are planned from what the files really hold, not from what headers claim."""
     planned: List[SourceItem] = []
-    sizes: List[float] = []
+    sizes_bytes: List[float] = []
+    skipped: List[Dict[str, str]] = []
     for item in items:
         try:
-            # probe_audio cross-checks a WAV header against the file size and applies the limits,
-            # so shards are planned from what the files really hold, not from what headers claim.
             duration_s = sum(probe_audio(path, limits=limits).duration_s for path in item.audio_files)
         except InputFileError as error:
             if on_error == "fail":
@@ -238,168 +349,230 @@ def convert_dataset(
             skipped.append({"file": error.path, "reason": error.problem})
             continue
         planned.append(item)
-        sizes.append(duration_s * sample_rate_hz * _BYTES_PER_SAMPLE)
+        sizes_bytes.append(duration_s * sample_rate_hz * _BYTES_PER_SAMPLE)
+    return planned, sizes_bytes, skipped
 
+
+def plan_shard_files(items: Sequence[SourceItem], sizes_bytes: Sequence[float],
+                     target_shard_mb: float) -> List[PlannedShard]:
+    """Group `items` by partition (in the order each partition is first listed) and each
+    partition's items, in order, into shards of about `target_shard_mb` (`plan_shards`). Every
+    shard's name, its `-of-MMMMM` included, is fixed here, so a re-run with the same options finds
+    the same shards."""
     by_partition: Dict[str, List[int]] = collections.OrderedDict()
-    for index, item in enumerate(planned):
+    for index, item in enumerate(items):
         by_partition.setdefault(item.partition, []).append(index)
-    shard_plan = []  # (partition, shard file name, [item indices])
+    shards = []
     for partition, indices in by_partition.items():
-        groups = plan_shards([sizes[i] for i in indices], target_shard_mb * 1e6)
+        groups = plan_shards([sizes_bytes[i] for i in indices], target_shard_mb * 1e6)
         for number, group in enumerate(groups):
-            shard_plan.append((partition, shard_name(partition, number, len(groups)), [indices[i] for i in group]))
+            shards.append(PlannedShard(partition, shard_name(partition, number, len(groups)),
+                                       tuple(indices[i] for i in group)))
+    return shards
 
-    # Shards of an earlier, differently planned run would sit next to ours unlisted: remove them
-    # (they are ours: foreign shards were refused above unless --overwrite).
-    planned_names = {name for _, name, _ in shard_plan}
+
+def _remove_unplanned_shards(output: Path, plan: ConversionPlan) -> None:
+    """Remove shards of an earlier, differently planned run, which would sit next to ours unlisted
+    (they are ours: `_make_room` refused foreign shards unless `overwrite`)."""
+    planned_names = {shard.name for shard in plan.shards}
     for path in output.glob("*-of-*.tfrecord"):
         if path.name not in planned_names:
             path.unlink()
 
-    # --- Convert -------------------------------------------------------------------------------
-    progress_dir = output / PROGRESS_DIR
-    progress_dir.mkdir(exist_ok=True)
-    plan_key = json.dumps({"source": str(source), "options": options}, sort_keys=True)
-    stats = {p: PartitionStats(len(label_names)) for p in by_partition}
-    shards: Dict[str, List[str]] = {p: [] for p in by_partition}
-    shard_records: Dict[str, Optional[int]] = {}  # per shard, for `emorec info --verify`
-    shard_sha256: Dict[str, Optional[str]] = {}
-    policy_counts: Dict[str, int] = collections.Counter()
-    without_words: List[str] = []
-    shards_written = shards_reused = 0
-    audio_s = 0.0
 
+# --------------------------------------------------------------------------------------------
+# Step 2, execute: reuse the shards an interrupted run finished, build and write the others.
+
+
+class _ShardTally:
+    """What the finished shards of a conversion hold, summed shard by shard (those reused from an
+    interrupted run first, then those written, each in plan order): per-partition statistics and
+    shard names, each shard's record count and SHA-256 (for `emorec info --verify`), label-length
+    policy counts, recordings without words, skipped files (the probe's first) and audio seconds."""
+
+    def __init__(self, plan: ConversionPlan):
+        self.stats = {p: PartitionStats(len(plan.label_names)) for p in plan.partitions}
+        self.shards: Dict[str, List[str]] = {p: [] for p in plan.partitions}
+        self.shard_records: Dict[str, Optional[int]] = {}
+        self.shard_sha256: Dict[str, Optional[str]] = {}
+        self.policy_counts: Dict[str, int] = collections.Counter()
+        self.without_words: List[str] = []
+        self.skipped: List[Dict[str, str]] = list(plan.skipped)
+        self.shards_written = self.shards_reused = 0
+        self.audio_s = 0.0
+
+    def add(self, shard: PlannedShard, stats: PartitionStats, record: Dict[str, Any]) -> None:
+        """Count a finished shard: `stats` of its recordings, `record` its progress record (the
+        `.progress/<shard>.json` that `_write_shards` saves)."""
+        self.stats[shard.partition].merge(stats)
+        self.policy_counts.update(record["policy_counts"])
+        self.without_words.extend(record["without_words"])
+        self.skipped.extend(record["skipped"])
+        self.audio_s += record["stats"]["duration_s"]
+        self.shards[shard.partition].append(shard.name)
+        self.shard_records[shard.name], self.shard_sha256[shard.name] = record.get("records"), record.get("sha256")
+
+    def partition_entries(self, sample_rate_hz: int) -> Dict[str, Dict[str, Any]]:
+        """The manifest's `partitions`: per partition its shards (sorted), statistics, and the
+        record count and SHA-256 of each shard that has them."""
+        partitions = {}
+        for partition, stats in self.stats.items():
+            entry = stats.to_dict(sample_rate_hz)
+            entry.pop("_label_sum")
+            names = sorted(self.shards[partition])
+            partitions[partition] = {
+                "shards": names, **entry,
+                "shard_records": {n: self.shard_records[n] for n in names if self.shard_records.get(n) is not None},
+                "shard_sha256": {n: self.shard_sha256[n] for n in names if self.shard_sha256.get(n)}}
+        return partitions
+
+
+def _reuse_finished_shards(plan: ConversionPlan, output: Path, plan_key: str,
+                           tally: _ShardTally) -> List[PlannedShard]:
+    """Count into `tally` each shard a previous run of the same plan finished (its progress record
+    names the same plan and items, and the file still has the recorded size and SHA-256); return
+    the others, which are to be written."""
     todo = []
-    for partition, name, indices in shard_plan:
-        record = _load_progress(progress_dir / f"{name}.json", plan_key, [planned[i].name for i in indices])
-        if record is not None and shard_matches(output / name, record.get("sha256"), record.get("bytes")):
-            stats[partition].merge(PartitionStats.from_dict(record["stats"], len(label_names)))
-            policy_counts.update(record["policy_counts"])
-            without_words.extend(record["without_words"])
-            skipped.extend(record["skipped"])
-            audio_s += record["stats"]["duration_s"]
-            shards[partition].append(name)
-            shard_records[name], shard_sha256[name] = record.get("records"), record.get("sha256")
-            shards_reused += 1
+    for shard in plan.shards:
+        record = _load_progress(output / PROGRESS_DIR / f"{shard.name}.json", plan_key, plan.item_names(shard))
+        if record is not None and shard_matches(output / shard.name, record.get("sha256"), record.get("bytes")):
+            tally.add(shard, PartitionStats.from_dict(record["stats"], len(plan.label_names)), record)
+            tally.shards_reused += 1
         else:
-            todo.append((partition, name, indices))
+            todo.append(shard)
+    return todo
 
-    total_items = sum(len(indices) for _, _, indices in todo)
+
+class _BuildQueue:
+    """The recordings of the shards to write, built on a thread pool in writing order with a
+    bounded look-ahead: at most `window` builds submitted and not yet taken, so memory stays a few
+    recordings per worker."""
+
+    def __init__(self, executor: ThreadPoolExecutor, build: Callable[..., Any], items: List[SourceItem],
+                 context: BuildContext, shards: List[PlannedShard], window: int):
+        self._executor, self._build, self._items, self._context = executor, build, items, context
+        self._order = [i for shard in shards for i in shard.indices]
+        self._window = window
+        self._position = 0
+        self._pending: Deque[Future] = collections.deque()
+        self.refill()
+
+    def refill(self) -> None:
+        """Submit builds until `window` are pending or every recording is submitted."""
+        while self._position < len(self._order) and len(self._pending) < self._window:
+            item = self._items[self._order[self._position]]
+            self._pending.append(self._executor.submit(_build_one, self._build, item, self._context))
+            self._position += 1
+
+    def next_result(self) -> Tuple[Any, bytes]:
+        """The next recording's `(built item, serialized example)`; raises what its build raised."""
+        return self._pending.popleft().result()
+
+    def cancel_pending(self) -> None:
+        for future in self._pending:
+            future.cancel()
+
+
+def _write_shards(todo: List[PlannedShard], plan: ConversionPlan, build: Callable[..., Any], context: BuildContext,
+                  output: Path, plan_key: str, tally: _ShardTally, *, on_error: str, workers: Optional[int],
+                  progress: bool, description: str) -> None:
+    """Build the recordings of the `todo` shards on `workers` threads (default min(4, CPUs)) and
+    write each shard as a `.partial` file renamed when complete, then its progress record
+    (`.progress/<shard>.json`), from which a re-run after a failure reuses it; counted into `tally`.
+    A failure aborts the shard being written."""
     workers = max(1, int(workers) if workers else min(4, os.cpu_count() or 1))
     from tqdm import tqdm
 
-    bar = tqdm(total=total_items, unit="file", desc=f"convert {layout}", disable=not progress, leave=False)
+    bar = tqdm(total=sum(len(shard.indices) for shard in todo), unit="file", desc=description,
+               disable=not progress, leave=False)
     writer: Optional[ShardWriter] = None
     try:
         with ThreadPoolExecutor(max_workers=workers) as executor:
-            queue = collections.deque()
-            flat = [(shard_index, i) for shard_index, (_, _, indices) in enumerate(todo) for i in indices]
-            position = 0
-            window = workers * 4  # bounded look-ahead: memory stays a few recordings per worker
-
-            def refill():
-                nonlocal position
-                while position < len(flat) and len(queue) < window:
-                    shard_index, i = flat[position]
-                    queue.append((shard_index, i, executor.submit(_build_one, spec.build, planned[i], context)))
-                    position += 1
-
-            refill()
-            for shard_index, (partition, name, indices) in enumerate(todo):
-                writer = ShardWriter(output / name)
-                shard_stats = PartitionStats(len(label_names))
-                shard_counts: Dict[str, int] = collections.Counter()
-                shard_without_words: List[str] = []
-                shard_skipped: List[Dict[str, str]] = []
-                for _ in indices:
-                    _, i, future = queue.popleft()
-                    item = planned[i]
-                    try:
-                        built, serialized = future.result()
-                    except InputFileError as error:
-                        if on_error == "fail":
-                            for _, _, pending in queue:
-                                pending.cancel()
-                            raise
-                        shard_skipped.append({"file": error.path, "reason": error.problem})
-                        bar.update(1)
-                        refill()
-                        continue
-                    writer.write(serialized)
-                    shard_stats.add(built.recording)
-                    shard_counts[built.label_case] += 1
-                    if not built.has_words:
-                        shard_without_words.append(item.name)
-                    bar.update(1)
-                    refill()
+            builds = _BuildQueue(executor, build, plan.items, context, todo, window=workers * 4)
+            for shard in todo:
+                writer = ShardWriter(output / shard.name)
+                stats, contents = _fill_shard(writer, shard, plan, builds, on_error, bar)
                 writer.close()
                 finished, writer = writer, None
-                shards_written += 1
-                shards[partition].append(name)
-                shard_records[name], shard_sha256[name] = finished.count, finished.sha256
-                stats[partition].merge(shard_stats)
-                policy_counts.update(shard_counts)
-                without_words.extend(shard_without_words)
-                skipped.extend(shard_skipped)
-                shard_dict = shard_stats.to_dict(sample_rate_hz)
-                audio_s += shard_dict["duration_s"]
-                _save_progress(progress_dir / f"{name}.json", {
-                    "plan_key": plan_key, "items": [planned[i].name for i in indices], "stats": shard_dict,
-                    "records": finished.count, "sha256": finished.sha256, "bytes": finished.path.stat().st_size,
-                    "policy_counts": dict(shard_counts), "without_words": shard_without_words, "skipped": shard_skipped,
-                })
+                record = {"plan_key": plan_key, "items": plan.item_names(shard),
+                          "stats": stats.to_dict(context.sample_rate_hz), "records": finished.count,
+                          "sha256": finished.sha256, "bytes": finished.path.stat().st_size, **contents}
+                tally.add(shard, stats, record)
+                tally.shards_written += 1
+                _save_progress(output / PROGRESS_DIR / f"{shard.name}.json", record)
     finally:
         if writer is not None:
             writer.abort()
         bar.close()
 
-    # --- Manifest, last --------------------------------------------------------------------------
-    partitions = {}
-    for partition in by_partition:
-        entry = stats[partition].to_dict(sample_rate_hz)
-        entry.pop("_label_sum")
-        names = sorted(shards[partition])
-        partitions[partition] = {"shards": names, **entry,
-                                 "shard_records": {n: shard_records[n] for n in names if shard_records.get(n) is not None},
-                                 "shard_sha256": {n: shard_sha256[n] for n in names if shard_sha256.get(n)}}
-    derived = spec.derived_targets
-    notes = list(spec.notes(resolved_layout_options))
-    if policy_counts.get("unlabelled"):
+
+def _fill_shard(writer: ShardWriter, shard: PlannedShard, plan: ConversionPlan, builds: _BuildQueue,
+                on_error: str, bar: Any) -> Tuple[PartitionStats, Dict[str, Any]]:
+    """Write the built recordings of `shard` into `writer`, in order. Returns their statistics and
+    the shard's `policy_counts`, `without_words` (recording names) and `skipped` (a file a build
+    refused, with `on_error="skip"`; with `fail` the pending builds are cancelled and the
+    InputFileError raised)."""
+    stats = PartitionStats(len(plan.label_names))
+    policy_counts: Dict[str, int] = collections.Counter()
+    without_words: List[str] = []
+    skipped: List[Dict[str, str]] = []
+    for i in shard.indices:
+        try:
+            built, serialized = builds.next_result()
+        except InputFileError as error:
+            if on_error == "fail":
+                builds.cancel_pending()
+                raise
+            skipped.append({"file": error.path, "reason": error.problem})
+        else:
+            writer.write(serialized)
+            stats.add(built.recording)
+            policy_counts[built.label_case] += 1
+            if not built.has_words:
+                without_words.append(plan.items[i].name)
+        bar.update(1)
+        builds.refill()
+    return stats, {"policy_counts": dict(policy_counts), "without_words": without_words, "skipped": skipped}
+
+
+# --------------------------------------------------------------------------------------------
+# Step 3, write: the manifest, last.
+
+
+def _manifest(spec: Layout, layout: str, source: Path, options: Dict[str, Any], plan: ConversionPlan,
+              tally: _ShardTally) -> Dict[str, Any]:
+    """The content of `manifest.json` for a finished conversion (`complete: true`)."""
+    sample_rate_hz = options["sample_rate_hz"]
+    partitions = tally.partition_entries(sample_rate_hz)
+    notes = list(spec.notes(options["layout_options"]))
+    if tally.policy_counts.get("unlabelled"):
         notes.append("recordings without a label file are stored with zero labels and label_mask 0")
+    skipped_files = {str(entry["file"]) for entry in tally.skipped}
+    written = [item for item in plan.items if not skipped_files.intersection(map(str, item.files))]
     # Recordings joined from audio files (emodb --sessions, a last session may hold one utterance):
     # which files, in their order in the recording, so each session's utterances can be traced back.
-    skipped_files = {str(entry["file"]) for entry in skipped}
-    joined = {item.name: [_source_relative(path, source) for path in item.audio_files] for item in planned
-              if (item.joined or len(item.audio_files) > 1) and not skipped_files.intersection(map(str, item.files))}
-    manifest = {
+    joined = {item.name: [_source_relative(path, source) for path in item.audio_files] for item in written
+              if item.joined or len(item.audio_files) > 1}
+    duration_s = {item.name: size / (sample_rate_hz * _BYTES_PER_SAMPLE)
+                  for item, size in zip(plan.items, plan.sizes_bytes)}
+    return {
         "schema_version": SCHEMA_VERSION,
-        "sample_rate_hz": int(sample_rate_hz),
+        "sample_rate_hz": sample_rate_hz,
         "frame_rate_hz": FRAME_RATE_HZ,
-        "label_names": label_names,
-        "derived_targets": derived,
+        "label_names": plan.label_names,
+        "derived_targets": spec.derived_targets,
         "source_layout": layout,
         "source": str(source),
         "options": options,
         "partitions": partitions,
-        "skipped": skipped,
-        "label_length_policy_counts": dict(policy_counts),
-        "recordings_without_words": without_words,
+        "skipped": tally.skipped,
+        "label_length_policy_counts": dict(tally.policy_counts),
+        "recordings_without_words": tally.without_words,
         "joined_recordings": joined,
-        "corpora": corpus_summary([item for item in planned if not skipped_files.intersection(map(str, item.files))],
-                                  {item.name: size / (sample_rate_hz * _BYTES_PER_SAMPLE)
-                                   for item, size in zip(planned, sizes)}),
+        "corpora": corpus_summary(written, duration_s),
         "notes": notes,
         "complete": True,
     }
-    write_manifest(output, manifest)
-    shutil.rmtree(progress_dir, ignore_errors=True)
-    wall_s = time.perf_counter() - started
-    return ConversionReport(
-        output=str(output), layout=layout, recordings=sum(p["recordings"] for p in partitions.values()),
-        partitions=partitions, skipped=skipped, label_length_policy_counts=dict(policy_counts),
-        recordings_without_words=without_words, shards_written=shards_written, shards_reused=shards_reused,
-        audio_s=audio_s, wall_s=wall_s,
-    )
 
 
 def corpus_summary(items: List[SourceItem], duration_s: Dict[str, float]) -> Dict[str, Any]:

@@ -20,13 +20,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from emorec.errors import DatasetError
 
 #: How an option is given on the command line and normalised.
-OPTION_KINDS = ("text", "speakers", "int", "flag", "file")
+OPTION_KINDS = ("text", "speakers", "list", "int", "flag", "file")
 
 
 @dataclass(frozen=True)
 class LayoutOption:
-    """One option of a layout. kind: `text`; `speakers` (a comma- or space-separated list, or a
-    Python list); `int`; `flag` (off unless given); `file` (an existing file, stored absolute)."""
+    """One option of a layout. kind: `text`; `speakers` or `list` (a comma- or space-separated list,
+    or a Python list); `int`; `flag` (off unless given); `file` (an existing file, stored absolute)."""
 
     name: str
     help: str
@@ -44,7 +44,7 @@ class LayoutOption:
     def normalise(self, value: Any) -> Any:
         if value is None:
             return self.default
-        if self.kind == "speakers":
+        if self.kind in ("speakers", "list"):
             return speaker_list(value)
         if self.kind == "int":
             return int(value)

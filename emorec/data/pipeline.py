@@ -193,45 +193,12 @@ def make_dataset(
     """
     manifest = read_manifest(data_dir)
     all_names = list(manifest["label_names"])
-    label_names = list(label_names) if label_names is not None else all_names
-    unknown = [n for n in label_names if n not in all_names]
-    if unknown:
-        raise DatasetError(f"{Path(data_dir) / MANIFEST_FILENAME}: no label dimension {unknown[0]!r} (has {all_names})")
+    label_names = _checked_label_names(label_names, all_names, data_dir)
     files = partition_files(data_dir, partition, manifest)
-    fields = list(FRAME_FIELDS)
-    input_names = [AUDIO_INPUT]
-    semantic_files = semantic_dim = None
-    if semantic_dir is not None:
-        semantic_files = semantic_partition_files(semantic_dir, partition, files)
-        semantic_dim = features_dim(semantic_dir)
-        fields.append(SEMANTIC_INPUT)
-        input_names.append(SEMANTIC_INPUT)
-    dataset = read_recordings(
-        files, len(all_names), shuffle_files=training, cycle_length=config.interleave_cycle_length, seed=seed,
-        semantic_files=semantic_files, semantic_dim=semantic_dim,
-    )
-    dataset = normalise_recordings(dataset, config.normalisation, files, source=Path(data_dir) / partition)
-    if frame_features is not None:
-        probe_names: List[str] = []
-
-        @tf.autograph.experimental.do_not_convert
-        def add_features(recording):
-            extra = frame_features(recording)
-            probe_names[:] = sorted(extra)
-            return {**recording, **extra}
-
-        dataset = dataset.map(add_features, num_parallel_calls=AUTOTUNE, deterministic=True)
-        fields += probe_names
-        input_names += probe_names
-    if group_by_speaker:
-        speakers = speaker_table(files, source=Path(data_dir) / partition)
-        dataset = dataset.flat_map(
-            lambda recording: window_recording(recording, config.sequence_frames, config.hop_frames, fields).map(
-                lambda window: {**window, "speaker_id": speakers.lookup(recording["speaker"])}))
-    else:
-        dataset = dataset.flat_map(
-            lambda recording: window_recording(recording, config.sequence_frames, config.hop_frames, fields)
-        )
+    dataset, fields, input_names = _parsed_recordings(files, len(all_names), config, data_dir, partition,
+                                                      training=training, seed=seed, semantic_dir=semantic_dir,
+                                                      frame_features=frame_features)
+    dataset = _windows(dataset, config, fields, Path(data_dir) / partition, files if group_by_speaker else None)
     # Labels of dimensions not asked for are dropped after windowing (columns picked by index).
     indices = [all_names.index(n) for n in label_names]
     if indices != list(range(len(all_names))):
@@ -243,20 +210,8 @@ def make_dataset(
         dataset = dataset.repeat()
     if training and config.augmentation.enabled:  # never for devel/test (training=False)
         dataset = augment_windows(dataset, config.augmentation, seed)
-    batch_size = batch_size or config.batch_size
-    if group_by_speaker:
-        if not training:
-            batch_size = max(batch_size, SPEAKER_EVALUATION_WINDOWS)
-        dataset = dataset.group_by_window(
-            key_func=lambda window: window["speaker_id"],
-            reduce_func=lambda _, windows: windows.batch(batch_size),
-            window_size=batch_size)
-        dataset = dataset.map(lambda w: {k: v for k, v in w.items() if k != "speaker_id"})
-        per_speaker = count_windows_by_speaker(data_dir, partition, config)
-        batches = sum(-(-count // batch_size) for count in per_speaker.values())
-    else:
-        dataset = dataset.batch(batch_size, drop_remainder=False)
-        batches = -(-count_windows(data_dir, partition, config) // batch_size)
+    dataset, batches = _batched(dataset, data_dir, partition, config, batch_size or config.batch_size,
+                                training=training, group_by_speaker=group_by_speaker)
     if not repeat:
         # A known length gives Keras progress bars with totals and no "ran out of data" warning.
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
@@ -267,6 +222,76 @@ def make_dataset(
     # Shards are few and uneven: under MultiWorkerMirroredStrategy split by element, not by file.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options).prefetch(AUTOTUNE)
+
+
+def _checked_label_names(label_names: Optional[Sequence[str]], all_names: List[str], data_dir: PathLike) -> List[str]:
+    """The dimensions asked for (default: all the manifest's), each one the manifest has."""
+    label_names = list(label_names) if label_names is not None else all_names
+    unknown = [n for n in label_names if n not in all_names]
+    if unknown:
+        raise DatasetError(f"{Path(data_dir) / MANIFEST_FILENAME}: no label dimension {unknown[0]!r} (has {all_names})")
+    return label_names
+
+
+def _parsed_recordings(files: List[str], num_labels: int, config: DataConfig, data_dir: PathLike, partition: str, *,
+                       training: bool, seed: Optional[int], semantic_dir: Optional[PathLike],
+                       frame_features: Optional[FrameFeatureFn]) -> Tuple[tf.data.Dataset, List[str], List[str]]:
+    """Whole recordings, normalised, with their semantic and extra frame features; with the
+    per-frame fields to window and the model's input names."""
+    fields, input_names = list(FRAME_FIELDS), [AUDIO_INPUT]
+    semantic_files = semantic_dim = None
+    if semantic_dir is not None:
+        semantic_files = semantic_partition_files(semantic_dir, partition, files)
+        semantic_dim = features_dim(semantic_dir)
+        fields.append(SEMANTIC_INPUT)
+        input_names.append(SEMANTIC_INPUT)
+    dataset = read_recordings(
+        files, num_labels, shuffle_files=training, cycle_length=config.interleave_cycle_length, seed=seed,
+        semantic_files=semantic_files, semantic_dim=semantic_dim,
+    )
+    dataset = normalise_recordings(dataset, config.normalisation, files, source=Path(data_dir) / partition)
+    if frame_features is None:
+        return dataset, fields, input_names
+    probe_names: List[str] = []
+
+    @tf.autograph.experimental.do_not_convert
+    def add_features(recording):
+        extra = frame_features(recording)
+        probe_names[:] = sorted(extra)
+        return {**recording, **extra}
+
+    dataset = dataset.map(add_features, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return dataset, fields + probe_names, input_names + probe_names
+
+
+def _windows(dataset: tf.data.Dataset, config: DataConfig, fields: List[str], source: Path,
+             speaker_files: Optional[List[str]]) -> tf.data.Dataset:
+    """Fixed-length windows of every recording; with `speaker_files` (the partition's shards, for
+    `group_by_speaker`) each window also carries its speaker's index as `speaker_id`."""
+    if speaker_files is None:
+        return dataset.flat_map(
+            lambda recording: window_recording(recording, config.sequence_frames, config.hop_frames, fields))
+    speakers = speaker_table(speaker_files, source=source)
+    return dataset.flat_map(
+        lambda recording: window_recording(recording, config.sequence_frames, config.hop_frames, fields).map(
+            lambda window: {**window, "speaker_id": speakers.lookup(recording["speaker"])}))
+
+
+def _batched(dataset: tf.data.Dataset, data_dir: PathLike, partition: str, config: DataConfig, batch_size: int, *,
+             training: bool, group_by_speaker: bool) -> Tuple[tf.data.Dataset, int]:
+    """Batches of windows (one speaker's each with `group_by_speaker`) and how many there are."""
+    if not group_by_speaker:
+        return (dataset.batch(batch_size, drop_remainder=False),
+                -(-count_windows(data_dir, partition, config) // batch_size))
+    if not training:
+        batch_size = max(batch_size, SPEAKER_EVALUATION_WINDOWS)
+    dataset = dataset.group_by_window(
+        key_func=lambda window: window["speaker_id"],
+        reduce_func=lambda _, windows: windows.batch(batch_size),
+        window_size=batch_size)
+    dataset = dataset.map(lambda w: {k: v for k, v in w.items() if k != "speaker_id"})
+    per_speaker = count_windows_by_speaker(data_dir, partition, config)
+    return dataset, sum(-(-count // batch_size) for count in per_speaker.values())
 
 
 def recordings_for_prediction(

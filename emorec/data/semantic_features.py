@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from emorec.config import SEGMENTER_ALGORITHM, SegmenterConfig, SemanticConfig
+from emorec.config import SEGMENTER_ALGORITHM, SegmenterConfig, SemanticFeaturesConfig
 from emorec.errors import ConfigError, DatasetError, PathLike
 
 SOURCES = ("word2vec", "speech2vec", "aligned_speech2vec")
@@ -60,7 +60,7 @@ def read_metadata(folder: PathLike, *, missing: Optional[str] = None) -> dict:
 
 def resolve_semantic_features(
     data_dir: PathLike,
-    semantic: SemanticConfig,
+    semantic: SemanticFeaturesConfig,
     *,
     segmenter: Optional[SegmenterConfig] = None,
     features_dir: Optional[PathLike] = None,
@@ -72,7 +72,7 @@ def resolve_semantic_features(
     features_dir defaults to `semantic_features_dir(data_dir, source, boundaries)`. The folder must be a
     complete features folder of the same source and boundaries as the config, with
     `semantic.dim`-wide vectors: a `DatasetError` (missing or incomplete folder, with the command
-    that writes it) or a `ConfigError` on `model.semantic.*` (mismatch) otherwise.
+    that writes it) or a `ConfigError` on `model.semantic_features.*` (mismatch) otherwise.
     segmenter: the experiment config's `semantic.segmenter` (default: its defaults, as
     `emorec semantic features` without `--config` uses). With `semantic.boundaries == "segmenter"`
     the folder must have been segmented with exactly these settings: a `ConfigError` on
@@ -86,10 +86,10 @@ def resolve_semantic_features(
         f"{semantic.boundaries} --artefacts {semantic.artefacts_dir or 'ARTEFACTS'}`"))
     for key in ("source", "boundaries"):
         if meta.get(key) != getattr(semantic, key):
-            raise ConfigError(config_source, f"model.semantic.{key}",
+            raise ConfigError(config_source, f"model.semantic_features.{key}",
                               f"{getattr(semantic, key)!r}, but the features in {folder} are {meta.get(key)!r}")
     if meta.get("dim") != semantic.dim:
-        raise ConfigError(config_source, "model.semantic.dim",
+        raise ConfigError(config_source, "model.semantic_features.dim",
                           f"{semantic.dim}, but the features in {folder} have {meta.get('dim')} dimensions")
     if semantic.boundaries == "segmenter":
         _check_segmenter(folder, meta, segmenter or SegmenterConfig(), data_dir, semantic, features_dir,
@@ -98,7 +98,7 @@ def resolve_semantic_features(
 
 
 def _check_segmenter(folder: Path, meta: dict, segmenter: SegmenterConfig, data_dir: PathLike,
-                     semantic: SemanticConfig, features_dir: Optional[PathLike], config_source: str) -> None:
+                     semantic: SemanticFeaturesConfig, features_dir: Optional[PathLike], config_source: str) -> None:
     """Refuse features whose recorded segmenter settings differ from the config's: other settings
     find other words, so a model would silently train or be scored on features its config does
     not describe."""

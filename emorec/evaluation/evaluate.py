@@ -24,7 +24,7 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -185,21 +185,111 @@ def evaluate_run(
                               variance=variance, model_file=model_file, echo=echo, semantic_dir=semantic_dir,
                               overwrite=overwrite, boundaries=boundaries, pool=pool,
                               output_statistics=output_statistics)
+    plan = plan_evaluation(run_dir, data_dir, partition, output_dir=output_dir, postprocess=postprocess,
+                           variance=variance, model_file=model_file, echo=echo, overwrite=overwrite,
+                           boundaries=boundaries, pool=pool, output_statistics=output_statistics)
+    scored = score_partition(plan, semantic_dir)
+    return write_evaluation(plan, scored, plot=plot, report=report, echo=echo)
+
+
+@dataclasses.dataclass
+class EvaluationPlan:
+    """What `evaluate_run` scores and where it writes, settled before the model is loaded.
+
+    config: the run's config, with the requested evaluation boundaries; label_names: the run's
+    (run.json); model_path: the model file scored (`model_file` of the run folder, or its best);
+    postprocess: whether post-processed predictions are fitted and scored too; protocol:
+    `output_protocol_name(pool, output_statistics)`, "" for the frame outputs as they are;
+    existing: the EVALUATION_OUTPUTS already in `output_dir` (replaced, with `overwrite`, once the
+    new results are computed).
+    """
+
+    run_dir: Path
+    data_dir: PathLike
+    partition: str
+    info: dict
+    config: ExperimentConfig
+    label_names: List[str]
+    model_file: Optional[str]
+    model_path: Path
+    postprocess: bool
+    variance: str
+    pool: str
+    output_statistics: str
+    protocol: str
+    output_dir: Path
+    existing: List[str]
+
+    @property
+    def folders(self) -> Dict[str, Optional[str]]:
+        """The predictions folders under `output_dir`: `raw` (named for the protocol) and
+        `postprocessed` (None when post-processing is off)."""
+        return {"raw": protocol_predictions_dirname(self.protocol),
+                "postprocessed": PREDICTIONS_POSTPROCESSED_DIRNAME if self.postprocess else None}
+
+
+def plan_evaluation(run_dir: PathLike, data_dir: PathLike, partition: str, *, output_dir: Optional[PathLike] = None,
+                    postprocess: Optional[bool] = None, variance: Optional[str] = None,
+                    model_file: Optional[str] = None, echo: Optional[Callable[[str], None]] = print,
+                    overwrite: bool = False, boundaries: Optional[str] = None, pool: Optional[str] = None,
+                    output_statistics: Optional[str] = None) -> EvaluationPlan:
+    """Check the partition, read the run's config and settle the protocol, the model file and the
+    output folder (arguments as `evaluate_run`'s); raises for a setting that cannot be scored and,
+    without `overwrite`, for an output folder that holds an evaluation. Loads no model."""
+    run_dir = Path(run_dir)
     # Before loading the model: a partition without labels would score n/a everywhere, and a
     # damaged or extended shard would be scored as if it were the data set.
     require_labelled_partition(data_dir, partition)
     require_intact(data_dir, [partition])
     info = load_run_info(run_dir)
-    config: ExperimentConfig = load_config(run_dir / CONFIG_FILENAME)
-    boundaries_changed = boundaries is not None and boundaries != config.model.semantic.at_evaluation().boundaries
+    config, boundaries_changed = _with_evaluation_boundaries(load_config(run_dir / CONFIG_FILENAME), boundaries,
+                                                             run_dir)
+    label_names = list(info["label_names"])
+    postprocess, pool, output_statistics, protocol = _scored_outputs(
+        config, run_dir, echo, postprocess, boundaries=boundaries if boundaries_changed else None, pool=pool,
+        output_statistics=output_statistics)
+    model_path = find_run_model(run_dir, model_file)
+    variance = variance or config.evaluation.variance
+    if output_dir is None:
+        output_dir = default_output_dir(run_dir, data_dir, partition)
+        if boundaries_changed:  # never over the scores of the run's own protocol
+            output_dir = output_dir.with_name(f"{output_dir.name}-{boundaries}-boundaries")
+        if protocol:  # nor over the frame outputs' scores
+            output_dir = output_dir.with_name(f"{output_dir.name}-{protocol}")
+    output_dir = Path(output_dir)
+    # Checked before minutes of prediction; removed only after them, so a failed run keeps the old one.
+    existing = [name for name in EVALUATION_OUTPUTS if (output_dir / name).exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(output_dir, f"holds an evaluation ({', '.join(existing)}); pass --overwrite to "
+                                            "replace it or --out to write elsewhere")
+    return EvaluationPlan(run_dir, data_dir, partition, info, config, label_names, model_file,
+                          model_path, postprocess, variance, pool, output_statistics, protocol, output_dir, existing)
+
+
+def _with_evaluation_boundaries(config: ExperimentConfig, boundaries: Optional[str],
+                                run_dir: Path) -> Tuple[ExperimentConfig, bool]:
+    """`config` scoring its semantic model with `boundaries` (None: the config's evaluation
+    boundaries), and whether those differ from the config's own."""
+    semantic = config.model.semantic_features
+    boundaries_changed = boundaries is not None and boundaries != semantic.at_evaluation().boundaries
     if boundaries is not None:
         if boundaries not in ("given", "segmenter"):
             raise EmorecError(f"boundaries must be 'given' or 'segmenter', got {boundaries!r}")
-        if config.model.semantic.source == "none":
+        if semantic.source == "none":
             raise EmorecError(f"{run_dir}: the model has no semantic branch, so it has no word boundaries to choose")
         config = dataclasses.replace(config, model=dataclasses.replace(
-            config.model, semantic=dataclasses.replace(config.model.semantic, evaluation_boundaries=boundaries)))
-    label_names = list(info["label_names"])
+            config.model, semantic_features=dataclasses.replace(semantic, evaluation_boundaries=boundaries)))
+    return config, boundaries_changed
+
+
+def _scored_outputs(config: ExperimentConfig, run_dir: Path, echo: Optional[Callable[[str], None]],
+                    postprocess: Optional[bool], *, boundaries: Optional[str], pool: Optional[str],
+                    output_statistics: Optional[str]) -> Tuple[bool, str, str, str]:
+    """`(postprocess, pool, output_statistics, protocol)`: the outputs scored (None: the config's
+    `evaluation` section) and whether post-processing is on. It is fitted on a development
+    partition, with the run's own boundaries (`boundaries`: others requested, else None), on frame
+    outputs: where one of these is missing an explicit `postprocess=True` is refused, and the
+    config's default is turned off (with a note)."""
     evaluation = config.evaluation
     if config.data.devel_partition is None:
         if postprocess:
@@ -208,7 +298,7 @@ def evaluate_run(
         if postprocess is None and evaluation.postprocess and echo is not None:
             echo("no post-processing: this run has no development partition to fit it on")
         postprocess = False
-    if boundaries_changed:
+    if boundaries is not None:
         # The post-processing is fitted on devel with the run's own boundaries; fitting or applying
         # it with other boundaries would mix the two protocols.
         if postprocess:
@@ -226,81 +316,104 @@ def evaluate_run(
             echo(f"no post-processing: it is fitted on frame outputs, and these are scored as {protocol}")
         postprocess = False
     postprocess = evaluation.postprocess if postprocess is None else postprocess
-    model_path = find_run_model(run_dir, model_file)
-    variance = variance or evaluation.variance
-    if output_dir is None:
-        output_dir = default_output_dir(run_dir, data_dir, partition)
-        if boundaries_changed:  # never over the scores of the run's own protocol
-            output_dir = output_dir.with_name(f"{output_dir.name}-{boundaries}-boundaries")
-        if protocol:  # nor over the frame outputs' scores
-            output_dir = output_dir.with_name(f"{output_dir.name}-{protocol}")
-    output_dir = Path(output_dir)
-    # Checked before minutes of prediction; removed only after them, so a failed run keeps the old one.
-    existing = [name for name in EVALUATION_OUTPUTS if (output_dir / name).exists()]
-    if existing and not overwrite:
-        raise OutputExistsError(output_dir, f"holds an evaluation ({', '.join(existing)}); pass --overwrite to "
-                                            "replace it or --out to write elsewhere")
-    model = load_run_model(run_dir, model_file)
-    semantic_dir = _semantic_dir(info, config, data_dir, semantic_dir, run_dir)
+    return postprocess, pool, output_statistics, protocol
 
-    results = predict_partition(model, data_dir, partition, label_names, evaluation.batch_recordings, semantic_dir,
-                                normalisation=config.data.normalisation,
+
+@dataclasses.dataclass
+class PartitionScores:
+    """What `score_partition` computes: `results` per recording as `predict_partition` gives them
+    (the protocol's outputs as `predictions`, plus `postprocessed` `[frames, dims]` when
+    post-processing is on), CCC per dimension of the raw and of the post-processed predictions,
+    the fitted `postprocessor`, what scores.json records of the output protocol (None for frame
+    outputs), the features folder read, and the console table (row name -> scores)."""
+
+    results: List[dict]
+    scores: Dict[str, float]
+    processed_scores: Optional[Dict[str, float]]
+    postprocessor: Optional[Postprocessor]
+    outputs: Optional[dict]
+    semantic_dir: Optional[Path]
+    table: Dict[str, Dict[str, float]]
+
+
+def score_partition(plan: EvaluationPlan, semantic_dir: Optional[PathLike] = None) -> PartitionScores:
+    """Load the planned model, predict every recording of the partition and score it, pooled over
+    the partition's labelled frames; with post-processing, fit it on development (or load the one
+    fitted there) and score its predictions too. Writes nothing into the output folder."""
+    config, label_names = plan.config, plan.label_names
+    model = load_run_model(plan.run_dir, plan.model_file)
+    semantic_dir = _semantic_dir(plan.info, config, plan.data_dir, semantic_dir, plan.run_dir)
+    results = predict_partition(model, plan.data_dir, plan.partition, label_names, config.evaluation.batch_recordings,
+                                semantic_dir, normalisation=config.data.normalisation,
                                 group_by_speaker=config.model.feature_statistics == "speaker")
     if not any(float(r["mask"].sum()) > 0 for r in results):  # a manifest without labelled_frames
-        raise DatasetError(unlabelled_partition_message(data_dir, partition))
+        raise DatasetError(unlabelled_partition_message(plan.data_dir, plan.partition))
     outputs = None
-    if protocol:
-        outputs = _apply_output_protocol(results, run_dir, info, config, data_dir, partition, pool, output_statistics)
-    scores = pooled_scores(results, label_names, variance=variance)
-    table = {f"{partition} {protocol or 'raw'}": scores}
+    if plan.protocol:
+        outputs = _apply_output_protocol(results, plan.run_dir, plan.info, config, plan.data_dir, plan.partition,
+                                         plan.pool, plan.output_statistics)
+    scores = pooled_scores(results, label_names, variance=plan.variance)
+    table = {f"{plan.partition} {plan.protocol or 'raw'}": scores}
     processed_scores = postprocessor = None
-    if postprocess:
-        postprocessor = _postprocessor(run_dir, model, model_path, data_dir, config, label_names, partition, results,
-                                       variance, semantic_dir)
+    if plan.postprocess:
+        postprocessor = _postprocessor(plan.run_dir, model, plan.model_path, plan.data_dir, config, label_names,
+                                       plan.partition, results, plan.variance, semantic_dir)
         for result, processed in zip(results, postprocessor.apply([r["predictions"] for r in results])):
             result["postprocessed"] = processed
-        processed_scores = pooled_scores(results, label_names, "postprocessed", variance)
-        table[f"{partition} post-processed"] = processed_scores
+        processed_scores = pooled_scores(results, label_names, "postprocessed", plan.variance)
+        table[f"{plan.partition} post-processed"] = processed_scores
+    return PartitionScores(results, scores, processed_scores, postprocessor, outputs, semantic_dir, table)
 
-    folders = {"raw": protocol_predictions_dirname(protocol),
-               "postprocessed": PREDICTIONS_POSTPROCESSED_DIRNAME if postprocess else None}
-    drawn = sorted(results, key=lambda r: r["name"])[: max(evaluation.plot_recordings, 0)]
-    files = _recording_files(output_dir, folders, results, drawn if plot else [], data_dir)
-    for name in existing:  # overwrite: nothing of the previous evaluation may mix with this one
+
+def write_evaluation(plan: EvaluationPlan, scored: PartitionScores, *, plot: bool = True, report: bool = True,
+                     echo: Optional[Callable[[str], None]] = print) -> dict:
+    """Replace the previous evaluation in the planned output folder (`plan.existing`) with the
+    predictions, plots, scores.json and (with `report`) report.html of `scored`; returns the
+    content of scores.json."""
+    folders, label_names, output_dir = plan.folders, plan.label_names, plan.output_dir
+    drawn = sorted(scored.results, key=lambda r: r["name"])[: max(plan.config.evaluation.plot_recordings, 0)]
+    files = _recording_files(output_dir, folders, scored.results, drawn if plot else [], plan.data_dir)
+    for name in plan.existing:  # overwrite: nothing of the previous evaluation may mix with this one
         path = output_dir / name
         if path.is_dir():
             shutil.rmtree(path)
         else:
             path.unlink()
-    _write_recording_files(files, results, drawn, label_names)
-    summary = {
-        "partition": partition,
-        "data_dir": str(data_dir),
-        "run_dir": str(run_dir),
-        "variance": variance,
-        "label_names": label_names,
-        "recordings": len(results),
-        "frames": int(sum(float(r["mask"].sum()) for r in results)),
-        "ccc_raw": scores,
-        "ccc_postprocessed": processed_scores,
-        "postprocessing": None if postprocessor is None else postprocessor.to_dict(),
-        "predictions": folders,
-        "model": str(model_path),
-        "normalisation": config.data.normalisation.kind,  # the protocol behind these numbers
-        "outputs": outputs or {"pool": "frame", "output_statistics": "none"},
-        "semantic_features": None if semantic_dir is None else str(semantic_dir),
-        "output_dir": str(output_dir),
-    }
+    _write_recording_files(files, scored.results, drawn, label_names)
+    summary = _scores_summary(plan, scored, folders)
     (output_dir / SCORES_FILENAME).write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if report:
         write_html_report(output_dir / REPORT_FILENAME, summary=summary, recordings=drawn,
-                          history=read_history(run_dir), postprocessing=summary["postprocessing"],
+                          history=read_history(plan.run_dir), postprocessing=summary["postprocessing"],
                           emorec_version=installed_version())
     if echo is not None:
-        echo(format_table(table, label_names))
+        echo(format_table(scored.table, label_names))
         echo(f"predictions ({', '.join(f for f in folders.values() if f)}), scores.json"
              + (", plots" if plot and drawn else "") + (" and report.html" if report else "") + f" in {output_dir}")
     return summary
+
+
+def _scores_summary(plan: EvaluationPlan, scored: PartitionScores, folders: Dict[str, Optional[str]]) -> dict:
+    """The content of scores.json (see `evaluate_run`)."""
+    results = scored.results
+    return {
+        "partition": plan.partition,
+        "data_dir": str(plan.data_dir),
+        "run_dir": str(plan.run_dir),
+        "variance": plan.variance,
+        "label_names": plan.label_names,
+        "recordings": len(results),
+        "frames": int(sum(float(r["mask"].sum()) for r in results)),
+        "ccc_raw": scored.scores,
+        "ccc_postprocessed": scored.processed_scores,
+        "postprocessing": None if scored.postprocessor is None else scored.postprocessor.to_dict(),
+        "predictions": folders,
+        "model": str(plan.model_path),
+        "normalisation": plan.config.data.normalisation.kind,  # the protocol behind these numbers
+        "outputs": scored.outputs or {"pool": "frame", "output_statistics": "none"},
+        "semantic_features": None if scored.semantic_dir is None else str(scored.semantic_dir),
+        "output_dir": str(plan.output_dir),
+    }
 
 
 def _recording_files(output_dir: Path, folders: Dict[str, Optional[str]], results: List[dict], plotted: List[dict],
@@ -398,14 +511,14 @@ def _apply_output_protocol(results: List[dict], run_dir: Path, info: dict, confi
 def _semantic_dir(info: dict, config: ExperimentConfig, data_dir: PathLike, semantic_dir: Optional[PathLike],
                   run_dir: Path) -> Optional[Path]:
     """The semantic features folder to evaluate with (None for a model without the branch): that of
-    the config's evaluation boundaries (`model.semantic.evaluation_boundaries`, e.g. the segmenter
+    the config's evaluation boundaries (`model.semantic_features.evaluation_boundaries`, e.g. the segmenter
     for a model trained on given boundaries), `<data_dir>/semantic/<source>-<boundaries>/`."""
-    if config.model.semantic.source == "none":
+    if config.model.semantic_features.source == "none":
         return None
-    evaluated = config.model.semantic.at_evaluation()
+    evaluated = config.model.semantic_features.at_evaluation()
     # The run's own features folder only when it holds the evaluation boundaries' features.
     if semantic_dir is None and info.get("semantic_features") and \
-            evaluated.boundaries == config.model.semantic.boundaries and \
+            evaluated.boundaries == config.model.semantic_features.boundaries and \
             Path(data_dir).resolve() == Path(info.get("data_dir", "")).resolve():
         semantic_dir = info["semantic_features"]
     resolved = resolve_semantic_features(data_dir, evaluated, segmenter=config.semantic.segmenter,

@@ -18,7 +18,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from emorec.config import ExperimentConfig, apply_overrides, config_to_dict, load_config
 from emorec.data.manifest import require_labelled_partition
@@ -40,12 +40,12 @@ def describe_model(config: ExperimentConfig) -> Dict[str, str]:
     """The table cells that say what a config's model is: semantic source and boundaries,
     paralinguistic branch, fusion (only when both branches are on)."""
     model = config.model
-    semantic_on = model.semantic.source != "none"
-    semantic = SOURCE_LABELS[model.semantic.source]
+    semantic_on = model.semantic_features.source != "none"
+    semantic = SOURCE_LABELS[model.semantic_features.source]
     if semantic_on:
-        semantic += f", {model.semantic.boundaries} boundaries"
-        evaluated = model.semantic.at_evaluation().boundaries
-        if evaluated != model.semantic.boundaries:
+        semantic += f", {model.semantic_features.boundaries} boundaries"
+        evaluated = model.semantic_features.at_evaluation().boundaries
+        if evaluated != model.semantic_features.boundaries:
             semantic += f" (evaluated on {evaluated})"
     fusion = "-"
     if semantic_on and model.paralinguistic:
@@ -82,14 +82,38 @@ def run_ablation(
         (`emorec.training.seeds.train_seeds`) and print mean ± sd over them per cell.
     out: also write the table there. `<runs_root>/ablation.json` keeps the numbers of every row.
     """
-    from emorec.evaluation.evaluate import evaluate_run
-    from emorec.training.train import resolve_config
-
     if not config_paths:
         raise EmorecError("run_ablation needs at least one config")
     if seeds is not None and seeds < 1:
         raise EmorecError(f"--seeds must be at least 1, got {seeds}")
     runs_root = Path(runs_root)
+    configs, partition = _plan_ablation(config_paths, data_dir, epochs=epochs, overrides=overrides,
+                                        partition=partition)
+    rows = [_run_config(path, config, data_dir, runs_root / path.stem, partition, postprocess=postprocess,
+                        seeds=seeds, verbose=verbose, echo=echo) for path, config in configs]
+    table = format_ablation_table(rows, data_dir=data_dir, partition=partition, postprocess=postprocess,
+                                  overrides=overrides)
+    runs_root.mkdir(parents=True, exist_ok=True)
+    (runs_root / ABLATION_JSON).write_text(json.dumps({"partition": partition, "data_dir": str(data_dir),
+                                                       "postprocess": postprocess, "overrides": list(overrides),
+                                                       "seeds": seeds, "rows": rows}, indent=2), encoding="utf-8")
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(table, encoding="utf-8")
+    if echo:
+        echo(table)
+    return table
+
+
+def _plan_ablation(config_paths: Sequence[PathLike], data_dir: PathLike, *, epochs: Optional[int],
+                   overrides: Sequence[str],
+                   partition: Optional[str]) -> Tuple[List[Tuple[Path, ExperimentConfig]], str]:
+    """`(path, config)` per config file, with the overrides and epochs applied, and the partition
+    they are scored on; raises, before anything is trained, for configs that name different
+    partitions, a partition without labels, two configs of one file name, or missing semantic
+    features."""
+    from emorec.training.train import resolve_config
+
     configs = []
     for path in config_paths:
         path = Path(path)
@@ -107,52 +131,46 @@ def run_ablation(
     if len(set(stems)) != len(stems):
         raise EmorecError(f"configs share a file name, so their run folders would collide: {stems}")
     for path, config in configs:  # every config's semantic features exist before hours of training
-        for semantic in (config.model.semantic, config.model.semantic.at_evaluation()):
+        for semantic in (config.model.semantic_features, config.model.semantic_features.at_evaluation()):
             resolve_semantic_features(data_dir, semantic, segmenter=config.semantic.segmenter, config_source=str(path))
+    return configs, partition
 
-    rows: List[dict] = []
-    for path, config in configs:
-        run_dir = runs_root / path.stem
-        started = time.perf_counter()
-        if seeds is None:
-            trained = _train_once(path, config, data_dir, run_dir, verbose, echo)
-        else:
-            trained = _train_seeds(path, config, data_dir, run_dir, seeds, verbose, echo)
-        train_s = time.perf_counter() - started
-        # overwrite: a rerun scores a finished run again on purpose (see "scoring it again").
-        # A seed folder is scored per seed and summarised by evaluate_seeds (mean ± sd).
-        summary = evaluate_run(run_dir, data_dir, partition, plot=False, postprocess=postprocess, echo=None,
-                               overwrite=True)
-        scores = summary["ccc_postprocessed"] if postprocess else summary["ccc_raw"]
-        row = {"config": str(path), "name": path.stem, "run_dir": str(run_dir), **describe_model(config),
-               "label_names": summary["label_names"], "epochs": config.training.epochs,
-               "train_s": round(train_s, 1) if trained else None}
-        if seeds is None:
-            row.update(ccc=scores, recordings=summary["recordings"], frames=summary["frames"],
-                       semantic_features=summary.get("semantic_features"))
-        else:  # {key: {"mean", "sd", "values"}} (emorec.training.seeds.aggregate_ccc)
-            first = json.loads(Path(next(iter(summary["runs"].values()))).read_text(encoding="utf-8"))
-            row.update(ccc={k: v["mean"] for k, v in scores.items()}, ccc_sd={k: v["sd"] for k, v in scores.items()},
-                       ccc_per_seed={k: v["values"] for k, v in scores.items()}, seeds=summary["seeds"],
-                       recordings=first["recordings"], frames=first["frames"],
-                       semantic_features=first.get("semantic_features"))
-        rows.append(row)
-        if echo:
-            echo(f"[{path.stem}] {partition} mean CCC {row['ccc']['mean']:.3f}"
-                 + (f" (mean of {seeds} seeds)" if seeds else ""))
 
-    table = format_ablation_table(rows, data_dir=data_dir, partition=partition, postprocess=postprocess,
-                                  overrides=overrides)
-    runs_root.mkdir(parents=True, exist_ok=True)
-    (runs_root / ABLATION_JSON).write_text(json.dumps({"partition": partition, "data_dir": str(data_dir),
-                                                       "postprocess": postprocess, "overrides": list(overrides),
-                                                       "seeds": seeds, "rows": rows}, indent=2), encoding="utf-8")
-    if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(table, encoding="utf-8")
+def _run_config(path: Path, config: ExperimentConfig, data_dir: PathLike, run_dir: Path, partition: str, *,
+                postprocess: bool, seeds: Optional[int], verbose: int,
+                echo: Optional[Callable[[str], None]]) -> dict:
+    """Train `config` into `run_dir` (unless finished there already) and score it on `partition`:
+    its row of ablation.json, `ccc` per dimension (mean over seeds, with `ccc_sd` and
+    `ccc_per_seed`, when `seeds`)."""
+    from emorec.evaluation.evaluate import evaluate_run
+
+    started = time.perf_counter()
+    if seeds is None:
+        trained = _train_once(path, config, data_dir, run_dir, verbose, echo)
+    else:
+        trained = _train_seeds(path, config, data_dir, run_dir, seeds, verbose, echo)
+    train_s = time.perf_counter() - started
+    # overwrite: a rerun scores a finished run again on purpose (see "scoring it again").
+    # A seed folder is scored per seed and summarised by evaluate_seeds (mean ± sd).
+    summary = evaluate_run(run_dir, data_dir, partition, plot=False, postprocess=postprocess, echo=None,
+                           overwrite=True)
+    scores = summary["ccc_postprocessed"] if postprocess else summary["ccc_raw"]
+    row = {"config": str(path), "name": path.stem, "run_dir": str(run_dir), **describe_model(config),
+           "label_names": summary["label_names"], "epochs": config.training.epochs,
+           "train_s": round(train_s, 1) if trained else None}
+    if seeds is None:
+        row.update(ccc=scores, recordings=summary["recordings"], frames=summary["frames"],
+                   semantic_features=summary.get("semantic_features"))
+    else:  # {key: {"mean", "sd", "values"}} (emorec.training.seeds.aggregate_ccc)
+        first = json.loads(Path(next(iter(summary["runs"].values()))).read_text(encoding="utf-8"))
+        row.update(ccc={k: v["mean"] for k, v in scores.items()}, ccc_sd={k: v["sd"] for k, v in scores.items()},
+                   ccc_per_seed={k: v["values"] for k, v in scores.items()}, seeds=summary["seeds"],
+                   recordings=first["recordings"], frames=first["frames"],
+                   semantic_features=first.get("semantic_features"))
     if echo:
-        echo(table)
-    return table
+        echo(f"[{path.stem}] {partition} mean CCC {row['ccc']['mean']:.3f}"
+             + (f" (mean of {seeds} seeds)" if seeds else ""))
+    return row
 
 
 def _same_config_or_refuse(run_dir: Path, config: ExperimentConfig, path: Path) -> None:

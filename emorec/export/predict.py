@@ -231,7 +231,10 @@ class ExportedModel:
         return outputs
 
 
-def _as_model(model: Union[ExportedModel, PathLike]) -> ExportedModel:
+def _as_model(model: Union[ExportedModel, PathLike, None]) -> ExportedModel:
+    """The model to predict with; None is the shipped default model (`default_model_dir`)."""
+    if model is None:
+        model = default_model_dir()
     return model if isinstance(model, ExportedModel) else ExportedModel(model)
 
 
@@ -495,7 +498,7 @@ def output_paths(paths: Sequence[PathLike], out_dir: PathLike, suffix: str = ".c
 
 def predict_file(
     path: PathLike,
-    model: Union[ExportedModel, PathLike],
+    model: Union[ExportedModel, PathLike, None] = None,
     *,
     out_dir: Optional[PathLike] = None,
     output_format: str = "csv",
@@ -510,7 +513,7 @@ def predict_file(
 
     Args:
         path: the audio file.
-        model: an `ExportedModel` or an export folder.
+        model: an `ExportedModel` or an export folder; None (the default) is the shipped model.
         out_dir: if given, write `out_dir/<file name>.csv` (see `write_predictions`) and, with
             `plot`, `<file name>.png`; an existing one raises `OutputExistsError` unless `overwrite`.
         chunk_s: seconds per `serving_stream` call; None for one call.
@@ -523,7 +526,7 @@ def predict_file(
     limits or with samples far outside [-1, 1]; FolderInUseError while another run writes to `out_dir`.
 
     Example:
-        >>> table = predict_file("talk.wav", "saved_models/emodb_paralinguistic")
+        >>> table = predict_file("talk.wav")  # the shipped model
         >>> table["arousal"].mean()
     """
     _check_chunking(chunk_s)
@@ -702,7 +705,7 @@ def _plan_work(durations_s: Dict[str, float], model: ExportedModel, chunk_s: Opt
 
 def predict_files(
     paths: Iterable[PathLike],
-    model: Union[ExportedModel, PathLike],
+    model: Union[ExportedModel, PathLike, None] = None,
     *,
     out_dir: Optional[PathLike] = None,
     output_format: str = "csv",
@@ -721,7 +724,7 @@ def predict_files(
 
     Args:
         paths: audio files; one given twice (by any spelling) is predicted once.
-        model: an `ExportedModel` or an export folder (loaded once).
+        model: an `ExportedModel` or an export folder (loaded once); None is the shipped model.
         out_dir: if given, one file per input at its path relative to the inputs' common folder
             (`output_paths`), in `output_format` (`csv` with header or `avec`), and a PNG with
             `plot`. Any existing one raises `OutputExistsError` before any work, unless `overwrite`.

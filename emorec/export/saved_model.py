@@ -43,7 +43,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence, Set, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Union
 
 import tensorflow as tf
 import keras
@@ -54,7 +54,7 @@ from emorec.data.locking import output_lock
 from emorec.errors import ExportError, InputFileError, PathLike
 from emorec.evaluation.evaluate import evaluation_semantic_dir
 from emorec.export.graph_ops import infer_label_names, portable_recurrent_layers, require_finite_weights
-from emorec.export.semantic_graph import front_end_from_features_dir
+from emorec.export.semantic_graph import SemanticFrontEnd, front_end_from_features_dir
 from emorec.export.serving_module import DEFAULT_SIGNATURE, STREAM_SIGNATURE, ServingModule, stream_matches_serve
 from emorec.training.run_folder import (CONFIG_FILENAME, RUN_INFO_FILENAME, find_run_model, load_run_model,
                                         run_info_or_empty, run_label_names, run_normalisation)
@@ -70,7 +70,7 @@ METADATA_PATH = Path("assets.extra") / "emorec_export.json"
 def run_semantic_front_end(run_dir: PathLike):
     """The `SemanticFrontEnd` of a run with a semantic branch, or None for an audio-only run: that
     of the features `emorec evaluate` reads for the run on the data it trained on
-    (`evaluation_semantic_dir`: its config's `model.semantic.evaluation_boundaries`, else its
+    (`evaluation_semantic_dir`: its config's `model.semantic_features.evaluation_boundaries`, else its
     training boundaries). A run folder without config.yaml: that of run.json's
     `semantic_features` folder (the one it trained on)."""
     info = run_info_or_empty(run_dir)
@@ -86,7 +86,7 @@ def run_semantic_front_end(run_dir: PathLike):
     # Deployed as it was scored: a run trained on a transcript's word timings and evaluated on the
     # segmenter's words (the paper's setting) serves audio alone, segmented as its scores were.
     front_end = front_end_from_features_dir(evaluation_semantic_dir(run_dir), run_dir)
-    trained_on = load_config(config_path).model.semantic.boundaries
+    trained_on = load_config(config_path).model.semantic_features.boundaries
     if trained_on != front_end.boundaries:
         front_end.training_boundaries = trained_on
     return front_end
@@ -146,45 +146,69 @@ def export_saved_model(
 
         module = ServingModule(model, label_names, semantic, normalisation)
         front_end = module.semantic.front_end if module.semantic is not None else None
-        with portable_recurrent_layers(model), \
-                (portable_recurrent_layers(front_end.encoder.model) if front_end else contextlib.nullcontext()):
-            signatures = {DEFAULT_SIGNATURE: module.serve.get_concrete_function()}
-            if module.lstm_units:
-                if stream_matches_serve(module):
-                    signatures[STREAM_SIGNATURE] = module.stream.get_concrete_function()
-                else:
-                    warnings.warn(f"{model.name}: the split at the LSTM does not reproduce the model; "
-                                  "exported without the streaming signature (long files in one call)")
-                    module.lstm_units = 0
+        signatures = _serving_signatures(module, model, front_end)
         out_dir.mkdir(parents=True, exist_ok=True)
-        # Write next to the target and rename: TF Serving polls the folder and must never see a
-        # half-written version.
-        staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=out_dir))
-        try:
-            tf.saved_model.save(module, str(staging), signatures=signatures)
-            metadata = {
-                "label_names": label_names,
-                "sample_rate_hz": SAMPLE_RATE_HZ,
-                "frame_rate_hz": FRAME_RATE_HZ,
-                "frame_length_samples": FRAME_LENGTH_SAMPLES,
-                "lstm_units": module.lstm_units,
-                "signatures": sorted(signatures),
-                "model_name": model.name,
-                "semantic": front_end.metadata() if front_end else None,
-                # How the graph scales the waveform; clients of serving_stream carry the causal state.
-                "normalisation": dataclasses.asdict(module.normalisation),
-            }
-            (staging / METADATA_PATH).parent.mkdir(parents=True, exist_ok=True)
-            (staging / METADATA_PATH).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-            if check_ops:
-                custom = non_core_ops(list_graph_ops(staging))
-                if custom:
-                    raise ExportError(f"{model.name}: graph uses ops outside core TensorFlow: {', '.join(custom)}")
-            os.replace(staging, target)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
+        _save_version(module, signatures, _export_metadata(module, model, label_names, signatures, front_end), target,
+                      check_ops=check_ops)
         return target
+
+
+def _serving_signatures(module: ServingModule, model: keras.Model,
+                        front_end: Optional[SemanticFrontEnd]) -> Dict[str, Any]:
+    """The concrete functions to export, by signature name: `serving_default`, and `serving_stream`
+    when the model has an LSTM to split at and the split reproduces the model (else none, with a
+    warning, and `module.lstm_units` set to 0). Traced with portable recurrent layers, those of
+    the semantic `front_end`'s encoder too."""
+    with portable_recurrent_layers(model), \
+            (portable_recurrent_layers(front_end.encoder.model) if front_end else contextlib.nullcontext()):
+        signatures = {DEFAULT_SIGNATURE: module.serve.get_concrete_function()}
+        if module.lstm_units:
+            if stream_matches_serve(module):
+                signatures[STREAM_SIGNATURE] = module.stream.get_concrete_function()
+            else:
+                warnings.warn(f"{model.name}: the split at the LSTM does not reproduce the model; "
+                              "exported without the streaming signature (long files in one call)")
+                module.lstm_units = 0
+    return signatures
+
+
+def _export_metadata(module: ServingModule, model: keras.Model, label_names: List[str], signatures: Dict[str, Any],
+                     front_end: Optional[SemanticFrontEnd]) -> dict:
+    """The content of `assets.extra/emorec_export.json`: what a client needs besides the graph."""
+    return {
+        "label_names": label_names,
+        "sample_rate_hz": SAMPLE_RATE_HZ,
+        "frame_rate_hz": FRAME_RATE_HZ,
+        "frame_length_samples": FRAME_LENGTH_SAMPLES,
+        "lstm_units": module.lstm_units,
+        "signatures": sorted(signatures),
+        "model_name": model.name,
+        "semantic": front_end.metadata() if front_end else None,
+        # How the graph scales the waveform; clients of serving_stream carry the causal state.
+        "normalisation": dataclasses.asdict(module.normalisation),
+    }
+
+
+def _save_version(module: ServingModule, signatures: Dict[str, Any], metadata: dict, target: Path, *,
+                  check_ops: bool) -> None:
+    """Save the SavedModel and its metadata as the version folder `target`, refusing (with
+    `check_ops`) a graph that holds ops outside core TensorFlow."""
+    # Write next to the target and rename: TF Serving polls the folder and must never see a
+    # half-written version.
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        tf.saved_model.save(module, str(staging), signatures=signatures)
+        (staging / METADATA_PATH).parent.mkdir(parents=True, exist_ok=True)
+        (staging / METADATA_PATH).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        if check_ops:
+            custom = non_core_ops(list_graph_ops(staging))
+            if custom:
+                raise ExportError(f"{metadata['model_name']}: graph uses ops outside core TensorFlow: "
+                                  f"{', '.join(custom)}")
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------

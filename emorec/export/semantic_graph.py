@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -86,21 +86,23 @@ class SemanticFrontEnd:
         word_start_s / word_end_s float32 `[batch, words]`; num_words int32 `[batch]`; max_frames:
         scalar int32, the frame count of the batch (frames past a row's own count get zeros).
         """
-        from emorec.semantic.features import MIN_OVERLAP_S
-        from emorec.semantic.mfcc import mfcc_tf
-
-        mfcc_config = self.encoder.mfcc_config
-        window, hop = mfcc_config.window_samples, mfcc_config.hop_samples
-        max_mfcc_frames = int(self.encoder.max_frames)
-        buffer_samples = self.segment_samples()
         batch = tf.shape(waveform)[0]
         num_word_slots = tf.shape(word_start_s)[1]
         length = tf.minimum(tf.cast(length, tf.int32), tf.shape(waveform)[1])
         word_valid = tf.sequence_mask(num_words, num_word_slots)  # [B, W]
-
-        # 1. Sample spans as cut_segments: round in float64 (Python floats there), clip to the row.
+        # Times in float64, as the numpy reference computes them with Python floats.
         start_64 = tf.cast(word_start_s, tf.float64)
         end_64 = tf.cast(word_end_s, tf.float64)
+        segments, segment_length = self._word_samples(waveform, length, start_64, end_64, batch, num_word_slots)
+        vectors = tf.reshape(self._word_vectors(segments, segment_length), [batch, num_word_slots, self.dim])
+        return _frame_vectors(vectors, start_64, end_64, word_valid, max_frames, batch, num_word_slots)
+
+    def _word_samples(self, waveform: tf.Tensor, length: tf.Tensor, start_64: tf.Tensor, end_64: tf.Tensor,
+                      batch: tf.Tensor, num_word_slots: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+        """Step 1: each word's samples as `cut_segments` cuts them (rounded in float64, clipped to
+        the row's `length`) in a zero-padded buffer of `segment_samples()`, `[batch * words,
+        samples]`, and each word's sample count `[batch, words]`."""
+        buffer_samples = self.segment_samples()
         start = tf.maximum(tf.cast(tf.round(start_64 * SAMPLE_RATE_HZ), tf.int32), 0)
         end = tf.minimum(tf.cast(tf.round(end_64 * SAMPLE_RATE_HZ), tf.int32), length[:, None])
         end = tf.maximum(start, end)
@@ -111,15 +113,20 @@ class SemanticFrontEnd:
         padded = tf.pad(waveform, [[0, 0], [0, 1]])  # index `samples` reads a zero
         safe_index = tf.where(inside, index, tf.shape(waveform)[1])
         segments = tf.gather(padded, tf.reshape(safe_index, [batch, -1]), batch_dims=1)
-        segments = tf.reshape(segments, [batch * num_word_slots, buffer_samples])
+        return tf.reshape(segments, [batch * num_word_slots, buffer_samples]), segment_length
 
-        # 2. MFCCs and the frame counts pad_sequences gives (min 1, at most max_frames).
+    def _word_vectors(self, segments: tf.Tensor, segment_length: tf.Tensor) -> tf.Tensor:
+        """Steps 2 and 3: MFCCs of the word buffers `[words, samples]` with the frame counts
+        `pad_sequences` gives (at least 1, at most `max_frames`), the encoder, then the alignment
+        map with its renorm-center-renorm preprocessing: `[words, dim]` float32."""
+        from emorec.semantic.mfcc import mfcc_tf
+
+        mfcc_config = self.encoder.mfcc_config
+        window, hop = mfcc_config.window_samples, mfcc_config.hop_samples
         features = mfcc_tf(segments, mfcc_config)  # [N, max_mfcc_frames, c]
         flat_length = tf.reshape(segment_length, [-1])
         mfcc_frames = tf.where(flat_length < window, 1, 1 + (flat_length - window) // hop)
-        mfcc_frames = tf.clip_by_value(mfcc_frames, 1, max_mfcc_frames)
-
-        # 3. Encoder and alignment map.
+        mfcc_frames = tf.clip_by_value(mfcc_frames, 1, int(self.encoder.max_frames))
         vectors = self.encoder.model([features, mfcc_frames], training=False)
         vectors = tf.cast(vectors, tf.float32)
         if self.linear_map is not None:
@@ -128,23 +135,30 @@ class SemanticFrontEnd:
                 vectors = _normalise_rows(_normalise_rows(vectors) - mean)
             W = tf.constant(np.asarray(self.linear_map.W, np.float32))
             vectors = tf.matmul(vectors, W, transpose_b=True)
-        vectors = tf.reshape(vectors, [batch, num_word_slots, self.dim])
+        return vectors
 
-        # 4. Most-overlap word per frame (frame_word_index), float64 edges i / rate.
-        frame_index = tf.cast(tf.range(max_frames), tf.float64)
-        frame_starts = (frame_index / FRAME_RATE_HZ)[None, :, None]
-        frame_ends = ((frame_index + 1.0) / FRAME_RATE_HZ)[None, :, None]
-        overlap = tf.minimum(frame_ends, end_64[:, None, :]) - tf.maximum(frame_starts, start_64[:, None, :])
-        overlap = tf.where(word_valid[:, None, :], overlap, tf.constant(-np.inf, tf.float64))  # [B, F, W]
-        best = tf.reduce_max(tf.concat([overlap, tf.fill([batch, max_frames, 1], tf.constant(-np.inf, tf.float64))],
-                                       axis=2), axis=2)
-        # The first word reaching the maximum (the numpy loop only replaces on a strict increase).
-        word_ids = tf.broadcast_to(tf.range(num_word_slots)[None, None, :], tf.shape(overlap))
-        first_best = tf.reduce_min(tf.where(overlap >= best[:, :, None], word_ids, num_word_slots), axis=2)
-        first_best = tf.minimum(first_best, num_word_slots)  # no word slots at all: the zero row
-        covered = best > MIN_OVERLAP_S
-        frame_vectors = tf.gather(tf.pad(vectors, [[0, 0], [0, 1], [0, 0]]), first_best, batch_dims=1)
-        return frame_vectors * tf.cast(covered, tf.float32)[:, :, None]
+
+def _frame_vectors(vectors: tf.Tensor, start_64: tf.Tensor, end_64: tf.Tensor, word_valid: tf.Tensor,
+                   max_frames: tf.Tensor, batch: tf.Tensor, num_word_slots: tf.Tensor) -> tf.Tensor:
+    """Step 4, `frame_word_index` in the graph: each of `max_frames` frames takes the vector
+    (`vectors` `[batch, words, dim]`) of the valid word overlapping it most, zeros where none
+    overlaps by more than `MIN_OVERLAP_S`; frame edges i / rate in float64. `[batch, max_frames, dim]`."""
+    from emorec.semantic.features import MIN_OVERLAP_S
+
+    frame_index = tf.cast(tf.range(max_frames), tf.float64)
+    frame_starts = (frame_index / FRAME_RATE_HZ)[None, :, None]
+    frame_ends = ((frame_index + 1.0) / FRAME_RATE_HZ)[None, :, None]
+    overlap = tf.minimum(frame_ends, end_64[:, None, :]) - tf.maximum(frame_starts, start_64[:, None, :])
+    overlap = tf.where(word_valid[:, None, :], overlap, tf.constant(-np.inf, tf.float64))  # [B, F, W]
+    best = tf.reduce_max(tf.concat([overlap, tf.fill([batch, max_frames, 1], tf.constant(-np.inf, tf.float64))],
+                                   axis=2), axis=2)
+    # The first word reaching the maximum (the numpy loop only replaces on a strict increase).
+    word_ids = tf.broadcast_to(tf.range(num_word_slots)[None, None, :], tf.shape(overlap))
+    first_best = tf.reduce_min(tf.where(overlap >= best[:, :, None], word_ids, num_word_slots), axis=2)
+    first_best = tf.minimum(first_best, num_word_slots)  # no word slots at all: the zero row
+    covered = best > MIN_OVERLAP_S
+    frame_vectors = tf.gather(tf.pad(vectors, [[0, 0], [0, 1], [0, 0]]), first_best, batch_dims=1)
+    return frame_vectors * tf.cast(covered, tf.float32)[:, :, None]
 
 
 def _normalise_rows(matrix):

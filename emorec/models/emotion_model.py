@@ -10,7 +10,7 @@ one CCC metric per dimension. Outputs stay float32 under mixed precision.
 
 Branches (Figure 1 of the paper), each switched by config:
 
-- semantic: `config.semantic.source != "none"` (or an explicit `semantic_dim`) adds the `semantic`
+- semantic: `config.semantic_features.source != "none"` (or an explicit `semantic_dim`) adds the `semantic`
   input, x_s `[batch, frames, dim]`, fed as is. No `Masking(0.0)` here: frames without a word are
   all zeros by design and the fusion layers AND their inputs' masks, so a mask would drop those
   frames from training;
@@ -81,7 +81,7 @@ def temporal_head(features, label_names: Sequence[str], config: ModelConfig) -> 
 
 def semantic_branch_on(config: ModelConfig, semantic_dim: Optional[int] = None) -> bool:
     """Whether a model built from `config` has the semantic input."""
-    return semantic_dim is not None or config.semantic.source != "none"
+    return semantic_dim is not None or config.semantic_features.source != "none"
 
 
 def build_model(
@@ -94,8 +94,8 @@ def build_model(
 ) -> keras.Model:
     """The model of the paper (Figure 1) for `label_names`, as a functional `keras.Model`.
 
-    config.paralinguistic switches the audio CNN on; config.semantic.source (or `semantic_dim`,
-    which also overrides config.semantic.dim, e.g. with the dim of the feature files) switches the
+    config.paralinguistic switches the audio CNN on; config.semantic_features.source (or `semantic_dim`,
+    which also overrides config.semantic_features.dim, e.g. with the dim of the feature files) switches the
     semantic input on. With both, `fuse` (default: the layer `config.fusion` asks for, one head per
     label name for the attention) joins [x_s, x_p]. Raises `ValueError` when no branch is on and
     `ConfigError` for a fusion config that does not fit `label_names`.
@@ -105,7 +105,7 @@ def build_model(
     inputs = {AUDIO_INPUT: keras.Input((None, FRAME_LENGTH_SAMPLES), name=AUDIO_INPUT, dtype="float32")}
     features = []  # [x_s, x_p]: the order the fusion layers take
     if semantic_branch_on(config, semantic_dim):
-        dim = int(semantic_dim if semantic_dim is not None else config.semantic.dim)
+        dim = int(semantic_dim if semantic_dim is not None else config.semantic_features.dim)
         inputs[SEMANTIC_INPUT] = keras.Input((None, dim), name=SEMANTIC_INPUT, dtype="float32")
         semantic = inputs[SEMANTIC_INPUT]
         if config.feature_statistics == "speaker":  # fixed word embeddings: the classical case exactly
@@ -116,7 +116,7 @@ def build_model(
         features.append(paralinguistic_features(inputs[AUDIO_INPUT], config.cnn,
                                                 feature_statistics=config.feature_statistics))
     if not features:
-        raise ValueError("the model has no features: enable model.paralinguistic or model.semantic.source")
+        raise ValueError("the model has no features: enable model.paralinguistic or model.semantic_features.source")
     if len(features) == 1:
         fused = features[0]
     elif fuse is not None:

@@ -225,8 +225,12 @@ class DisentangledAttentionFusion(keras.layers.Layer):
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         self.dropout = float(dropout)
         self.supports_masking = True
+        self._create_sublayers()
 
-        units = self.projection_units if self.head_units is None else self.head_units
+    def _create_sublayers(self) -> None:
+        """Create the sublayers: the two projections (eq. 4), the feature attention (eq. 5), one head
+        per dimension, the N - 1 head attentions (eq. 7) and the dropouts."""
+        units = self.output_units
         # Equation 4: separate linear maps of each branch into the shared space of width d_u.
         self.semantic_projection = keras.layers.Dense(
             self.projection_units,

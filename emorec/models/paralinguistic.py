@@ -42,7 +42,8 @@ conv1d otherwise. In float32 on a 2-core AVX-512 Xeon the two layouts run the de
 equally fast: conv2 and conv3 are the same oneDNN Conv2D either way (TensorFlow's conv1d is a
 Conv2D between ExpandDims and Squeeze) and their bias and ReLU come after the pool. Only a conv
 followed directly by bias + ReLU gains: the reference conv1 + ReLU + pool1 ran in half the time
-as conv2d, where no Squeeze keeps TensorFlow from fusing them (benchmarks/results_paralinguistic.md).
+as conv2d, where no Squeeze keeps TensorFlow from fusing them (per-layer timings: `layers_median` of
+benchmarks/results/conv_layout.json).
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -27,6 +27,10 @@ import numpy as np
 # imported here so `emorec.semantic.alignment.AlignmentConfig` keeps working.
 from emorec.config import AlignmentConfig
 from emorec.data.console import progress_bar
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
@@ -324,24 +328,46 @@ def adversarial_candidates(source_vectors: np.ndarray, target_vectors: np.ndarra
 def _adversarial_run(source_vectors: np.ndarray, target_vectors: np.ndarray, config: AlignmentConfig,
                      seed: int, on_epoch_end: Optional[Callable[[int, np.ndarray], None]] = None, *,
                      progress: bool = True) -> Tuple[np.ndarray, float]:
-    import keras
-    import tensorflow as tf
-
+    """One seeded game: W `[target_dim, source_dim]` of the epoch with the highest unsupervised
+    criterion (on all of `source_vectors` and `target_vectors`), and that criterion. The game
+    itself samples only the `config.adversarial_most_frequent` first rows of each."""
     source = np.asarray(source_vectors[: config.adversarial_most_frequent or None], dtype=np.float32)
     target = np.asarray(target_vectors[: config.adversarial_most_frequent or None], dtype=np.float32)
-    source_dim, target_dim = source.shape[1], target.shape[1]
-    keras.utils.set_random_seed(seed)
-    rng = np.random.default_rng(seed)
+    game = _AdversarialGame(source, target, config, seed)
+    best_W, best_score = game.W.numpy(), -np.inf
+    bar = progress_bar(config.adversarial_epochs * config.iterations_per_epoch, "adversarial", unit="iteration",
+                       enabled=progress, line_every=config.iterations_per_epoch)
+    for epoch in range(config.adversarial_epochs):
+        loss = game.play_epoch(epoch, bar)
+        score, _ = _criterion_and_dictionary(source_vectors, target_vectors, game.W.numpy(), config, dictionary=False)
+        logger.info("adversarial epoch %d: discriminator loss %.4f, criterion %.4f", epoch, loss, score)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, game.W.numpy())
+        if score > best_score:
+            best_W, best_score = game.W.numpy().copy(), score
+        game.decay_learning_rates()
+    bar.close()
+    return best_W, best_score
 
-    # W starts at the identity (MUSE); later restarts, and unequal dimensions, start from a seeded
-    # random (semi-)orthogonal map. An orthogonal W kept orthogonal by projection cannot change the
-    # sign of its determinant, so restarts from random maps also reach reflections.
+
+def _initial_mapping(source_dim: int, target_dim: int, seed: int, config: AlignmentConfig) -> np.ndarray:
+    """W's start, `[target_dim, source_dim]` float32.
+
+    The identity (MUSE) for the first restart of equal dimensions; later restarts, and unequal
+    dimensions, start from a seeded random (semi-)orthogonal map. An orthogonal W kept orthogonal
+    by projection cannot change the sign of its determinant, so restarts from random maps also
+    reach reflections."""
     if source_dim == target_dim and seed == config.seed:
-        initial = np.eye(target_dim, dtype=np.float32)
-    else:
-        q, _ = np.linalg.qr(rng.standard_normal((max(source_dim, target_dim), min(source_dim, target_dim))))
-        initial = (q if target_dim >= source_dim else q.T).astype(np.float32)
-    W = tf.Variable(initial, name="mapping")
+        return np.eye(target_dim, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((max(source_dim, target_dim), min(source_dim, target_dim))))
+    return (q if target_dim >= source_dim else q.T).astype(np.float32)
+
+
+def _discriminator(config: AlignmentConfig, target_dim: int, seed: int) -> keras.Sequential:
+    """The built discriminator, `[batch, target_dim] -> [batch, 1]` logits (1: a mapped source
+    vector): input dropout, `discriminator_layers` x (Dense, LeakyReLU 0.2, dropout), Dense(1)."""
+    import keras
 
     layers: List[keras.layers.Layer] = [keras.layers.Dropout(config.discriminator_input_dropout, seed=seed)]
     for _ in range(config.discriminator_layers):
@@ -351,87 +377,122 @@ def _adversarial_run(source_vectors: np.ndarray, target_vectors: np.ndarray, con
     layers.append(keras.layers.Dense(1))
     discriminator = keras.Sequential(layers)
     discriminator.build((None, target_dim))
-    dis_optimizer = keras.optimizers.SGD(learning_rate=config.learning_rate)
-    map_learning_rate = config.learning_rate if config.mapping_learning_rate is None else config.mapping_learning_rate
-    map_optimizer = keras.optimizers.SGD(learning_rate=map_learning_rate)
-    # Built here because optimizer variables cannot be created inside the compiled loop below.
-    dis_optimizer.build(discriminator.trainable_variables)
-    map_optimizer.build([W])
-    smooth = config.label_smoothing
-    batch = config.batch_size
-    labels = tf.concat([tf.fill([batch, 1], 1.0 - smooth), tf.fill([batch, 1], smooth)], axis=0)
-    bce = keras.losses.BinaryCrossentropy(from_logits=True)
-    source_t = tf.constant(source)
-    target_t = tf.constant(target)
-    n_source, n_target = len(source), len(target)
-    beta = config.orthogonalisation_beta
-    if config.orthogonalisation not in ("beta", "project"):
-        raise ValueError(f"orthogonalisation must be 'beta' or 'project', got {config.orthogonalisation!r}")
-    project = config.orthogonalisation == "project"
-    sampler = tf.random.Generator.from_seed(seed)
+    return discriminator
 
-    def discriminator_step() -> tf.Tensor:
-        x = tf.matmul(tf.gather(source_t, sampler.uniform([batch], 0, n_source, dtype=tf.int64)),
-                      tf.stop_gradient(W), transpose_b=True)
-        y = tf.gather(target_t, sampler.uniform([batch], 0, n_target, dtype=tf.int64))
+
+class _AdversarialGame:
+    """The state of one seeded game of eq. 1-2: the mapping W (a `tf.Variable`
+    `[target_dim, source_dim]`), the discriminator, an SGD optimizer for each and the sampler of
+    their batches; `source` `[n_source, source_dim]` and `target` `[n_target, target_dim]` are the
+    float32 rows the batches are drawn from."""
+
+    #: Iterations per call of the compiled loop.
+    ITERATIONS_PER_CALL = 50
+
+    def __init__(self, source: np.ndarray, target: np.ndarray, config: AlignmentConfig, seed: int):
+        import keras
+        import tensorflow as tf
+
+        self.config = config
+        keras.utils.set_random_seed(seed)
+        self.W = tf.Variable(_initial_mapping(source.shape[1], target.shape[1], seed, config), name="mapping")
+        self.discriminator = _discriminator(config, target.shape[1], seed)
+        self.learning_rate = config.learning_rate
+        self.map_learning_rate = config.learning_rate if config.mapping_learning_rate is None \
+            else config.mapping_learning_rate
+        self.dis_optimizer = keras.optimizers.SGD(learning_rate=self.learning_rate)
+        self.map_optimizer = keras.optimizers.SGD(learning_rate=self.map_learning_rate)
+        # Built here because optimizer variables cannot be created inside the compiled loop below.
+        self.dis_optimizer.build(self.discriminator.trainable_variables)
+        self.map_optimizer.build([self.W])
+        smooth = config.label_smoothing
+        self.labels = tf.concat([tf.fill([config.batch_size, 1], 1.0 - smooth),
+                                 tf.fill([config.batch_size, 1], smooth)], axis=0)
+        self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        self.source, self.target = tf.constant(source), tf.constant(target)
+        self.n_source, self.n_target = len(source), len(target)
+        if config.orthogonalisation not in ("beta", "project"):
+            raise ValueError(f"orthogonalisation must be 'beta' or 'project', got {config.orthogonalisation!r}")
+        self.sampler = tf.random.Generator.from_seed(seed)
+        # Many iterations per call, inside one graph: a Python loop of single steps spends most of
+        # its time dispatching small ops, not computing them.
+        self.run_iterations = tf.function(self._iterations)
+
+    def _batches(self) -> Tuple[tf.Tensor, tf.Tensor]:
+        """A batch of source rows `[batch, source_dim]` and one of target rows `[batch, target_dim]`."""
+        import tensorflow as tf
+
+        batch = self.config.batch_size
+        x = tf.gather(self.source, self.sampler.uniform([batch], 0, self.n_source, dtype=tf.int64))
+        y = tf.gather(self.target, self.sampler.uniform([batch], 0, self.n_target, dtype=tf.int64))
+        return x, y
+
+    def discriminator_step(self) -> tf.Tensor:
+        """One SGD step of the discriminator on mapped source vectors (label 1) and target vectors
+        (label 0), both smoothed; returns its loss."""
+        import tensorflow as tf
+
+        x, y = self._batches()
+        x = tf.matmul(x, tf.stop_gradient(self.W), transpose_b=True)
         with tf.GradientTape() as tape:
-            loss = bce(labels, discriminator(tf.concat([x, y], 0), training=True))
-        grads = tape.gradient(loss, discriminator.trainable_variables)
-        dis_optimizer.apply_gradients(zip(grads, discriminator.trainable_variables))
+            loss = self.bce(self.labels, self.discriminator(tf.concat([x, y], 0), training=True))
+        variables = self.discriminator.trainable_variables
+        self.dis_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return loss
 
-    def mapping_step() -> None:
-        x = tf.gather(source_t, sampler.uniform([batch], 0, n_source, dtype=tf.int64))
-        y = tf.gather(target_t, sampler.uniform([batch], 0, n_target, dtype=tf.int64))
+    def mapping_step(self) -> None:
+        """One SGD step of W, then W pulled back towards the orthogonal matrices."""
+        import tensorflow as tf
+
+        W = self.W
+        x, y = self._batches()
         with tf.GradientTape() as tape:
             mapped = tf.matmul(x, W, transpose_b=True)
             # Eq. 2: the mapping is trained with flipped labels, to make the discriminator err.
             # MUSE scores the mapping step with the discriminator in evaluation mode (no dropout).
-            map_loss = bce(1.0 - labels, discriminator(tf.concat([mapped, y], 0), training=False))
-        map_optimizer.apply_gradients([(tape.gradient(map_loss, W), W)])
-        if project:
+            map_loss = self.bce(1.0 - self.labels, self.discriminator(tf.concat([mapped, y], 0), training=False))
+        self.map_optimizer.apply_gradients([(tape.gradient(map_loss, W), W)])
+        if self.config.orthogonalisation == "project":
             _, u, v = tf.linalg.svd(W)
             W.assign(tf.matmul(u, v, transpose_b=True))
         else:
             # Keep W close to orthogonal (MUSE's update with beta).
+            beta = self.config.orthogonalisation_beta
             W.assign((1.0 + beta) * W - beta * tf.matmul(tf.matmul(W, W, transpose_b=True), W))
 
-    # Many iterations per call, inside one graph: a Python loop of single steps spends most of its
-    # time dispatching small ops, not computing them.
-    @tf.function
-    def run_iterations(count: tf.Tensor) -> tf.Tensor:
+    def _iterations(self, count: tf.Tensor) -> tf.Tensor:
+        """`count` iterations of `discriminator_steps` discriminator steps and one mapping step;
+        the mean discriminator loss."""
+        import tensorflow as tf
+
         loss_sum = tf.constant(0.0)
         for _ in tf.range(count):
-            for _ in range(config.discriminator_steps):
-                loss_sum += discriminator_step()
-            mapping_step()
-        return loss_sum / tf.cast(count * config.discriminator_steps, tf.float32)
+            for _ in range(self.config.discriminator_steps):
+                loss_sum += self.discriminator_step()
+            self.mapping_step()
+        return loss_sum / tf.cast(count * self.config.discriminator_steps, tf.float32)
 
-    iterations_per_call = 50
-    best_W, best_score = W.numpy(), -np.inf
-    lr = config.learning_rate
-    bar = progress_bar(config.adversarial_epochs * config.iterations_per_epoch, "adversarial", unit="iteration",
-                       enabled=progress, line_every=config.iterations_per_epoch)
-    for epoch in range(config.adversarial_epochs):
+    def play_epoch(self, epoch: int, bar: Any) -> float:
+        """`config.iterations_per_epoch` iterations, shown on `bar`; the last call's mean
+        discriminator loss."""
+        import tensorflow as tf
+
+        per_epoch = self.config.iterations_per_epoch
         done = 0
-        while done < config.iterations_per_epoch:
-            count = min(iterations_per_call, config.iterations_per_epoch - done)
-            loss = float(run_iterations(tf.constant(count)))
+        while done < per_epoch:
+            count = min(self.ITERATIONS_PER_CALL, per_epoch - done)
+            loss = float(self.run_iterations(tf.constant(count)))
             done += count
             bar.set_postfix_str(f"epoch {epoch + 1}, discriminator loss {loss:.3f}", refresh=False)
             bar.update(count)
-        score, _ = _criterion_and_dictionary(source_vectors, target_vectors, W.numpy(), config, dictionary=False)
-        logger.info("adversarial epoch %d: discriminator loss %.4f, criterion %.4f", epoch, loss, score)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, W.numpy())
-        if score > best_score:
-            best_W, best_score = W.numpy().copy(), score
-        lr *= config.learning_rate_decay
-        map_learning_rate *= config.learning_rate_decay
-        dis_optimizer.learning_rate.assign(lr)
-        map_optimizer.learning_rate.assign(map_learning_rate)
-    bar.close()
-    return best_W, best_score
+        return loss
+
+    def decay_learning_rates(self) -> None:
+        """Both learning rates times `config.learning_rate_decay`, for the next epoch."""
+        self.learning_rate *= self.config.learning_rate_decay
+        self.map_learning_rate *= self.config.learning_rate_decay
+        self.dis_optimizer.learning_rate.assign(self.learning_rate)
+        self.map_optimizer.learning_rate.assign(self.map_learning_rate)
 
 
 def refine(source_vectors: np.ndarray, target_vectors: np.ndarray, W: np.ndarray,

@@ -11,9 +11,10 @@ given ones (word timings / forced alignment stored in the converted data) or the
 """
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 MIN_OVERLAP_S = 1e-6
 
-# Artefact folder layout (SemanticConfig.artefacts_dir).
+# Artefact folder layout (SemanticFeaturesConfig.artefacts_dir).
 WORD2VEC_FILENAME = "word2vec.bin"
 SPEECH2VEC_DIRNAME = "speech2vec"
 ALIGNMENT_FILENAME = "alignment.npy"
@@ -224,6 +225,7 @@ def add_semantic_features(converted_dir: PathLike, source: str, boundaries: str,
 def _write_features(converted_dir: Path, source: str, boundaries: str, artefacts: SemanticArtefacts,
                     to_write, manifest: dict, output: Path, segmenter_config: SegmenterConfig,
                     progress: bool) -> Path:
+    """The body of `add_semantic_features`, run while holding the output folder's lock."""
     setting = {"schema_version": SCHEMA_VERSION, "source": source, "boundaries": boundaries,
                "artefacts_dir": str(Path(artefacts.folder).resolve()),
                "segmenter": segmenter_config.to_dict() if boundaries == "segmenter" else None,
@@ -243,27 +245,13 @@ def _write_features(converted_dir: Path, source: str, boundaries: str, artefacts
     total = sum(int(manifest["partitions"][name].get("recordings", 0)) for name in to_write) or None
     bar = progress_bar(total, f"semantic features {source}-{boundaries}", unit="recording", enabled=progress,
                        line_every=max(1, (total or 0) // 20))
+    features_of = functools.partial(recording_features, source=source, boundaries=boundaries, artefacts=artefacts,
+                                    segmenter_config=segmenter_config)
     for partition, shards in to_write.items():
         info = {"shards": [], "shard_recordings": [], "recordings": 0, "frames": 0, "word_frames": 0}
         for shard in shards:
-            writer = ShardWriter(output / shard.name)
-            try:
-                for serialized in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
-                    rec = example_to_recording(serialized)
-                    features, word_mask = recording_features(rec, source, boundaries, artefacts, segmenter_config)
-                    writer.write(features_example(rec.name, features, word_mask).SerializeToString())
-                    dim = int(features.shape[1])
-                    info["frames"] += int(features.shape[0])
-                    info["word_frames"] += int(word_mask.sum())
-                    bar.update(1)
-            except BaseException:
-                writer.abort()
-                bar.close()
-                raise
-            writer.close()
-            info["shards"].append(shard.name)
-            info["shard_recordings"].append(writer.count)
-            info["recordings"] += writer.count
+            shard_dim = _write_shard(shard, output, features_of, info, bar)
+            dim = dim if shard_dim is None else shard_dim
         written[partition] = info
         logger.info("%s: %d recordings, %d of %d frames with a word", partition, info["recordings"],
                     info["word_frames"], info["frames"])
@@ -280,3 +268,31 @@ def _write_features(converted_dir: Path, source: str, boundaries: str, artefacts
     meta["complete"] = True
     write_metadata(output, meta)
     return output
+
+
+def _write_shard(shard: Path, output: Path, features_of: Callable[[Recording], Tuple[np.ndarray, np.ndarray]],
+                 info: dict, bar: Any) -> Optional[int]:
+    """Write `features_of` every recording of the converted `shard` into the shard of the same name
+    in `output` (a `.partial` file until whole: on any failure it is removed and the bar closed),
+    and add its recordings, frames and word frames to its partition's `info`. Returns the
+    features' dim, None for a shard without recordings."""
+    dim: Optional[int] = None
+    writer = ShardWriter(output / shard.name)
+    try:
+        for serialized in tf.data.TFRecordDataset(str(shard)).as_numpy_iterator():
+            rec = example_to_recording(serialized)
+            features, word_mask = features_of(rec)
+            writer.write(features_example(rec.name, features, word_mask).SerializeToString())
+            dim = int(features.shape[1])
+            info["frames"] += int(features.shape[0])
+            info["word_frames"] += int(word_mask.sum())
+            bar.update(1)
+    except BaseException:
+        writer.abort()
+        bar.close()
+        raise
+    writer.close()
+    info["shards"].append(shard.name)
+    info["shard_recordings"].append(writer.count)
+    info["recordings"] += writer.count
+    return dim

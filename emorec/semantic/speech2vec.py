@@ -19,7 +19,7 @@ import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -226,19 +226,56 @@ def train_speech2vec(utterances: Sequence[Utterance], config: Optional[Speech2Ve
     if len(segments) < 2:
         raise ValueError("Speech2Vec needs at least two word segments")
     features, lengths = pad_sequences([mfcc(s, config.mfcc) for s in segments], config.max_frames)
-    channels = features.shape[-1]
     valid = np.concatenate([features[i, : lengths[i]] for i in range(len(features))], 0)
     mean, std = valid.mean(0), valid.std(0) + 1e-6
+    encoder_model, decoder = _networks(features.shape[-1], mean, std, config)
+    train_step = _train_step(encoder_model, decoder, features, lengths, mean, std, config)
 
+    pairs = skipgram_pairs(utterances, config.window)
+    if len(pairs) == 0:
+        raise ValueError("no skip-gram pairs: every utterance has a single word")
+    batches = _CentreBatches(pairs, config)
+    logger.info("speech2vec: %d segments, %d pairs, %d steps of about %d pairs per epoch",
+                len(segments), len(pairs), batches.steps, config.batch_size)
+    history: Dict[str, List[float]] = {"loss": []}
+    with progress_bar(config.epochs * batches.steps, "speech2vec", unit="step", enabled=progress,
+                      line_every=batches.steps) as bar:
+        for epoch in range(config.epochs):
+            losses = []
+            for chosen in batches.epoch(rng.permutation(len(batches.centres))):
+                losses.append(float(train_step(*batches.inputs(chosen))))
+                if len(losses) == 1 or len(losses) == batches.steps:
+                    bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}, loss {np.mean(losses):.4f}")
+                bar.update(1)
+            history["loss"].append(float(np.mean(losses)))
+            logger.info("speech2vec epoch %d: loss %.4f", epoch, history["loss"][-1])
+
+    settings = {"training": {k: v for k, v in asdict(config).items() if k != "mfcc"}}
+    encoder = SpeechEncoder(encoder_model, config.mfcc, config.max_frames, settings)
+    embeddings = encoder.embed_features(features, lengths)
+    return encoder, type_vectors(words, embeddings), history
+
+
+def _networks(channels: int, mean: np.ndarray, std: np.ndarray,
+              config: Speech2VecConfig) -> Tuple[keras.Model, SegmentDecoder]:
+    """The encoder model (standardising its `[batch, max_frames, channels]` MFCC input with the
+    training frames' `mean` and `std`, `[channels]` each) and the built decoder."""
     encoder_model = build_encoder_model(channels, config)
     encoder_layer = encoder_model.get_layer("segment_encoder")
     encoder_layer.feature_mean.assign(mean)
     encoder_layer.feature_std.assign(std)
     decoder = SegmentDecoder(config.decoder_units, channels, 2 * config.window, name="segment_decoder")
     decoder.build(((None, config.dim), (None,), (None, None, channels)))
+    return encoder_model, decoder
+
+
+def _train_step(encoder_model: keras.Model, decoder: SegmentDecoder, features: np.ndarray, lengths: np.ndarray,
+                mean: np.ndarray, std: np.ndarray, config: Speech2VecConfig) -> Callable[..., tf.Tensor]:
+    """One compiled Adam step on the masked MSE of the decoded neighbours' standardised MFCCs, over
+    all segments' `features` `[segments, max_frames, channels]` and `lengths` `[segments]`; its
+    inputs are `_CentreBatches.inputs`, its output the loss."""
     optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clip_norm)
     trainable = encoder_model.trainable_variables + decoder.trainable_variables
-
     normalised_targets = ((features - mean) / std * (np.arange(config.max_frames)[None, :, None]
                                                      < lengths[:, None, None])).astype(np.float32)
     features_t = tf.constant(features)
@@ -267,46 +304,40 @@ def train_speech2vec(utterances: Sequence[Utterance], config: Optional[Speech2Ve
         optimizer.apply_gradients(zip(grads, trainable))
         return loss
 
-    pairs = skipgram_pairs(utterances, config.window)
-    if len(pairs) == 0:
-        raise ValueError("no skip-gram pairs: every utterance has a single word")
-    centres, starts, counts = centre_groups(pairs)
-    centres_per_step = max(1, int(round(config.batch_size * len(centres) / len(pairs))))
-    steps = -(-len(centres) // centres_per_step)
-    pairs_per_step = centres_per_step * 2 * config.window  # the most the chosen centres can have
-    logger.info("speech2vec: %d segments, %d pairs, %d steps of about %d pairs per epoch",
-                len(segments), len(pairs), steps, config.batch_size)
-    history: Dict[str, List[float]] = {"loss": []}
-    with progress_bar(config.epochs * steps, "speech2vec", unit="step", enabled=progress,
-                      line_every=steps) as bar:
-        for epoch in range(config.epochs):
-            order = rng.permutation(len(centres))
-            losses = []
-            for start in range(0, len(order), centres_per_step):
-                chosen = order[start : start + centres_per_step]
-                chosen_counts = counts[chosen]
-                # The rows of the chosen centres' pairs: each centre's run starts[c] .. starts[c] + counts[c].
-                first = np.repeat(starts[chosen], chosen_counts)
-                within = np.arange(chosen_counts.sum()) - np.repeat(np.cumsum(chosen_counts) - chosen_counts,
-                                                                    chosen_counts)
-                batch = pairs[first + within]
-                slot = np.repeat(np.arange(len(chosen)), chosen_counts)
-                pad_pairs, pad_centres = pairs_per_step - len(batch), centres_per_step - len(chosen)
-                weight = np.concatenate([np.ones(len(batch), np.float32), np.zeros(pad_pairs, np.float32)])
-                losses.append(float(train_step(
-                    tf.constant(np.pad(centres[chosen], (0, pad_centres))), tf.constant(np.pad(slot, (0, pad_pairs))),
-                    tf.constant(np.pad(batch[:, 1], (0, pad_pairs))), tf.constant(np.pad(batch[:, 2], (0, pad_pairs))),
-                    tf.constant(weight))))
-                if start == 0 or len(losses) == steps:
-                    bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}, loss {np.mean(losses):.4f}")
-                bar.update(1)
-            history["loss"].append(float(np.mean(losses)))
-            logger.info("speech2vec epoch %d: loss %.4f", epoch, history["loss"][-1])
+    return train_step
 
-    settings = {"training": {k: v for k, v in asdict(config).items() if k != "mfcc"}}
-    encoder = SpeechEncoder(encoder_model, config.mfcc, config.max_frames, settings)
-    embeddings = encoder.embed_features(features, lengths)
-    return encoder, type_vectors(words, embeddings), history
+
+class _CentreBatches:
+    """The steps of an epoch over `skipgram_pairs` grouped by centre (`centre_groups`): each step
+    takes `centres_per_step` whole centres, about `config.batch_size` pairs, padded to the most
+    pairs those centres can have (`pairs_per_step`), so every step has the same shapes."""
+
+    def __init__(self, pairs: np.ndarray, config: Speech2VecConfig):
+        self.pairs = pairs
+        self.centres, self.starts, self.counts = centre_groups(pairs)
+        self.centres_per_step = max(1, int(round(config.batch_size * len(self.centres) / len(pairs))))
+        self.steps = -(-len(self.centres) // self.centres_per_step)
+        self.pairs_per_step = self.centres_per_step * 2 * config.window
+
+    def epoch(self, order: np.ndarray) -> Iterator[np.ndarray]:
+        """The centres (positions in `centres`) of each step, taking `order` in turn."""
+        for start in range(0, len(order), self.centres_per_step):
+            yield order[start : start + self.centres_per_step]
+
+    def inputs(self, chosen: np.ndarray) -> Tuple[tf.Tensor, ...]:
+        """`_train_step`'s inputs for the `chosen` centres: centre segments `[centres_per_step]`
+        and per pair `[pairs_per_step]` slot, context segment, offset index and weight."""
+        chosen_counts = self.counts[chosen]
+        # The rows of the chosen centres' pairs: each centre's run starts[c] .. starts[c] + counts[c].
+        first = np.repeat(self.starts[chosen], chosen_counts)
+        within = np.arange(chosen_counts.sum()) - np.repeat(np.cumsum(chosen_counts) - chosen_counts, chosen_counts)
+        batch = self.pairs[first + within]
+        slot = np.repeat(np.arange(len(chosen)), chosen_counts)
+        pad_pairs, pad_centres = self.pairs_per_step - len(batch), self.centres_per_step - len(chosen)
+        weight = np.concatenate([np.ones(len(batch), np.float32), np.zeros(pad_pairs, np.float32)])
+        return (tf.constant(np.pad(self.centres[chosen], (0, pad_centres))), tf.constant(np.pad(slot, (0, pad_pairs))),
+                tf.constant(np.pad(batch[:, 1], (0, pad_pairs))), tf.constant(np.pad(batch[:, 2], (0, pad_pairs))),
+                tf.constant(weight))
 
 
 def type_vectors(words: Sequence[str], embeddings: np.ndarray):

@@ -7,42 +7,26 @@ oneDNN emulates bfloat16 and it is slower than float32 (x10 on an AVX2-only CPU)
 float32 there. `mixed_float16` is never picked: it needs loss scaling and gains nothing on CPUs.
 
 The CNN's conv layout follows the precision (`resolve_conv_layout`): its `auto` is the 2-D
-layout exactly where the precision resolves to bfloat16 compute.
+layout exactly where the precision resolves to bfloat16 compute. The CPU's flags are read by
+`emorec.training.hardware.read_cpu_flags`.
 """
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import FrozenSet, Iterable, Optional, Sequence, Tuple
+from typing import Iterable, Optional, Sequence, Tuple
 
 from emorec.config import PRECISIONS
-from emorec.errors import ConfigError, PathLike
+from emorec.errors import ConfigError
+from emorec.training.hardware import read_cpu_flags
 
 logger = logging.getLogger(__name__)
 
 #: /proc/cpuinfo flags of native bfloat16 arithmetic.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-#: Flags that tell what a CPU-speed figure means (reported by benchmarks/train_speed.py).
-SPEED_RELEVANT_CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16",
-                            "amx_tile", "amx_bf16", "amx_int8")
 #: The dtype each precision computes in (Keras' `Policy(name).compute_dtype`, without importing Keras).
 COMPUTE_DTYPES = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
 #: Lowest CUDA compute capability with bfloat16 tensor cores (Ampere).
 BF16_GPU_COMPUTE_CAPABILITY = (8, 0)
-
-
-def read_cpu_flags(cpuinfo_path: PathLike = "/proc/cpuinfo") -> FrozenSet[str]:
-    """The CPU's feature flags from the first `flags` line of /proc/cpuinfo; empty where there is
-    no such file (macOS, Windows), which `choose_precision` reads as "no bfloat16 hardware"."""
-    try:
-        text = Path(cpuinfo_path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return frozenset(value.split())
-    return frozenset()
 
 
 def gpu_compute_capabilities() -> Tuple[Tuple[int, int], ...]:

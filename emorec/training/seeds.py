@@ -1,8 +1,9 @@
 """Runs over several seeds: `RUN/seed-<s>/` per seed and the mean ± sd of CCC per dimension.
 
 `train_seeds` trains seeds `config.training.seed`, +1, ... into `RUN/seed-<s>/` and writes
-`RUN/seeds.json` with the development CCC of each seed's best epoch; `aggregate_ccc` is the one
-place where per-seed scores become mean ± sd (evaluation uses it for test scores).
+`RUN/seeds.json` with the development CCC of each seed's best epoch; `mean_sd` is the one place
+where per-seed scores become mean ± sd (`aggregate_ccc` for every dimension, which evaluation uses
+for test scores, and the benchmarks), `format_mean_sd` the one way it is written.
 
 The sd is the sample standard deviation over seeds (ddof=1), null for a single seed.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -50,12 +51,25 @@ def aggregate_ccc(scores_by_seed: Mapping[int, Mapping[str, float]], label_names
     summary: Dict[str, Any] = {"seeds": seeds, "ccc": {}}
     for key in [*label_names, "mean"]:
         values = [float(scores_by_seed[seed][key]) for seed in seeds]
-        summary["ccc"][key] = {
-            "mean": float(np.mean(values)),
-            "sd": float(np.std(values, ddof=1)) if len(values) > 1 else None,
-            "values": values,
-        }
+        mean, sd = mean_sd(values)
+        summary["ccc"][key] = {"mean": mean, "sd": sd, "values": values}
     return summary
+
+
+def mean_sd(values: Sequence[float]) -> Tuple[float, Optional[float]]:
+    """The mean of per-seed values and their sample sd (ddof=1), None for a single value.
+
+    Example:
+        >>> format_mean_sd(*mean_sd([0.5, 0.7]))
+        '0.600 ± 0.141'
+    """
+    mean = float(np.mean(values))
+    return mean, (float(np.std(values, ddof=1)) if len(values) > 1 else None)
+
+
+def format_mean_sd(mean: float, sd: Optional[float], digits: int = 3) -> str:
+    """`0.512 ± 0.020`, or `0.512` alone where there is no sd (one seed, or a deterministic system)."""
+    return f"{mean:.{digits}f}" if sd is None else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def format_seed_summary(summary: Mapping[str, Any], title: str) -> str:

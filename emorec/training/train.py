@@ -10,7 +10,7 @@ import json
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import keras
 import tensorflow as tf
@@ -39,6 +39,9 @@ from emorec.training.strategy import is_chief, make_strategy
 #: pins the same range). The patch replaces private Keras functions, so another release needs a
 #: fresh look (tests/training/test_keras_patch.py fails when those functions change).
 KERAS_PATCH_VERSIONS = ((3, 4), (3, 7))
+
+#: The semantic features folders of training and of devel (None without a semantic branch).
+SemanticDirs = Tuple[Optional[Path], Optional[Path]]
 
 
 def resolve_config(
@@ -118,7 +121,7 @@ def train_model(
     mixed_bfloat16 or float32 after this machine's hardware (`emorec.training.precision`, logged;
     config.yaml keeps "auto", run.json records the choice). A run folder holding an
     unfinished run's backup resumes it and ends after the same total number of epochs.
-    semantic_dir: the semantic features folder when `config.model.semantic.source` is not "none"
+    semantic_dir: the semantic features folder when `config.model.semantic_features.source` is not "none"
     (default `<data_dir>/semantic/<source>-<boundaries>/`, written by `emorec semantic features`).
     verbose: Keras' (0 silent, 1 a live bar, 2 a line per epoch); "auto" is 1 on a terminal and 2
     otherwise. The lines show loss, CCC per dimension and mean CCC (`emorec.training.progress`).
@@ -135,9 +138,10 @@ def train_model(
     partitions = [p for p in (config.data.train_partition, config.data.devel_partition) if p is not None]
     for partition in partitions:
         partition_files(data_dir, partition, manifest)  # a DatasetError now rather than mid-fit
-    semantic = resolve_semantic_features(data_dir, config.model.semantic, segmenter=config.semantic.segmenter,
+    semantic = resolve_semantic_features(data_dir, config.model.semantic_features, segmenter=config.semantic.segmenter,
                                          features_dir=semantic_dir, config_source=f"config {config.name!r}")
     semantic_dir, semantic_dim = (None, None) if semantic is None else (semantic[0].resolve(), semantic[1])
+    semantic_dirs = (semantic_dir, _devel_semantic_dir(config, data_dir, semantic_dir) if validate else None)
 
     if run_finished(run_dir):
         raise EmorecError(f"{run_dir}: holds a finished run; choose another --run-dir or delete this one")
@@ -164,9 +168,20 @@ def train_model(
     with output_lock(write_dir, f"emorec train --run-dir {run_dir}"):
         try:
             return _train(config, data_dir, run_dir, write_dir, chief, strategy, policy, manifest, label_names,
-                          validate, semantic_dir, semantic_dim, callbacks, verbose)
+                          validate, semantic_dirs, semantic_dim, callbacks, verbose)
         except tf.errors.DataLossError as error:
             raise _corrupt_data_error(config, data_dir, manifest, error) from None
+
+
+def _devel_semantic_dir(config: ExperimentConfig, data_dir: Path, semantic_dir: Optional[Path]) -> Optional[Path]:
+    """The semantic features the epoch is chosen on: those evaluation reads. A row trained on the
+    transcript's word boundaries and evaluated on the segmenter's (audio only) must not choose its
+    epoch with the transcript's boundaries, or the text leaks into model selection."""
+    semantic = config.model.semantic_features
+    if semantic_dir is None or semantic.evaluation_boundaries in (None, semantic.boundaries):
+        return semantic_dir
+    return resolve_semantic_features(data_dir, semantic.at_evaluation(), segmenter=config.semantic.segmenter,
+                                     config_source=f"config {config.name!r}")[0].resolve()
 
 
 def _corrupt_data_error(config: ExperimentConfig, data_dir: Path, manifest: Dict[str, Any],
@@ -182,36 +197,15 @@ def _corrupt_data_error(config: ExperimentConfig, data_dir: Path, manifest: Dict
 def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: Path, chief: bool,
            strategy: tf.distribute.Strategy, policy: str, manifest: Dict[str, Any], label_names: List[str],
            validate: bool,
-           semantic_dir: Optional[Path], semantic_dim: Optional[int], callbacks: Sequence[keras.callbacks.Callback],
-           verbose: Union[str, int]) -> Dict[str, List[float]]:
-    """The body of `train_model`, run while holding the run folder's lock."""
+           semantic_dirs: SemanticDirs, semantic_dim: Optional[int],
+           callbacks: Sequence[keras.callbacks.Callback], verbose: Union[str, int]) -> Dict[str, List[float]]:
+    """The body of `train_model`, run while holding the run folder's lock. `semantic_dirs`: the
+    semantic features of training and of devel (the evaluation boundaries')."""
     training = config.training
     if chief:
         save_config(config, run_dir / CONFIG_FILENAME)
-        info = {
-            "label_names": label_names,
-            "data_dir": str(data_dir),
-            "manifest": str(manifest_path(data_dir)),
-            # Without a devel set nothing is selected: the run's model (for export) is the last.
-            "best_model": BEST_MODEL_FILENAME if validate else LAST_MODEL_FILENAME,
-            "last_model": LAST_MODEL_FILENAME,
-            "precision": policy,
-            "semantic_dim": semantic_dim,
-            "semantic_features": None if semantic_dir is None else str(semantic_dir),
-            # Set to true only once fit has returned (see run_folder.run_finished).
-            "finished": False,
-        }
-        write_run_info(run_dir, info)
-
-    repeat = training.steps_per_epoch is not None
-    by_speaker = config.model.feature_statistics == "speaker"  # each batch one speaker's: its statistics
-    train_data = make_dataset(data_dir, config.data.train_partition, config.data, training=True,
-                              label_names=label_names, seed=training.seed, repeat=repeat, semantic_dir=semantic_dir,
-                              group_by_speaker=by_speaker)
-    devel_data = make_dataset(data_dir, config.data.devel_partition, config.data, training=False,
-                              label_names=label_names, semantic_dir=semantic_dir,
-                              group_by_speaker=by_speaker) if validate else None
-
+        write_run_info(run_dir, _initial_run_info(data_dir, label_names, validate, policy, semantic_dirs, semantic_dim))
+    train_data, devel_data = _datasets(config, data_dir, label_names, validate, semantic_dirs)
     learning_rate, schedule_callbacks = learning_rate_schedule(
         training, training.steps_per_epoch or int(train_data.cardinality()), validate=validate,
         config_source=f"config {config.name!r}")
@@ -223,34 +217,13 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
             compile_model(model, label_names, learning_rate, training.clip_norm)
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             _patch_keras_for_multiworker(model, strategy)
-        run_callbacks: List[keras.callbacks.Callback] = [
-            # First: a non-finite loss or weights must stop the run before anything below saves them.
-            StopOnNonFiniteLoss(f"training.learning_rate ({training.learning_rate:g})"),
-            MeanCCC(label_names),  # the callbacks below read val_mean_ccc
-            # Before the CSVLogger: ReduceLROnPlateau logs the epoch's learning_rate into history.csv.
-            *schedule_callbacks,
-            BestModelCheckpoint(write_dir / BEST_MODEL_FILENAME, monitor="val_mean_ccc", enabled=validate),
-            keras.callbacks.ModelCheckpoint(str(write_dir / LAST_MODEL_FILENAME)),
-            keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILENAME), append=True),
-            keras.callbacks.TensorBoard(str(write_dir / LOGS_DIRNAME), profile_batch=0),
-        ]
-        if training.early_stopping_patience is not None and validate:
-            run_callbacks.append(keras.callbacks.EarlyStopping(
-                "val_mean_ccc", mode="max", patience=training.early_stopping_patience))
-        # Last of the run's own callbacks: an epoch counts as done only once its history row, best
-        # and last models are written. A kill before the commit replays the whole epoch (its files
-        # rewritten, the duplicate history row dropped by read_history); committed first, a kill
-        # after the last epoch's commit would leave that epoch's models and row unwritten for good.
-        run_callbacks.append(AtomicBackupAndRestore(write_dir / BACKUP_DIRNAME))
-        run_callbacks.extend(callbacks)
-        run_callbacks.append(EpochProgress(label_names))  # last: shows val_mean_ccc, once per metric
         model.fit(
             train_data,
             validation_data=devel_data,
             epochs=training.epochs,
             steps_per_epoch=training.steps_per_epoch,
             validation_steps=training.validation_steps if validate else None,
-            callbacks=run_callbacks,
+            callbacks=_run_callbacks(training, label_names, schedule_callbacks, write_dir, validate, callbacks),
             verbose=keras_verbose(verbose),
         )
         if chief and validate and not (run_dir / BEST_MODEL_FILENAME).is_file():
@@ -264,6 +237,71 @@ def _train(config: ExperimentConfig, data_dir: Path, run_dir: Path, write_dir: P
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return read_history(write_dir)
+
+
+def _initial_run_info(data_dir: Path, label_names: List[str], validate: bool, policy: str,
+                      semantic_dirs: SemanticDirs, semantic_dim: Optional[int]) -> Dict[str, Any]:
+    """run.json as written before the first epoch (`finished` false)."""
+    return {
+        "label_names": label_names,
+        "data_dir": str(data_dir),
+        "manifest": str(manifest_path(data_dir)),
+        # Without a devel set nothing is selected: the run's model (for export) is the last.
+        "best_model": BEST_MODEL_FILENAME if validate else LAST_MODEL_FILENAME,
+        "last_model": LAST_MODEL_FILENAME,
+        "precision": policy,
+        "semantic_dim": semantic_dim,
+        "semantic_features": None if semantic_dirs[0] is None else str(semantic_dirs[0]),
+        "devel_semantic_features": None if semantic_dirs[1] is None else str(semantic_dirs[1]),
+        # Set to true only once fit has returned (see run_folder.run_finished).
+        "finished": False,
+    }
+
+
+def _datasets(config: ExperimentConfig, data_dir: Path, label_names: List[str], validate: bool,
+              semantic_dirs: SemanticDirs) -> Tuple[tf.data.Dataset, Optional[tf.data.Dataset]]:
+    """The training dataset (repeated when `training.steps_per_epoch` is set) and the development
+    one (None without `validate`), each with its semantic features folder."""
+    semantic_dir, devel_semantic_dir = semantic_dirs
+    training = config.training
+    repeat = training.steps_per_epoch is not None
+    by_speaker = config.model.feature_statistics == "speaker"  # each batch one speaker's: its statistics
+    train_data = make_dataset(data_dir, config.data.train_partition, config.data, training=True,
+                              label_names=label_names, seed=training.seed, repeat=repeat, semantic_dir=semantic_dir,
+                              group_by_speaker=by_speaker)
+    devel_data = make_dataset(data_dir, config.data.devel_partition, config.data, training=False,
+                              label_names=label_names, semantic_dir=devel_semantic_dir,
+                              group_by_speaker=by_speaker) if validate else None
+    return train_data, devel_data
+
+
+def _run_callbacks(training: TrainingConfig, label_names: List[str],
+                   schedule_callbacks: Sequence[keras.callbacks.Callback], write_dir: Path, validate: bool,
+                   callbacks: Sequence[keras.callbacks.Callback]) -> List[keras.callbacks.Callback]:
+    """The run's callbacks, in the order they must run, with the caller's `callbacks` after the
+    run's own and the progress lines last."""
+    run_callbacks: List[keras.callbacks.Callback] = [
+        # First: a non-finite loss or weights must stop the run before anything below saves them.
+        StopOnNonFiniteLoss(f"training.learning_rate ({training.learning_rate:g})"),
+        MeanCCC(label_names),  # the callbacks below read val_mean_ccc
+        # Before the CSVLogger: ReduceLROnPlateau logs the epoch's learning_rate into history.csv.
+        *schedule_callbacks,
+        BestModelCheckpoint(write_dir / BEST_MODEL_FILENAME, monitor="val_mean_ccc", enabled=validate),
+        keras.callbacks.ModelCheckpoint(str(write_dir / LAST_MODEL_FILENAME)),
+        keras.callbacks.CSVLogger(str(write_dir / HISTORY_FILENAME), append=True),
+        keras.callbacks.TensorBoard(str(write_dir / LOGS_DIRNAME), profile_batch=0),
+    ]
+    if training.early_stopping_patience is not None and validate:
+        run_callbacks.append(keras.callbacks.EarlyStopping(
+            "val_mean_ccc", mode="max", patience=training.early_stopping_patience))
+    # Last of the run's own callbacks: an epoch counts as done only once its history row, best
+    # and last models are written. A kill before the commit replays the whole epoch (its files
+    # rewritten, the duplicate history row dropped by read_history); committed first, a kill
+    # after the last epoch's commit would leave that epoch's models and row unwritten for good.
+    run_callbacks.append(AtomicBackupAndRestore(write_dir / BACKUP_DIRNAME))
+    run_callbacks.extend(callbacks)
+    run_callbacks.append(EpochProgress(label_names))  # last: shows val_mean_ccc, once per metric
+    return run_callbacks
 
 
 def keras_patch_applies(version: Optional[str] = None) -> bool:

@@ -18,7 +18,7 @@ from typing import Any, Dict, List
 
 from emorec.errors import InputFileError
 from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterances, derived_targets_note,
-                                         partition_utterances, resolve_label_map, speaker_options)
+                                         partition_utterances, speaker_options)
 from tfrecords_tools.layout import Layout
 
 FOLDERS = {"01Neutral": "neutral", "02Fearful": "fearful", "03Happy": "happy", "04Sad": "sad", "05Angry": "angry"}
@@ -52,6 +52,5 @@ LAYOUT = Layout(
     derived_targets=True,
     categories=CATEGORIES,
     speakers=SPEAKERS,
-    extra_resolve=resolve_label_map,
     notes=derived_targets_note,
 )

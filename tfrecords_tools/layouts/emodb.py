@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from emorec.errors import DatasetError, InputFileError
-from tfrecords_tools.categorical import (DEFAULT_LABEL_MAP, LABEL_NAMES, SESSION_OPTIONS, Utterance,
+from tfrecords_tools.categorical import (LABEL_NAMES, SESSION_OPTIONS, Utterance,
                                          build_utterances, derived_targets_note, partition_utterances)
 from tfrecords_tools.layout import Layout, LayoutOption
 from tfrecords_tools.sources import SourceItem, parse_number, read_text
@@ -61,7 +61,6 @@ def _pad_speakers(resolved: Dict[str, Any]) -> Dict[str, Any]:
     for key in ("train_speakers", "devel_speakers", "test_speakers"):
         if resolved[key] is not None:
             resolved[key] = [f"{int(s):02d}" if str(s).isdigit() else str(s) for s in resolved[key]]
-    resolved["label_map"] = resolved["label_map"] or str(DEFAULT_LABEL_MAP)
     return resolved
 
 

@@ -18,7 +18,7 @@ from typing import Any, Dict, List
 
 from emorec.errors import DatasetError, InputFileError
 from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterances, derived_targets_note, load_label_map,
-                                         partition_utterances, resolve_label_map, speaker_options)
+                                         label_map_name, label_map_path, partition_utterances, speaker_options)
 from tfrecords_tools.layout import Layout, LayoutOption
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -41,12 +41,12 @@ def list_items(source: Path, options: Dict[str, Any]) -> list:
         pattern = re.compile(options["speaker_pattern"])
     except re.error as error:
         raise DatasetError(f"--speaker-pattern {options['speaker_pattern']!r} is not a regular expression ({error})") from None
-    rows = set(load_label_map(Path(options["label_map"])))
+    rows = set(load_label_map(label_map_path(options["label_map"])))
     utterances: List[Utterance] = []
     for folder in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
         category = SYNONYMS.get(folder.name.lower(), folder.name.lower())
         if category not in rows:
-            raise DatasetError(f"{folder}: category {folder.name!r} is not in the label map {options['label_map']} "
+            raise DatasetError(f"{folder}: category {folder.name!r} is not in {label_map_name(options['label_map'])} "
                                f"(its rows: {', '.join(sorted(rows))}; or: {', '.join(sorted(SYNONYMS))})")
         for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES):
             utterances.append(Utterance(name=f"{folder.name}/{path.stem}", audio=str(path),
@@ -65,6 +65,5 @@ LAYOUT = Layout(
                           DEFAULT_SPEAKER_PATTERN),) + speaker_options(devel=(), test=()),
     derived_targets=True,
     categories=SYNONYMS,
-    extra_resolve=resolve_label_map,
     notes=derived_targets_note,
 )

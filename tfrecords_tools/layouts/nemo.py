@@ -20,7 +20,7 @@ from typing import Any, Dict, List
 
 from emorec.errors import DatasetError, InputFileError
 from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterances, derived_targets_note,
-                                         partition_utterances, resolve_label_map, speaker_options)
+                                         partition_utterances, speaker_options)
 from tfrecords_tools.layout import Layout
 from tfrecords_tools.sources import read_text
 
@@ -61,6 +61,5 @@ LAYOUT = Layout(
     derived_targets=True,
     categories=CATEGORIES,
     speakers=SPEAKERS,
-    extra_resolve=resolve_label_map,
     notes=derived_targets_note,
 )

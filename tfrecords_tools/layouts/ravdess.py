@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from tfrecords_tools.categorical import (LABEL_NAMES, Utterance, build_utterances, derived_targets_note,
-                                         partition_utterances, resolve_label_map, speaker_options)
+                                         partition_utterances, speaker_options)
 from tfrecords_tools.layout import Layout
 
 #: The corpus's emotion codes -> its names -> rows of the label map.
@@ -62,7 +62,6 @@ LAYOUT = Layout(
     derived_targets=True,
     categories=CATEGORIES,
     speakers=SPEAKERS,
-    extra_resolve=resolve_label_map,
     notes=lambda options: derived_targets_note(options) + [
         "RAVDESS intensity (normal, strong) is not used: both renditions of an emotion get its target"],
 )
