@@ -1,10 +1,10 @@
 """One accuracy benchmark on EmoDB: the model configs over seeds against the eGeMAPS baseline.
 
     pip install -e ".[bench]"
-    python benchmarks/accuracy_emodb.py [--epochs E] [--seeds N] [--systems baseline,causal,speaker]
+    python -m benchmarks.accuracy_emodb [--epochs E] [--seeds N] [--systems baseline,causal,speaker]
 
 Steps, each through the package's own API (nothing re-implemented here):
-  1. converts EmoDB twice with the README's commands (`tfrecords_tools.convert_dataset`; a folder
+  1. converts EmoDB twice with the README's commands (`benchmarks.emodb_folders`; a folder
      already converted with the same options is reused):
        converted/emodb      sessions of 10 utterances, what `configs/emodb_paralinguistic.yaml`
                             trains on (labels change inside a sequence, as in continuous corpora);
@@ -16,14 +16,15 @@ Steps, each through the package's own API (nothing re-implemented here):
      targets. This is checked, utterance by utterance, before any model row is scored. One folder
      for both would cost either the baseline (a session holds ten categories, so a per-recording
      target is meaningless) or the model's training setup (the config's sessions).
-  2. trains each model system over seeds (`emorec.training.seeds.train_seeds`, into
-     `RUNS/paralinguistic_<kind>/seed-<s>/`; a finished seed is reused, an unfinished one resumes),
-     early stopping and model selection on devel mean CCC as the config says;
+  2. trains each model system's recipe, `configs/emodb/<system>.yaml`, over seeds
+     (`emorec.training.seeds.train_seeds`, into `RUNS/paralinguistic_<system>/seed-<s>/`; a finished
+     seed is reused, an unfinished one resumes), early stopping and model selection on devel mean
+     CCC as the recipe says; `emorec train --config configs/emodb/<system>.yaml` trains the same;
   3. scores test (`emorec.evaluation.evaluate_run`: CCC pooled over the test frames, raw and
      post-processed on devel), per seed, and mean ± sd over seeds;
   4. scores each test utterance (the mean of its frames' predictions against its target) for the
      per-utterance CCC and the mean predicted valence per EmoDB category;
-  5. runs the baseline (`benchmarks/baseline_egemaps.py`'s `load_corpus` / `run_protocol`), with
+  5. runs the baseline (`benchmarks.baseline_egemaps`' `load_corpus` / `run_protocol`), with
      and without per-speaker statistics, trained on train and refit on train + devel.
 
 Writes `benchmarks/results/accuracy_emodb.json` (`systems`: one entry per system; a run over a
@@ -31,7 +32,7 @@ subset with `--systems` replaces those systems' entries and keeps the others, ea
 its own seeds, epochs and command) and `benchmarks/results/accuracy_emodb.md`, the table the README
 quotes. The "best model" for `valence_by_category` is chosen by devel mean CCC, never by test.
 
-Systems (`--systems`, comma-separated):
+Systems (`--systems`, comma-separated); each model system is the recipe of its name in configs/emodb/:
   baseline  eGeMAPS functionals + LinearSVR, the four protocols of baseline_egemaps.py
   causal    paralinguistic CNN + LSTM, augmentation, causal waveform normalisation (each frame scaled
             by the RMS of its recording so far): no speaker statistics, exportable, streams
@@ -44,7 +45,7 @@ Systems (`--systems`, comma-separated):
             per-speaker feature standardisation (speaker statistics)
   speech2vec_transcript_free, attention_transcript_free  the paper's semantic branch alone and the
             full model (disentangled attention), given word timings in training and the
-            transcript-free segmenter's at evaluation; their runs are paper_tables_emodb.py's
+            transcript-free segmenter's at evaluation; their runs are paper_tables_emodb's
             (run `--epochs 12` as it does)
   <system>_utterances  the runs of <system> scored as the baseline is: each test utterance its
             own recording (converted/emodb_utt) and one output per utterance, its frames' mean
@@ -59,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import shlex
@@ -67,20 +69,20 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import baseline_egemaps  # noqa: E402  (the baseline's functions, not a copy of them)
+from benchmarks import baseline_egemaps, paper_tables_emodb  # noqa: E402  (their functions, not copies)
+from benchmarks.emodb_folders import SESSION_DATA, SOURCE, UTTERANCE_DATA, convert_folders  # noqa: E402
 
-SOURCE = Path("../shared/data/emodb")
-SESSION_DATA = Path("converted/emodb")
-UTTERANCE_DATA = baseline_egemaps.DEFAULT_DATA
-SESSIONS = 10
-MODEL_CONFIG = Path("configs/emodb_paralinguistic.yaml")
+if TYPE_CHECKING:
+    from emorec.config import ExperimentConfig
+
+COMMAND = "python -m benchmarks.accuracy_emodb"
+RECIPES = Path("configs/emodb")
 RUNS = Path("runs/accuracy_emodb")
 RESULTS_JSON = Path("benchmarks/results/accuracy_emodb.json")
 RESULTS_MD = Path("benchmarks/results/accuracy_emodb.md")
@@ -91,125 +93,125 @@ NEGATIVE_CATEGORIES = ("anger", "fear", "sadness", "boredom")
 
 @dataclasses.dataclass(frozen=True)
 class ModelSystem:
-    normalisation: str
-    name: str
-    speaker_statistics: bool
+    """One model row of the table: the runs of a recipe, scored one way.
+
+    Everything about the model is its recipe, `configs/emodb/<trained>.yaml` (`emorec train
+    --config` runs it); the row's name is the recipe's `description`, and whether it reads speaker
+    statistics and which word boundaries it evaluates with are read from the recipe too.
+
+    Args:
+        key: the system's id (`--systems`), also the table's short name.
+        note: what the table's notes say of it (statistics read, exportable or not).
+        trained: the system whose recipe and runs it scores (default: its own, `key`).
+        run_dir: its run folder when another benchmark trains it (paper_tables_emodb's), else
+            `RUNS/paralinguistic_<trained>`.
+        scored_on: `sessions` (SESSION_DATA, the folder it trains on) or `utterances`
+            (UTTERANCE_DATA, one recording per utterance: the baseline's input).
+        pool, output_statistics: `emorec evaluate --pool` and `--output-statistics`.
+
+    Example:
+        >>> MODEL_SYSTEMS["speaker_features"].recipe
+        PosixPath('configs/emodb/speaker_features.yaml')
+    """
+
+    key: str
     note: str
-    #: More `--set` overrides than the normalisation kind.
-    extra_overrides: tuple = ()
-    #: The run folder's suffix and the table's short name (default: the normalisation kind).
-    label: str = ""
-    #: The experiment config the system starts from.
-    config: Path = MODEL_CONFIG
-    #: Word boundaries at evaluation: none (no semantic branch), given or transcript-free.
-    boundaries: str = "none"
-    #: Its run folder when another benchmark trains it (paper_tables_emodb.py), else RUNS/paralinguistic_<key>.
+    trained: str = ""
     run_dir: Optional[Path] = None
-    #: The system whose trained runs this one scores another way (None: its own runs).
-    base: Optional[str] = None
-    #: What test is scored on: `sessions` (SESSION_DATA, the folder it trains on) or `utterances`
-    #: (UTTERANCE_DATA, one recording per utterance: the baseline's input).
     scored_on: str = "sessions"
-    #: `emorec evaluate --pool` and `--output-statistics` (emorec.evaluation.outputs).
     pool: str = "frame"
     output_statistics: str = "none"
 
     @property
-    def key(self) -> str:
-        return self.label or self.normalisation
+    def recipe(self) -> Path:
+        return RECIPES / f"{self.trained or self.key}.yaml"
+
+    @functools.cached_property
+    def config(self) -> ExperimentConfig:
+        """The recipe, loaded (relative paths: run from the repository root, as the script is)."""
+        from emorec.config import load_config
+
+        return load_config(self.recipe)
 
     @property
-    def overrides(self) -> List[str]:
-        return [f"data.normalisation.kind={self.normalisation}", *self.extra_overrides]
+    def name(self) -> str:
+        if self.scored_on == "sessions":
+            return self.config.description
+        return (f"{self.config.description}; scored per utterance (one recording each, recording-mean outputs"
+                + (", per-speaker output standardisation)" if self.output_statistics == "speaker" else ")"))
+
+    @property
+    def speaker_statistics(self) -> bool:
+        """Whether it reads statistics of a speaker's other recordings (per-speaker waveform
+        normalisation, feature or output standardisation): transductive for test speakers."""
+        return "speaker" in (self.config.data.normalisation.kind, self.config.model.feature_statistics,
+                             self.output_statistics)
+
+    @property
+    def boundaries(self) -> str:
+        """Word boundaries at evaluation: `none` (no semantic branch), `given` or `transcript-free`."""
+        semantic = self.config.model.semantic_features
+        if semantic.source == "none":
+            return "none"
+        return "transcript-free" if semantic.at_evaluation().boundaries == "segmenter" else "given"
 
     @property
     def semantic(self) -> bool:
         return self.boundaries != "none"
 
 
-MODEL_SYSTEMS = {
-    "causal": ModelSystem(
-        "causal", "paralinguistic CNN + LSTM, causal normalisation, augmentation", False,
-        "each frame scaled by the RMS of its recording so far: no speaker statistics; exportable, streams"),
-    "speaker": ModelSystem(
-        "speaker", "paralinguistic CNN + LSTM, per-speaker normalisation, augmentation", True,
-        "each speaker's waveform scaled by their RMS over their recordings in the partition (a gain, not a "
-        "feature standardisation): speaker statistics, transductive for test speakers, not exportable"),
-    "none": ModelSystem(
-        "none", "paralinguistic CNN + LSTM, no normalisation, augmentation", False,
-        "raw waveform, no statistics"),
-    "speaker_features": ModelSystem(
-        "speaker", "paralinguistic CNN + LSTM, per-speaker feature standardisation, augmentation", True,
-        "each speaker's waveform scaled by their RMS, and the CNN's frame features standardised with the "
-        "speaker's own mean and sd over their recordings (model.feature_statistics speaker; each batch one "
-        "speaker's): speaker statistics, transductive for test speakers, not exportable",
-        ("model.feature_statistics=speaker",), "speaker_features"),
-    # The paper's semantic branch, audio only at evaluation: word embeddings of the audio
-    # (Speech2Vec) found with the transcript's word timings in training and with the
-    # transcript-free segmenter's at evaluation (configs/paper, given -> segmenter). The runs are
-    # paper_tables_emodb.py's (same config, overrides and budget), so its Tables and these rows are
-    # the same models.
-    "speech2vec_transcript_free": ModelSystem(
-        "none", "Speech2Vec word features + LSTM (Table 2 row), transcript-free boundaries at evaluation", False,
-        "Speech2Vec (audio of each word) features; the transcript's word timings in training only, the energy "
-        "segmenter's at evaluation: no text and no speaker statistics at evaluation; exportable, audio only",
-        ("training.learning_rate=5e-4", "data.batch_size=8"), "speech2vec_transcript_free",
-        Path("configs/paper/table2_speech2vec.yaml"), "transcript-free",
-        Path("runs/paper_emodb/table2/table2_speech2vec")),
-    "attention_transcript_free": ModelSystem(
-        "none", "CNN + aligned Speech2Vec, disentangled attention (Table 3 row), transcript-free boundaries at "
-        "evaluation", False,
-        "the full model of the paper: CNN and aligned Speech2Vec features fused by disentangled attention; the "
-        "transcript's word timings in training only, the energy segmenter's at evaluation: no text and no speaker "
-        "statistics at evaluation; exportable, audio only",
-        ("training.learning_rate=5e-4", "data.batch_size=8"), "attention_transcript_free",
-        Path("configs/paper/table3_attention.yaml"), "transcript-free",
-        Path("runs/paper_emodb/table3/table3_attention")),
-    "speech2vec_speaker_features": ModelSystem(
-        "none", "Speech2Vec word features + LSTM, per-speaker feature standardisation, transcript-free boundaries at "
-        "evaluation", True,
-        "the Speech2Vec row with its word features z-scored per speaker over the speaker's recordings "
-        "(model.feature_statistics speaker; each batch one speaker's): speaker statistics, transductive for test "
-        "speakers, not exportable; the transcript's word timings in training only",
-        ("training.learning_rate=5e-4", "data.batch_size=8", "model.feature_statistics=speaker"),
-        "speech2vec_speaker_features", Path("configs/paper/table2_speech2vec.yaml"), "transcript-free"),
-    "attention_speaker_features": ModelSystem(
-        "none", "CNN + aligned Speech2Vec, disentangled attention, per-speaker feature standardisation, "
-        "transcript-free boundaries at evaluation", True,
-        "the Table 3 attention row with the CNN's and the word features z-scored per speaker over the speaker's "
-        "recordings (model.feature_statistics speaker; each batch one speaker's): speaker statistics, transductive "
-        "for test speakers, not exportable; the transcript's word timings in training only",
-        ("training.learning_rate=5e-4", "data.batch_size=8", "model.feature_statistics=speaker"),
-        "attention_speaker_features", Path("configs/paper/table3_attention.yaml"), "transcript-free"),
-}
-
-
-def utterance_system(base_key: str, output_statistics: str = "none") -> ModelSystem:
-    """The runs of `base_key` scored the way the baseline is: each test utterance its own recording
+def utterance_system(key: str, trained: str, output_statistics: str = "none") -> ModelSystem:
+    """The runs of `trained` scored the way the baseline is: each test utterance its own recording
     (UTTERANCE_DATA, as the baseline reads it) and one output per utterance, its frames' mean
     (`emorec evaluate --pool recording`); with `output_statistics` `speaker`, each speaker's outputs
     standardised over their utterances and mapped onto the training targets' mean and sd."""
-    base = MODEL_SYSTEMS[base_key]
-    speaker_outputs = output_statistics == "speaker"
-    return dataclasses.replace(
-        base, name=f"{base.name}; scored per utterance (one recording each, recording-mean outputs"
-                   + (", per-speaker output standardisation)" if speaker_outputs else ")"),
-        speaker_statistics=base.speaker_statistics or speaker_outputs,
-        note=(f"the runs of `--systems {base_key}`, scored on {UTTERANCE_DATA}: each test utterance predicted on its "
-              "own, and its frames' mean prediction given to all of its frames, as the baseline's one prediction per "
-              "utterance is" + ("; then each speaker's outputs z-scored over their utterances and mapped onto the "
-                                "training targets' mean and sd (speaker statistics, transductive, no test label read)"
-                                if speaker_outputs else "")),
-        label=f"{base.key}_utterances" + ("_speaker_outputs" if speaker_outputs and not base.speaker_statistics
-                                          else ""),
-        base=base_key, scored_on="utterances", pool="recording", output_statistics=output_statistics)
+    note = (f"the runs of `--systems {trained}`, scored on {UTTERANCE_DATA}: each test utterance predicted on its "
+            "own, and its frames' mean prediction given to all of its frames, as the baseline's one prediction per "
+            "utterance is")
+    if output_statistics == "speaker":
+        note += ("; then each speaker's outputs z-scored over their utterances and mapped onto the training targets' "
+                 "mean and sd (speaker statistics, transductive, no test label read)")
+    return ModelSystem(key, note, trained=trained, scored_on="utterances", pool="recording",
+                       output_statistics=output_statistics)
 
 
-for _system in (utterance_system("causal"), utterance_system("speech2vec_transcript_free"),
-                utterance_system("attention_transcript_free"),
-                utterance_system("speaker_features", "speaker"), utterance_system("speech2vec_speaker_features", "speaker"),
-                utterance_system("attention_speaker_features", "speaker"),
-                utterance_system("speech2vec_transcript_free", "speaker")):
+_TRANSCRIPT_FREE = ("the transcript's word timings in training only, the energy segmenter's at evaluation: no text "
+                    "and no speaker statistics at evaluation; exportable, audio only")
+_SPEAKER_FEATURES = ("(model.feature_statistics speaker; each batch one speaker's): speaker statistics, transductive "
+                     "for test speakers, not exportable")
+#: The systems trained here or by paper_tables_emodb, each `configs/emodb/<key>.yaml`. The paper
+#: rows' runs are paper_tables_emodb's (the same recipe: the paper config with the EmoDB batch
+#: size and rate), so its Tables and these rows are the same models.
+MODEL_SYSTEMS = {system.key: system for system in (
+    ModelSystem("causal", "each frame scaled by the RMS of its recording so far: no speaker statistics; exportable, "
+                          "streams"),
+    ModelSystem("speaker", "each speaker's waveform scaled by their RMS over their recordings in the partition (a gain, "
+                           "not a feature standardisation): speaker statistics, transductive for test speakers, not "
+                           "exportable"),
+    ModelSystem("none", "raw waveform, no statistics"),
+    ModelSystem("speaker_features", "each speaker's waveform scaled by their RMS, and the CNN's frame features "
+                                    "standardised with the speaker's own mean and sd over their recordings "
+                                    + _SPEAKER_FEATURES),
+    ModelSystem("speech2vec_transcript_free", "Speech2Vec (audio of each word) features; " + _TRANSCRIPT_FREE,
+                run_dir=paper_tables_emodb.RUNS / "table2" / "table2_speech2vec"),
+    ModelSystem("attention_transcript_free", "the full model of the paper: CNN and aligned Speech2Vec features fused by "
+                                             "disentangled attention; " + _TRANSCRIPT_FREE,
+                run_dir=paper_tables_emodb.RUNS / "table3" / "table3_attention"),
+    ModelSystem("speech2vec_speaker_features", "the Speech2Vec row with its word features z-scored per speaker over the "
+                                               "speaker's recordings " + _SPEAKER_FEATURES
+                                               + "; the transcript's word timings in training only"),
+    ModelSystem("attention_speaker_features", "the Table 3 attention row with the CNN's and the word features z-scored "
+                                              "per speaker over the speaker's recordings " + _SPEAKER_FEATURES
+                                              + "; the transcript's word timings in training only"),
+)}
+for _system in (utterance_system("causal_utterances", "causal"),
+                utterance_system("speech2vec_transcript_free_utterances", "speech2vec_transcript_free"),
+                utterance_system("attention_transcript_free_utterances", "attention_transcript_free"),
+                utterance_system("speaker_features_utterances", "speaker_features", "speaker"),
+                utterance_system("speech2vec_speaker_features_utterances", "speech2vec_speaker_features", "speaker"),
+                utterance_system("attention_speaker_features_utterances", "attention_speaker_features", "speaker"),
+                utterance_system("speech2vec_transcript_free_utterances_speaker_outputs", "speech2vec_transcript_free",
+                                 "speaker")):
     MODEL_SYSTEMS[_system.key] = _system
 SYSTEM_IDS = ("baseline", *MODEL_SYSTEMS)
 DEFAULT_SYSTEMS = ("baseline", "causal", "speaker")
@@ -220,16 +222,6 @@ def cli(*parts: str) -> str:
 
 
 # --- data -----------------------------------------------------------------------------------------
-
-def convert_folders(source: Path) -> None:
-    """The README's two convert commands (reused when already converted with the same options)."""
-    from tfrecords_tools import convert_dataset
-    from tfrecords_tools.layouts.emodb import DEFAULT_SPEAKERS
-
-    speakers = {f"{p}_speakers": DEFAULT_SPEAKERS[p] for p in ("train", "devel", "test")}
-    convert_dataset("emodb", source, SESSION_DATA, sessions=SESSIONS, progress=False, **speakers)
-    convert_dataset("emodb", source, UTTERANCE_DATA, progress=False, **speakers)
-
 
 @dataclasses.dataclass
 class Utterance:
@@ -260,12 +252,6 @@ def categories_of(corpus: "baseline_egemaps.Corpus") -> Dict[str, str]:
 
 
 # --- model systems --------------------------------------------------------------------------------
-
-def model_config(system: ModelSystem):
-    from emorec.config import apply_overrides, load_config
-
-    return apply_overrides(load_config(system.config), system.overrides)
-
 
 def check_reused_runs(run_dir: Path, config, epochs: Optional[int]) -> None:
     """A finished seed is reused by train_seeds; refuse one trained with other settings."""
@@ -319,10 +305,6 @@ def utterance_predictions(scores_path: Path, label_names: List[str],
     return out
 
 
-def mean_sd(values: Sequence[float]) -> tuple:
-    return float(np.mean(values)), (float(np.std(values, ddof=1)) if len(values) > 1 else None)
-
-
 def by_category(predictions: Dict[str, np.ndarray], categories: Dict[str, str], dimension: int) -> Dict[str, float]:
     grouped = defaultdict(list)
     for name, prediction in predictions.items():
@@ -334,9 +316,8 @@ def utterance_features(config) -> List[str]:
     """The semantic features folder a semantic run reads on UTTERANCE_DATA (the segmenter's, as at
     evaluation), written with the paper's artefacts when missing; the command that writes it."""
     from emorec.data.semantic_features import semantic_features_dir
-    import paper_tables_emodb
 
-    evaluated = config.model.semantic.at_evaluation()
+    evaluated = config.model.semantic_features.at_evaluation()
     command = paper_tables_emodb.features_args(UTTERANCE_DATA, evaluated.source, evaluated.boundaries)
     if not semantic_features_dir(UTTERANCE_DATA, evaluated.source, evaluated.boundaries).exists():
         subprocess.run(paper_tables_emodb.emorec_command(*command), check=True)
@@ -351,15 +332,13 @@ def run_model_system(key: str, *, seeds: int, epochs: Optional[int], runs: Path,
     from emorec.training.seeds import aggregate_ccc, format_seed_summary, seed_run_dir, train_seeds
 
     system = MODEL_SYSTEMS[key]
-    trained_as = MODEL_SYSTEMS[system.base] if system.base else system
-    config = model_config(trained_as)
+    trained_as = MODEL_SYSTEMS[system.trained or key]
+    config = system.config
     run_dir = trained_as.run_dir or runs / f"paralinguistic_{trained_as.key}"
     scored = UTTERANCE_DATA if system.scored_on == "utterances" else SESSION_DATA
     if system.scored_on == "utterances":
         utterances = single_utterances
     if system.semantic:  # the paper's artefacts and feature folders, built (or reused) as its Tables do
-        import paper_tables_emodb
-
         paper_tables_emodb.build_artefacts(paper_tables_emodb.RUNS)
     check_reused_runs(run_dir, config, epochs)
     started = time.perf_counter()
@@ -394,7 +373,7 @@ def run_model_system(key: str, *, seeds: int, epochs: Optional[int], runs: Path,
     averaged = {n: np.mean([m[n] for m in utterance_means], axis=0) for n in utterance_means[0]}
     budget = epochs or config.training.epochs
     seed_count = len(trained["seeds"])
-    command = f"python benchmarks/accuracy_emodb.py --systems {key} --seeds {seed_count} --epochs {budget}"
+    command = f"{COMMAND} --systems {key} --seeds {seed_count} --epochs {budget}"
     evaluate_options = ([f"--pool {system.pool}"] if system.pool != "frame" else []) + \
         ([f"--output-statistics {system.output_statistics}"] if system.output_statistics != "none" else [])
     return {
@@ -406,7 +385,7 @@ def run_model_system(key: str, *, seeds: int, epochs: Optional[int], runs: Path,
         "scored_on": system.scored_on,
         "pool": system.pool,
         "output_statistics": system.output_statistics,
-        "normalisation": system.normalisation,
+        "normalisation": config.data.normalisation.kind,
         "short_name": system.key,
         "seeds": trained["seeds"],
         "epochs": budget,
@@ -430,8 +409,8 @@ def run_model_system(key: str, *, seeds: int, epochs: Optional[int], runs: Path,
         "note": system.note,
         "command": command,
         "cli_commands": [
-            cli("emorec train --config", str(system.config), "--data", str(SESSION_DATA), "--run-dir", str(run_dir),
-                "--epochs", str(budget), "--seeds", str(seed_count), *[f"--set {o}" for o in system.overrides]),
+            cli("emorec train --config", str(system.recipe), "--data", str(SESSION_DATA), "--run-dir", str(run_dir),
+                "--epochs", str(budget), "--seeds", str(seed_count)),
             *([shlex.join(features_command)] if features_command else []),
             cli("emorec evaluate --run-dir", str(run_dir), "--data", str(scored), "--partition", TEST,
                 *evaluate_options),
@@ -450,8 +429,8 @@ def run_baseline(corpus, categories: Dict[str, str], feature_wall_s: float) -> L
         for result in baseline_egemaps.run_protocol(corpus, speaker_statistics=speaker_statistics):
             entry = baseline_egemaps.system_entry(
                 result, kernel="linear", speaker_statistics=speaker_statistics, label_names=corpus.label_names,
-                command="python benchmarks/accuracy_emodb.py --systems baseline")
-            entry["baseline_command"] = f"python benchmarks/baseline_egemaps.py --data {UTTERANCE_DATA}"
+                command=f"{COMMAND} --systems baseline")
+            entry["baseline_command"] = f"{baseline_egemaps.COMMAND} --data {UTTERANCE_DATA}"
             predictions = dict(zip(test_names, result["test_predictions"]))
             entry["valence_by_category"] = by_category(predictions, categories, corpus.label_names.index("valence"))
             systems.append({"system": "baseline", **entry})
@@ -510,7 +489,9 @@ def happiness_above(valence_by_category: Dict[str, float]) -> Dict[str, bool]:
 
 
 def _cell(value: float, sd: Optional[float]) -> str:
-    return f"{value:.3f}" if sd is None else f"{value:.3f} ± {sd:.3f}"
+    from emorec.training.seeds import format_mean_sd
+
+    return format_mean_sd(value, sd)
 
 
 def protocol(system: dict) -> str:
@@ -628,7 +609,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help=f"comma-separated, of {', '.join(SYSTEM_IDS)} (default {','.join(DEFAULT_SYSTEMS)})")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per model system (default 3)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help=f"epoch budget (default: {MODEL_CONFIG}'s, stopped early on devel mean CCC)")
+                        help=f"epoch budget (default: the recipe's, {RECIPES}/<system>.yaml, stopped early on "
+                             "devel mean CCC)")
     parser.add_argument("--source", type=Path, default=SOURCE, help=f"the EmoDB folder (default {SOURCE})")
     parser.add_argument("--runs", type=Path, default=RUNS, help=f"run folders (default {RUNS})")
     parser.add_argument("--json", type=Path, default=RESULTS_JSON)
@@ -641,7 +623,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if unknown:
         parser.error(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEM_IDS)}")
 
-    import platform
+    from emorec.training.hardware import machine_summary
 
     started = time.perf_counter()
     convert_folders(args.source)
@@ -673,8 +655,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     targets = dict(zip(corpus.names, corpus.recording_targets()))
     valence = corpus.label_names.index("valence")
     result = {
-        "command": shlex.join(["python", "benchmarks/accuracy_emodb.py", *(argv if argv is not None else sys.argv[1:])]),
-        "machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), CPU only",
+        "command": shlex.join([*shlex.split(COMMAND), *(argv if argv is not None else sys.argv[1:])]),
+        "machine": machine_summary(),
         "derived_targets": True,
         "split": {"train": "03 08 09 10 12 13", "devel": "11 14", "test": "15 16"},
         "data": {"model": str(SESSION_DATA), "baseline": str(UTTERANCE_DATA)},

@@ -1,7 +1,7 @@
 """Unsupervised alignment (paper eq. 1-3) shown on real embedding spaces, beside supervised Procrustes.
 
-    python benchmarks/alignment_text.py                       # trains (or reuses) the two models, aligns
-    python benchmarks/alignment_text.py --cache /tmp/emorec_w2v_halves --retrain
+    python -m benchmarks.alignment_text                       # trains (or reuses) the two models, aligns
+    python -m benchmarks.alignment_text --cache /tmp/emorec_w2v_halves --retrain
 
 Two skip-gram Word2Vec models (300 dims, one worker thread, different seeds) are trained on disjoint
 halves of `../shared/data/text_en`: the corpus's text files in sorted order go alternately to half A
@@ -79,19 +79,17 @@ def trained_vectors(files, cache_dir: Path, name: str, *, vector_size: int, wind
 
 
 def cpu_description() -> dict:
+    from emorec.training.hardware import read_cpuinfo, usable_cpu_count
+
     info = {"machine": platform.machine(), "logical_cpus": os.cpu_count()}
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
+    cpuinfo = read_cpuinfo()
+    if not cpuinfo:
         return info
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name" and "model" not in info:
-            info["model"] = value.strip()
-        elif key.strip() == "flags" and "flags" not in info:
-            info["flags"] = value.split()
-    if "sched_getaffinity" in dir(os):
-        info["usable_cpus"] = len(os.sched_getaffinity(0))
+    if "model name" in cpuinfo:
+        info["model"] = cpuinfo["model name"]
+    if "flags" in cpuinfo:
+        info["flags"] = cpuinfo["flags"].split()  # all of them, in /proc/cpuinfo's order
+    info["usable_cpus"] = usable_cpu_count()
     return info
 
 
@@ -124,7 +122,7 @@ def main(argv=None) -> dict:
     result = evaluate_pair(words_a, vectors_a, counts_a, words_b, vectors_b, counts_b,
                            vocabulary=args.vocabulary, test_words=args.test_words, align_seed=args.align_seed)
     result.update({
-        "command": "python " + " ".join([os.path.relpath(__file__, REPO_ROOT)] + list(sys.argv[1:] if argv is None else argv)),
+        "command": " ".join(["python -m benchmarks.alignment_text", *(sys.argv[1:] if argv is None else argv)]),
         "word2vec": {**settings, "sg": 1, "negative": 5, "workers": 1, "seeds": list(args.seeds),
                      "half_a": {"files": len(half_a), "words": len(words_a)},
                      "half_b": {"files": len(half_b), "words": len(words_b)}},

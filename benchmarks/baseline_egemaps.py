@@ -2,7 +2,7 @@
 
     pip install -e ".[bench]"
     emorec convert --layout emodb ../shared/data/emodb converted/emodb_utt
-    python benchmarks/baseline_egemaps.py [--data converted/emodb_utt] [--json PATH] [--run-dir RUN]
+    python -m benchmarks.baseline_egemaps [--data converted/emodb_utt] [--json PATH] [--run-dir RUN]
 
 One eGeMAPSv02 functionals vector (88 features, openSMILE) per recording of the converted folder
 (the same folder, split and derived targets the neural model trains on); the target of a recording
@@ -39,6 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+COMMAND = "python -m benchmarks.baseline_egemaps"
 # The README's convert command writes here; the baseline reads the same folder by default.
 DEFAULT_DATA = Path("converted/emodb_utt")
 CONVERT_COMMAND = f"emorec convert --layout emodb ../shared/data/emodb {DEFAULT_DATA}"
@@ -343,7 +344,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     cache = None if args.no_cache else (args.cache or args.data / CACHE_FILENAME)
     corpus = load_corpus(args.data, cache)
-    command = f"python benchmarks/baseline_egemaps.py --data {args.data}" + (
+    command = f"{COMMAND} --data {args.data}" + (
         f" --kernel {args.kernel}" if args.kernel != "linear" else "")
 
     systems = []

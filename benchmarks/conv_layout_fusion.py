@@ -2,8 +2,8 @@
 the phase-blocked path: TensorFlow's graph rewrites fuse Conv2D + bias + ReLU only where no
 Squeeze (which the 1-D layout puts after every conv) stands between them.
 
-    python benchmarks/conv_layout_fusion.py                  # grappler's remapper on (TensorFlow's default)
-    python benchmarks/conv_layout_fusion.py --remapper off   # the same without the fusing rewrite
+    python -m benchmarks.conv_layout_fusion                  # grappler's remapper on (TensorFlow's default)
+    python -m benchmarks.conv_layout_fusion --remapper off   # the same without the fusing rewrite
 
 Table 1's conv1 (kernel 8, 1 -> 50 channels) + ReLU + pool 10 on `--frames` 2205-sample frames,
 float32, each variant timed `--steps` calls per round in `--rounds` rounds, interleaved in one

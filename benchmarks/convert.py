@@ -1,6 +1,6 @@
 """Conversion speed: seconds of audio converted per wall-clock second, on EmoDB.
 
-    python benchmarks/convert.py [--source ../shared/data/emodb] [--workers N] [--repeats 3]
+    python -m benchmarks.convert [--source ../shared/data/emodb] [--workers N] [--repeats 3]
 
 Each run converts the whole corpus (decode, resample to 22.05 kHz, align, serialise, write shards
 and manifest) into a fresh temporary folder. The first figure includes loading tensorflow-io (a
@@ -12,20 +12,17 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from benchmarks.emodb_folders import SOURCE  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", default=str(REPO.parent / "shared" / "data" / "emodb"))
+    parser.add_argument("--source", default=str(SOURCE))
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

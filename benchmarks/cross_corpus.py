@@ -147,11 +147,13 @@ def baseline_system(corpus: Corpus, statistics: str) -> dict:
 # --- model recipes --------------------------------------------------------------------------------
 
 def fold_data(work: Path, sources: Dict[str, Path], held_out: str, sessions: int, train_minutes: int) -> Path:
-    """The dataset of one fold: the three training corpora with their default devel speakers, every
-    other speaker training (joined into sessions, training audio capped at `train_minutes` per
-    corpus), and the held-out corpus whole in test, one recording per file."""
+    """The dataset of one fold: the three training corpora with their default devel speakers (one
+    recording per file, scored as the held-out corpus is), every other speaker training (joined
+    into sessions, training audio capped at `train_minutes` per corpus), and the held-out corpus
+    whole in test, one recording per file."""
     # The training corpora's own test speakers train too: the fold's test partition is the held-out corpus.
-    training = {"options": {"sessions": sessions, "train_minutes": train_minutes, "test_speakers": []}}
+    training = {"options": {"sessions": sessions, "session_partitions": ["train"], "train_minutes": train_minutes,
+                            "test_speakers": []}}
     parts = {name: ({"partition": "test"} if name == held_out else training) for name in sources}
     return convert_list(work / "folds" / held_out, corpora_list(sources, parts))
 
@@ -243,10 +245,9 @@ def mean_over_corpora(held_out: Dict[str, Dict[str, float]]) -> Dict[str, float]
 
 
 def machine() -> dict:
-    from emorec.training.precision import SPEED_RELEVANT_CPU_FLAGS, read_cpu_flags
+    from emorec.training.hardware import speed_relevant_cpu_flags
 
-    flags = read_cpu_flags()
-    return {"cpu_flags": sorted(set(SPEED_RELEVANT_CPU_FLAGS) & flags), "cpus": os.cpu_count()}
+    return {"cpu_flags": sorted(speed_relevant_cpu_flags()), "cpus": os.cpu_count()}
 
 
 def format_table(result: dict) -> str:

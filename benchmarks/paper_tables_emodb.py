@@ -1,11 +1,11 @@
 """The paper's Tables 2 and 3 on EmoDB, from `configs/paper/`, as the paper runs them.
 
     pip install -e ".[bench]"
-    python benchmarks/paper_tables_emodb.py [--seeds 3] [--epochs 12]
+    python -m benchmarks.paper_tables_emodb [--seeds 3] [--epochs 12]
 
 Steps, each the README's own command (artefacts) or the package's API (tables):
   1. converts EmoDB into `converted/emodb` (sessions of 10 utterances, speakers train 03 08 09 10
-     12 13 / devel 11 14 / test 15 16; reused when already converted, as accuracy_emodb.py does);
+     12 13 / devel 11 14 / test 15 16; reused when already converted: `benchmarks.emodb_folders`);
   2. trains the semantic artefacts on the TRAIN partition with the paper configs' `semantic:`
      sections (`emorec semantic word2vec|speech2vec|align --config`): the alignment is the
      paper's unsupervised one (adversarial, then Procrustes refinement), never the supervised
@@ -39,14 +39,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.emodb_folders import SESSION_DATA, SOURCE, convert_folders  # noqa: E402
 
-SOURCE = Path("../shared/data/emodb")
-DATA = Path("converted/emodb")
+DATA = SESSION_DATA
+COMMAND = "python -m benchmarks.paper_tables_emodb"
 RUNS = Path("runs/paper_emodb")
 RESULTS_JSON = Path("benchmarks/results/paper_tables_emodb.json")
 RESULTS_MD = Path("benchmarks/results/paper_tables_emodb.md")
@@ -108,27 +108,19 @@ def build_artefacts(runs: Path) -> Dict[str, float]:
     return seconds
 
 
-def mean_sd(values: Sequence[float]) -> Dict[str, object]:
-    import numpy as np
-
-    return {"mean": round(float(np.mean(values)), 4),
-            "sd": round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None,
-            "values": [round(float(v), 4) for v in values]}
-
-
 def matched_scores(row: dict, partition: str) -> Dict[str, dict]:
     """A semantic row's seeds scored with given boundaries at evaluation (the text kept): per key
     mean/sd/values (`emorec evaluate --boundaries given`, into `evaluation/<data>-<partition>-given-boundaries/`)."""
     from emorec.evaluation import evaluate_run
-    from emorec.training.seeds import seed_run_dirs
+    from emorec.training.seeds import aggregate_ccc, seed_run_dirs
 
     by_seed = {}
     for seed, folder in seed_run_dirs(row["run_dir"]).items():
         summary = evaluate_run(folder, DATA, partition, boundaries="given", plot=False, postprocess=False,
                                echo=None, overwrite=True, report=False)
         by_seed[seed] = summary["ccc_raw"]
-    keys = [*row["label_names"], "mean"]
-    return {key: mean_sd([by_seed[s][key] for s in sorted(by_seed)]) for key in keys}
+    summary = aggregate_ccc(by_seed, row["label_names"])["ccc"]
+    return {key: rounded(stats) for key, stats in summary.items()}
 
 
 def table_rows(table: str, *, seeds: int, epochs: int, runs: Path) -> List[dict]:
@@ -145,7 +137,7 @@ def table_rows(table: str, *, seeds: int, epochs: int, runs: Path) -> List[dict]
     rows = []
     for devel, test in zip(by_partition["devel"], by_partition["test"]):
         config = load_config(devel["config"])
-        semantic = config.model.semantic
+        semantic = config.model.semantic_features
         entry = {
             "config": devel["config"], "name": devel["name"], "run_dir": devel["run_dir"],
             "semantic_source": semantic.source if semantic.source != "none" else None,
@@ -154,10 +146,10 @@ def table_rows(table: str, *, seeds: int, epochs: int, runs: Path) -> List[dict]
             "training_boundaries": semantic.boundaries if semantic.source != "none" else None,
             "evaluation_boundaries": semantic.at_evaluation().boundaries if semantic.source != "none" else None,
             "label_names": devel["label_names"], "seeds": devel["seeds"], "epochs": devel["epochs"],
-            "devel_ccc": {k: {"mean": round(devel["ccc"][k], 4), "sd": _round(devel["ccc_sd"][k]),
-                              "values": [round(v, 4) for v in devel["ccc_per_seed"][k]]} for k in devel["ccc"]},
-            "test_ccc": {k: {"mean": round(test["ccc"][k], 4), "sd": _round(test["ccc_sd"][k]),
-                             "values": [round(v, 4) for v in test["ccc_per_seed"][k]]} for k in test["ccc"]},
+            "devel_ccc": {k: rounded({"mean": devel["ccc"][k], "sd": devel["ccc_sd"][k],
+                                      "values": devel["ccc_per_seed"][k]}) for k in devel["ccc"]},
+            "test_ccc": {k: rounded({"mean": test["ccc"][k], "sd": test["ccc_sd"][k],
+                                     "values": test["ccc_per_seed"][k]}) for k in test["ccc"]},
         }
         if entry["evaluation_boundaries"] == "segmenter":
             entry["devel_ccc_given_boundaries"] = matched_scores(entry, "devel")
@@ -165,12 +157,17 @@ def table_rows(table: str, *, seeds: int, epochs: int, runs: Path) -> List[dict]
     return rows
 
 
-def _round(value):
-    return None if value is None else round(value, 4)
+def rounded(stats: dict) -> Dict[str, object]:
+    """`{"mean", "sd", "values"}` over seeds to 4 decimals, as the results file keeps them."""
+    return {"mean": round(float(stats["mean"]), 4),
+            "sd": None if stats["sd"] is None else round(float(stats["sd"]), 4),
+            "values": [round(float(v), 4) for v in stats["values"]]}
 
 
 def cell(score: dict) -> str:
-    return f"{score['mean']:.3f}" + ("" if score.get("sd") is None else f" ± {score['sd']:.3f}")
+    from emorec.training.seeds import format_mean_sd
+
+    return format_mean_sd(score["mean"], score.get("sd"))
 
 
 def markdown(result: dict) -> str:
@@ -212,7 +209,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    import platform
+    from emorec.training.hardware import machine_summary
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -224,15 +221,13 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
 
-    from accuracy_emodb import convert_folders
-
     convert_folders(SOURCE)
     artefact_seconds = build_artefacts(args.runs)
     tables = {table: table_rows(table, seeds=args.seeds, epochs=args.epochs, runs=args.runs)
               for table in args.tables.split(",")}
     result = {
-        "command": f"python benchmarks/paper_tables_emodb.py --seeds {args.seeds} --epochs {args.epochs}",
-        "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), CPU only",
+        "command": f"{COMMAND} --seeds {args.seeds} --epochs {args.epochs}",
+        "machine": machine_summary(),
         "seeds": args.seeds, "epochs": args.epochs, "overrides": list(EMODB_OVERRIDES),
         "artefact_seconds": artefact_seconds, "tables": tables,
         "wall_s": round(time.perf_counter() - started, 1),

@@ -19,7 +19,7 @@ Warm figures are the best of `--rounds` interleaved rounds (other load on the ma
 slows a round down). Targets: one long file >= 70 % of the SavedModel alone; many short
 files >= 150x real time on 2 cores.
 
-Usage: python benchmarks/predict_speed.py [--json] [--model saved_models/NAME] [--minutes 10]
+Usage: python -m benchmarks.predict_speed [--json] [--model saved_models/NAME] [--minutes 10]
        [--clips 400] [--rounds 2] [--skip-fresh]
 Without --model, the paper's paralinguistic model (default config, random weights: speed does not
 depend on the weights) is exported to a temporary folder first.
@@ -42,8 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from scipy.io import wavfile  # noqa: E402
 
-#: CPU flags that decide the speed of the model's convolutions and matmuls.
-RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+COMMAND = "python -m benchmarks.predict_speed"
 
 
 def speech_like(duration_s: float, sample_rate_hz: int, seed: int = 0) -> np.ndarray:
@@ -61,18 +60,11 @@ def write_wav(path: Path, signal: np.ndarray, rate: int) -> None:
 
 
 def cpu_description() -> dict:
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model in ("unknown", "x86_64", ""):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu_model": model, "cpu_flags": [flag for flag in RELEVANT_FLAGS if flag in flags],
-            "cpu_cores": cores, "load_average_1min_at_start": round(os.getloadavg()[0], 2)}
+    from emorec.training.hardware import read_cpu_model, speed_relevant_cpu_flags, usable_cpu_count
+
+    return {"cpu_model": read_cpu_model() or platform.processor() or "unknown",
+            "cpu_flags": speed_relevant_cpu_flags(), "cpu_cores": usable_cpu_count(),
+            "load_average_1min_at_start": round(os.getloadavg()[0], 2)}
 
 
 def fresh_process_s(arguments: list) -> float:
@@ -94,7 +86,7 @@ def main() -> None:
     parser.add_argument("--skip-fresh", action="store_true", help="no `emorec predict` in a fresh process")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    command = " ".join(shlex.quote(part) for part in [Path(sys.executable).name, *sys.argv])
+    command = shlex.join([*shlex.split(COMMAND), *sys.argv[1:]])
     figures = {"command": command, **cpu_description()}
 
     from emorec.data.audio import load_audio

@@ -1,7 +1,7 @@
 """How the shipped model's recipe does on speakers it never heard, used the way `emorec predict` is.
 
     pip install -e ".[bench]"
-    python benchmarks/shipped_recipe_heldout.py [--seeds 3]
+    python -m benchmarks.shipped_recipe_heldout [--seeds 3]
 
 The shipped model (`saved_models/emodb_paralinguistic`) is trained on all ten EmoDB speakers with
 `configs/emodb_paralinguistic_all.yaml` (fixed epochs, no development set), so it has no held-out
@@ -56,7 +56,7 @@ def main() -> None:
     from emorec.evaluation.ccc import ccc_per_dimension
     from emorec.export.predict import ExportedModel, predict_files
     from emorec.export.saved_model import export_saved_model
-    from emorec.training.seeds import seed_run_dir, train_seeds
+    from emorec.training.seeds import format_mean_sd, mean_sd, seed_run_dir, train_seeds
     from tfrecords_tools import convert_dataset
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -89,18 +89,17 @@ def main() -> None:
         per_seed[seed] = {"per_utterance_ccc": {k: round(float(v), 4) for k, v in scores.items()},
                           "mean_prediction_by_category": by_category}
 
-    def mean_sd(values):
-        return {"mean": round(float(np.mean(values)), 4),
-                "sd": round(float(np.std(values, ddof=1)), 4) if len(values) > 1 else None}
+    def rounded(mean, sd):
+        return {"mean": round(mean, 4), "sd": None if sd is None else round(sd, 4)}
 
     keys = [*DIMENSIONS, "mean"]
-    summary_ccc = {k: mean_sd([per_seed[s]["per_utterance_ccc"][k] for s in per_seed]) for k in keys}
+    summary_ccc = {k: rounded(*mean_sd([per_seed[s]["per_utterance_ccc"][k] for s in per_seed])) for k in keys}
     categories = sorted(targets)
     by_category = {c: {d: round(float(np.mean([per_seed[s]["mean_prediction_by_category"][c][d] for s in per_seed])), 4)
                        for d in DIMENSIONS} for c in categories}
     happy = by_category["happiness"]["valence"]
     result = {
-        "command": f"python benchmarks/shipped_recipe_heldout.py --seeds {args.seeds}",
+        "command": f"python -m benchmarks.shipped_recipe_heldout --seeds {args.seeds}",
         "config": str(CONFIG), "train_speakers": TRAIN_SPEAKERS, "test_speakers": list(TEST_SPEAKERS),
         "epochs": config.training.epochs, "seeds": trained["seeds"], "utterances": len(paths),
         "per_utterance_ccc": summary_ccc, "per_seed": {str(s): v for s, v in per_seed.items()},
@@ -119,9 +118,8 @@ def main() -> None:
         "",
         "| per-utterance CCC | " + " | ".join(keys) + " |",
         "|---" * (len(keys) + 1) + "|",
-        "| held-out speakers | " + " | ".join(
-            f"{summary_ccc[k]['mean']:.3f}" + ("" if summary_ccc[k]['sd'] is None else f" ± {summary_ccc[k]['sd']:.3f}")
-            for k in keys) + " |",
+        "| held-out speakers | " + " | ".join(format_mean_sd(summary_ccc[k]["mean"], summary_ccc[k]["sd"])
+                                              for k in keys) + " |",
         "",
         "| category | target valence | mean predicted valence | target arousal | mean predicted arousal |",
         "|---|---|---|---|---|",

@@ -1,6 +1,6 @@
 """Speech2Vec training time on EmoDB's train speakers, measured on a subset and extrapolated.
 
-    python benchmarks/speech2vec_speed.py [--utterances 40] [--epochs 1] [--units 64] [--old OLD.py]
+    python -m benchmarks.speech2vec_speed [--utterances 40] [--epochs 1] [--units 64] [--old OLD.py]
 
 Trains `--epochs` epochs on the first `--utterances` utterances of the train speakers (03, 08, 09,
 10, 12, 13) of `../shared/data/emodb` and prints seconds per epoch, pairs per second and the
@@ -44,7 +44,7 @@ def main() -> None:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         implementations["old"] = module.train_speech2vec
-    report = {"command": "python benchmarks/speech2vec_speed.py " + " ".join(
+    report = {"command": "python -m benchmarks.speech2vec_speed " + " ".join(
                   f"--{k} {v}" for k, v in vars(args).items() if v is not None and k != "data"),
               "train_utterances": len(everything), "train_pairs": full_pairs,
               "subset_utterances": len(subset), "subset_pairs": subset_pairs, "units": args.units,

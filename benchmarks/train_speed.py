@@ -1,9 +1,9 @@
 """Training throughput and inference speed at the paper's shapes, side by side with the reference.
 
-    python benchmarks/train_speed.py --json                     # precision auto, paralinguistic model
-    python benchmarks/train_speed.py --json --precision float32 mixed_bfloat16 --rounds 5
-    python benchmarks/train_speed.py --json --model paralinguistic concat attention
-    python benchmarks/train_speed.py --json --precision float32 --layout-variants conv2d --layers --rounds 5
+    python -m benchmarks.train_speed --json                     # precision auto, paralinguistic model
+    python -m benchmarks.train_speed --json --precision float32 mixed_bfloat16 --rounds 5
+    python -m benchmarks.train_speed --json --model paralinguistic concat attention
+    python -m benchmarks.train_speed --json --precision float32 --layout-variants conv2d --layers --rounds 5
 
 Every figure is measured in one process, against a reference measured in the same process in
 interleaved rounds (fast, reference, reference, fast, ...), so a busy or different machine changes
@@ -36,6 +36,12 @@ the ratios little: read `train_speedup` and `inference_speedup`, not the absolut
   (`inference_speedup_if_all_at_peak`). Under `layers_median` from the median round of each,
   under `layers_best` from the fastest (the nearest to an idle machine when another job shares it).
 
+- `--pipeline CONFIG`: the model again, trained from the real input pipeline (`make_dataset` over a
+  generated converted folder, with CONFIG's `data` section: its normalisation and augmentation, at
+  this run's batch and sequence length) instead of a batch held in memory, in the same interleaved
+  rounds and with the same weights: `pipeline_train_audio_s_per_s` and
+  `pipeline_over_in_memory`, the share of the in-memory throughput the pipeline keeps.
+
 --model: `paralinguistic` (Table 2's audio row), `concat` / `attention` (Table 3: 100-d aligned
 Speech2Vec frame features + the CNN, fused by concatenation or disentangled attention with
 d_u = 1024 and linear heads of 1024), `semantic` (semantic branch only: no conv1, speedup ~1).
@@ -54,6 +60,9 @@ import numpy as np  # noqa: E402
 
 
 MODELS = ("paralinguistic", "semantic", "concat", "attention")
+#: `--pipeline`'s generated data: sessions of 30-60 s, as converted corpora hold, so that windows
+#: come from many recordings.
+PIPELINE_RECORDINGS, PIPELINE_DURATION_S = 24, (30.0, 60.0)
 
 
 def forward_flops_per_second_of_audio(filters=(50, 125, 125), kernels=(8, 6, 6), pools=(10, 5, 5),
@@ -80,12 +89,13 @@ def forward_flops_per_second_of_audio(filters=(50, 125, 125), kernels=(8, 6, 6),
 
 
 def model_config(model: str, third_conv: int, conv1_impl: str = "phase_blocked", conv_layout: str = "auto"):
-    from emorec.config import CNNConfig, FusionConfig, ModelConfig, SemanticConfig
+    from emorec.config import CNNConfig, FusionConfig, ModelConfig, SemanticFeaturesConfig
 
-    semantic = SemanticConfig(source="none" if model == "paralinguistic" else "aligned_speech2vec", dim=100)
+    semantic = SemanticFeaturesConfig(source="none" if model == "paralinguistic" else "aligned_speech2vec", dim=100)
     return ModelConfig(paralinguistic=model != "semantic",
                        cnn=CNNConfig(filters=(50, 125, third_conv), conv1_impl=conv1_impl, conv_layout=conv_layout),
-                       semantic=semantic, fusion=FusionConfig(kind="attention" if model == "attention" else "concat"))
+                       semantic_features=semantic,
+                       fusion=FusionConfig(kind="attention" if model == "attention" else "concat"))
 
 
 def matmul_function(size: int = 2048):
@@ -114,7 +124,7 @@ class Contender:
     """One model with its data, warmed up, timed a few steps at a time."""
 
     def __init__(self, model_kind: str, precision: str, conv1_impl: str, batch: int, frames: int,
-                 third_conv: int, jit: bool, conv_layout: str = "auto"):
+                 third_conv: int, jit: bool, conv_layout: str = "auto", dataset=None):
         import keras
         import tensorflow as tf
 
@@ -135,10 +145,10 @@ class Contender:
         self.inputs = {"audio": tf.constant(rng.normal(0, 0.1, (batch, frames, 2205)).astype(np.float32))}
         if "semantic" in self.model.input:
             self.inputs["semantic"] = tf.constant(
-                rng.normal(0, 1, (batch, frames, self.config.semantic.dim)).astype(np.float32))
+                rng.normal(0, 1, (batch, frames, self.config.semantic_features.dim)).astype(np.float32))
         labels = rng.uniform(-1, 1, (batch, frames)).astype(np.float32)
         targets = {n: tf.constant(np.stack([labels, np.ones_like(labels)], -1)) for n in names}
-        self.dataset = tf.data.Dataset.from_tensors((self.inputs, targets)).repeat()
+        self.dataset = tf.data.Dataset.from_tensors((self.inputs, targets)).repeat() if dataset is None else dataset
         self.forward = tf.function(lambda x: self.model(x, training=False), jit_compile=jit)
         self.audio_s_per_step = batch * frames / 10.0
         self.train_rates, self.infer_rates, self.cores = [], [], []
@@ -163,6 +173,32 @@ class Contender:
             outputs = self.forward(self.inputs)
         float(outputs["arousal"][0, 0])
         self.infer_rates.append(self.audio_s_per_step * steps / (time.perf_counter() - started))
+
+
+def pipeline_dataset(config_path: str, batch: int, frames: int, folder):
+    """Training batches from the real input pipeline, endless: generated recordings written as a
+    converted folder in `folder`, read by `make_dataset` with the config's `data` section
+    (normalisation, augmentation) at `batch` windows of `frames` frames."""
+    import dataclasses
+
+    from emorec.config import load_config
+    from emorec.data.pipeline import make_dataset
+    from emorec.experiments.demo import synthetic_recordings
+    from tfrecords_tools.writer import write_recordings
+
+    data = dataclasses.replace(load_config(config_path).data, batch_size=batch, sequence_frames=frames,
+                               hop_frames=frames)
+    write_recordings(synthetic_recordings(recordings={"train": PIPELINE_RECORDINGS}, duration_s=PIPELINE_DURATION_S,
+                                          label_names=["arousal", "valence", "liking"]), folder)
+    iterator = iter(make_dataset(folder, "train", data, training=True, seed=0, repeat=True))
+
+    # One iterator for all rounds, as one epoch of training reads: a new one per `fit` call would
+    # refill the shuffle buffer every round, which training does once per epoch.
+    def batches():
+        while True:
+            yield next(iterator)
+
+    return batches()
 
 
 def conv_forward_flops_per_frame(filters=(50, 125, 125), kernels=(8, 6, 6), pools=(10, 5, 5),
@@ -276,9 +312,9 @@ def layer_timings(fast: "Contender", reference: "Contender", variants: dict, rou
 
 def run(model_kind: str, precision: str, batch: int, frames: int, rounds: int, train_steps: int, infer_steps: int,
         third_conv: int, jit: bool = False, layout_variants=(), layers: bool = False,
-        layer_rounds: int = 0) -> dict:
-    from emorec.training.precision import (SPEED_RELEVANT_CPU_FLAGS, read_cpu_flags, resolve_conv_layout,
-                                           resolve_precision)
+        layer_rounds: int = 0, pipeline: str = "") -> dict:
+    from emorec.training.hardware import speed_relevant_cpu_flags
+    from emorec.training.precision import resolve_conv_layout, resolve_precision
 
     load_before = os.getloadavg()[0]
     policy = resolve_precision(precision)
@@ -288,6 +324,12 @@ def run(model_kind: str, precision: str, batch: int, frames: int, rounds: int, t
     reference = Contender(model_kind, "float32", "reference", batch, frames, third_conv, jit, conv_layout="conv1d")
     variants = {layout: Contender(model_kind, policy, "phase_blocked", batch, frames, third_conv, jit,
                                   conv_layout=layout) for layout in layout_variants}
+    if pipeline:
+        import tempfile
+
+        scratch = tempfile.TemporaryDirectory(prefix="train_speed_pipeline_")
+        variants["pipeline"] = Contender(model_kind, policy, "phase_blocked", batch, frames, third_conv, jit,
+                                         dataset=pipeline_dataset(pipeline, batch, frames, scratch.name))
     reference.model.set_weights(fast.model.get_weights())  # same variables, so the same weights
     for variant in variants.values():
         variant.model.set_weights(fast.model.get_weights())
@@ -314,7 +356,6 @@ def run(model_kind: str, precision: str, batch: int, frames: int, rounds: int, t
     infer = statistics.median(fast.infer_rates)
     reference_train = statistics.median(reference.train_rates)
     reference_infer = statistics.median(reference.infer_rates)
-    flags = read_cpu_flags()
     result = {
         "model": model_kind,
         "precision": policy,
@@ -335,7 +376,7 @@ def run(model_kind: str, precision: str, batch: int, frames: int, rounds: int, t
         "cores_used": round(statistics.median(fast.cores), 2),
         "reference_cores_used": round(statistics.median(reference.cores), 2),
         "cpu_count": os.cpu_count(),
-        "cpu_flags": [flag for flag in SPEED_RELEVANT_CPU_FLAGS if flag in flags],
+        "cpu_flags": speed_relevant_cpu_flags(),
         "matmul_peak_gflops": round(peak, 1),
         "forward_gflop_per_audio_s": round(flops / 1e9, 4),
         "fraction_of_peak": {"train": round(3 * flops * train / 1e9 / peak, 3),
@@ -351,6 +392,12 @@ def run(model_kind: str, precision: str, batch: int, frames: int, rounds: int, t
                        "reference_train_audio_s_per_s": round(max(reference.train_rates), 2),
                        "reference_inference_x_real_time": round(max(reference.infer_rates), 1)},
     }
+    if pipeline:
+        rates = variants.pop("pipeline").train_rates
+        result.update({"pipeline_config": pipeline, "pipeline_train_audio_s_per_s": round(statistics.median(rates), 2),
+                       "pipeline_over_in_memory": round(statistics.median(rates) / train, 3)})
+        result["rounds"]["pipeline_train_audio_s_per_s"] = [round(v, 2) for v in rates]
+        scratch.cleanup()
     for layout, variant in variants.items():
         variant_train, variant_infer = statistics.median(variant.train_rates), statistics.median(variant.infer_rates)
         result.update({
@@ -393,6 +440,9 @@ def main() -> None:
     parser.add_argument("--layers", action="store_true",
                         help="also time each CNN block and the LSTM at inference (paralinguistic model)")
     parser.add_argument("--layer-rounds", type=int, default=0, help="rounds of --layers (default: --rounds)")
+    parser.add_argument("--pipeline", nargs="?", const="configs/cross_corpus/paralinguistic.yaml", default="",
+                        help="also train from the real input pipeline with this config's data section "
+                             "[default when given alone: configs/cross_corpus/paralinguistic.yaml]")
     args = parser.parse_args()
     if args.threads:
         import tensorflow as tf
@@ -403,7 +453,7 @@ def main() -> None:
         for precision in args.precision:
             result = run(model_kind, precision, args.batch, args.frames, args.rounds, args.train_steps,
                          args.infer_steps, args.third_conv, args.jit, args.layout_variants, args.layers,
-                         args.layer_rounds)
+                         args.layer_rounds, args.pipeline)
             if args.json:
                 print(json.dumps(result), flush=True)
             else:

@@ -1,9 +1,9 @@
 """How much training throughput varies from one process to the next (fp32 training once
 flipped between ~120 and ~65 s of audio per second between runs, using 1.2 cores in some).
 
-    python benchmarks/train_speed_spread.py [--runs 5] [--precision float32] [--rounds 3]
+    python -m benchmarks.train_speed_spread [--runs 5] [--precision float32] [--rounds 3]
 
-Starts `benchmarks/train_speed.py --json` in `--runs` fresh processes, one after the other (each
+Starts `python -m benchmarks.train_speed --json` in `--runs` fresh processes, one after the other (each
 with its own TensorFlow start-up, thread pools and oneDNN primitive cache, which is where a
 process-level flip would come from), and reports, for emorec's model and for the Table 1
 reference formulation measured beside it in each process: every run's median throughput, the
@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 RESULTS_JSON = Path(__file__).resolve().parent / "results" / "train_speed_spread.json"
-SPEED_SCRIPT = Path(__file__).resolve().parent / "train_speed.py"
+COMMAND = "python -m benchmarks.train_speed_spread"
+SPEED_MODULE = "benchmarks.train_speed"
 
 
 def spread(values: Sequence[float]) -> float:
@@ -63,13 +64,13 @@ def main() -> None:
     if args.runs < 2:
         parser.error("--runs must be at least 2 for a spread")
 
-    command = [sys.executable, str(SPEED_SCRIPT), "--json", "--precision", args.precision, "--rounds", str(args.rounds)]
+    command = [sys.executable, "-m", SPEED_MODULE, "--json", "--precision", args.precision, "--rounds", str(args.rounds)]
     runs, started = [], time.perf_counter()
     for index in range(args.runs):
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
         if len(lines) != 1:
-            raise SystemExit(f"run {index + 1}: expected one JSON line from {SPEED_SCRIPT.name}, got {len(lines)}")
+            raise SystemExit(f"run {index + 1}: expected one JSON line from {SPEED_MODULE}, got {len(lines)}")
         runs.append(lines[0])
         print(f"run {index + 1}/{args.runs}: {lines[0]['train_audio_s_per_s']} s/s "
               f"(reference {lines[0]['reference_train_audio_s_per_s']}), cores {lines[0]['cores_used']}", flush=True)
@@ -77,7 +78,7 @@ def main() -> None:
         **summarise(runs),
         "machine": f"{platform.machine()}, {runs[0].get('cpu_count')} CPU cores",
         "wall_s": round(time.perf_counter() - started, 1),
-        "command": f"python benchmarks/train_speed_spread.py --runs {args.runs} --precision {args.precision} "
+        "command": f"{COMMAND} --runs {args.runs} --precision {args.precision} "
                    f"--rounds {args.rounds}",
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
