@@ -171,6 +171,19 @@ def test_the_graph_reads_imports_inside_functions():
     assert "emorec.evaluation.evaluate" in import_graph(REPO_ROOT)["emorec.experiments.ablation"]
 
 
+def test_benchmarks_are_a_package_above_the_library():
+    # `python -m benchmarks.NAME`: siblings imported as `benchmarks.X`, never through sys.path; no
+    # circle among them; nothing in the library imports them (they use emorec as a user does, the
+    # dataset converter included).
+    edges = import_graph(REPO_ROOT, (*PACKAGES, "benchmarks"))
+    assert find_circles(edges) == []
+    layers = [*LAYERS, [("benchmarks",)]]
+    only_imported_by = {"tfrecords_tools": (*ONLY_IMPORTED_BY["tfrecords_tools"], "benchmarks")}
+    assert arrows_against_layers(edges, layers, only_imported_by) == []
+    assert "benchmarks.baseline_egemaps" in edges["benchmarks.accuracy_emodb"]
+    assert [path.name for path in (REPO_ROOT / "benchmarks").glob("*.py") if "sys.path" in path.read_text()] == []
+
+
 # ------------------------------------------------------------------- the checker can fail
 
 

@@ -15,16 +15,6 @@ from emorec.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def train_only_data(tmp_path_factory):
-    """3 generated recordings of 3 s, all in `train`."""
-    from emorec.experiments.demo import synthetic_recordings
-    from tfrecords_tools.writer import write_recordings
-
-    recordings = list(synthetic_recordings(recordings={"train": 3}, duration_s=(3, 3), seed=5))
-    return write_recordings(recordings, tmp_path_factory.mktemp("train_only"))
-
-
 def tiny_config_file(tmp_path: Path) -> Path:
     config = ExperimentConfig(
         data=DataConfig(sequence_frames=15, hop_frames=15, batch_size=4, shuffle_buffer=8, devel_partition=None),
@@ -35,22 +25,26 @@ def tiny_config_file(tmp_path: Path) -> Path:
     return tmp_path / "config.yaml"
 
 
+@pytest.mark.slow
 def test_train_set_reaches_the_trained_config(train_only_data, tmp_path):
-    """The README's examples: `--set data.sequence_frames=...` and `--set model.semantic.boundaries=segmenter`."""
+    """The README's examples: `--set data.sequence_frames=...` and
+    `--set model.semantic_features.boundaries=segmenter`."""
     run_dir = tmp_path / "run"
     result = CliRunner().invoke(cli, ["train", "--config", str(tiny_config_file(tmp_path)), "--data",
                                       str(train_only_data), "--run-dir", str(run_dir), "--epochs", "1",
-                                      "--set", "data.sequence_frames=10", "--set", "model.semantic.boundaries=segmenter",
+                                      "--set", "data.sequence_frames=10",
+                                      "--set", "model.semantic_features.boundaries=segmenter",
                                       "--set", "training.learning_rate=5e-3"])
     assert result.exit_code == 0, result.output
     assert "trained 1 epoch;" in result.output  # singular for one epoch
     saved = load_config(run_dir / "config.yaml")
     assert saved.data.sequence_frames == 10 and saved.data.hop_frames == 15
-    assert saved.model.semantic.boundaries == "segmenter"
+    assert saved.model.semantic_features.boundaries == "segmenter"
     assert saved.training.learning_rate == 5e-3
     assert saved.training.epochs == 1  # --epochs still applies next to --set
 
 
+@pytest.mark.e2e
 def test_train_unknown_set_key_is_one_line_before_anything_runs(tmp_path):
     """Through the real entry point, as a user sees it: the empty file's warning, then one error line
     naming the key; no run folder. The data folder does not even exist: the config is checked first."""

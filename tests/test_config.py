@@ -163,11 +163,12 @@ def test_a_non_empty_file_loads_without_a_warning(tmp_path, caplog):
 
 
 def test_overrides_are_typed_and_reach_nested_sections():
-    config = apply_overrides(ExperimentConfig(), ["data.sequence_frames=300", "model.semantic.boundaries=segmenter",
+    config = apply_overrides(ExperimentConfig(), ["data.sequence_frames=300",
+                                                  "model.semantic_features.boundaries=segmenter",
                                                   "training.learning_rate=5e-4", "model.cnn.filters=[4, 5, 6]",
                                                   "data.devel_partition=null", "name=1e3", "training.epochs=3",
                                                   "training.epochs=4"])
-    assert config.data.sequence_frames == 300 and config.model.semantic.boundaries == "segmenter"
+    assert config.data.sequence_frames == 300 and config.model.semantic_features.boundaries == "segmenter"
     assert config.training.learning_rate == 5e-4 and config.model.cnn.filters == (4, 5, 6)
     assert config.data.devel_partition is None
     assert config.name == "1e3"  # a string field keeps a numeric-looking string
@@ -182,7 +183,7 @@ def test_overrides_are_typed_and_reach_nested_sections():
         ("trainin.epochs=3", "trainin.epochs", "'trainin' is not a config section"),
         ("training.epochs.x=3", "training.epochs.x", "'training.epochs' is not a config section"),
         ("training.epochs=three", "training.epochs", "expected an integer, got 'three'"),
-        ("model.semantic.boundaries=words", "model.semantic.boundaries", "'words' is not one of"),
+        ("model.semantic_features.boundaries=words", "model.semantic_features.boundaries", "'words' is not one of"),
         ("training.learning_rate=.nan", "training.learning_rate", "must be a finite number"),
         ("data.batch_size=0", "data.batch_size", "must be >= 1 and <= 4096, got 0"),
         ("name=[x", "name", "not a YAML value"),

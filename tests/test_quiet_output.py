@@ -7,7 +7,6 @@ own process imported TensorFlow long ago (tests/conftest.py).
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import re
@@ -54,13 +53,8 @@ def noise_in(text: str) -> list:
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory) -> Path:
-    from emorec.experiments.demo import synthetic_recordings
-    from tfrecords_tools.writer import write_recordings
-
-    recordings = list(synthetic_recordings(recordings={"train": 4}, duration_s=(3, 3), seed=3))
-    devel = [dataclasses.replace(r, partition="devel", name=f"devel_{r.name}") for r in recordings]
-    return write_recordings(recordings + devel, tmp_path_factory.mktemp("quiet_data"))
+def tiny_data(tiny_run_data) -> Path:
+    return tiny_run_data
 
 
 def test_the_noise_patterns_match_what_tensorflow_prints():
@@ -80,6 +74,7 @@ def test_the_noise_patterns_match_what_tensorflow_prints():
     assert noise_in("trained 2 epochs; best development mean CCC 0.2850") == []
 
 
+@pytest.mark.e2e
 def test_info_is_quiet_and_verbose_is_not(tiny_data, tmp_path):
     quiet = emorec("info", str(tiny_data), cwd=tmp_path)
     assert "recordings" in quiet.stdout
@@ -92,6 +87,8 @@ def test_info_is_quiet_and_verbose_is_not(tiny_data, tmp_path):
         assert noise_in(loud.stderr), loud.stderr
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_train_and_onnx_export_are_quiet(tiny_data, tmp_path):
     (tmp_path / "tiny.yaml").write_text(TINY_CONFIG, encoding="utf-8")
     result = emorec("train", "--config", "tiny.yaml", "--data", str(tiny_data), "--run-dir", "run", cwd=tmp_path)

@@ -1,7 +1,7 @@
-"""Every command block of the README runs as written, on small generated data.
+"""Every command block of the README and of docs/ runs as written, on small generated data.
 
-The README's ```bash and ```sh blocks are read from the file, not copied here, so a renamed flag
-or verb in the README (or in the CLI) fails this test. `emorec` commands run in-process through
+The ```bash and ```sh blocks of README.md and `DOCS` (in that order) are read from the files, not
+copied here, so a renamed flag or verb in the docs (or in the CLI) fails this test. `emorec` commands run in-process through
 click (one TensorFlow import for all of them) in a scratch folder laid out like the README
 assumes: the checkout's `configs/` beside it and `../shared/data/emodb` holding a tiny generated
 EmoDB (10 speakers, one 1 s utterance each, word timings), so nothing needs the real corpora.
@@ -9,16 +9,13 @@ EmoDB (10 speakers, one 1 s utterance each, word timings), so nothing needs the 
 A command may get extra options appended (`REDUCE`) to shrink its work, never changed ones; and
 the placeholders of the paper's block (`DATA`, `ART`) are filled in. Every block is listed in
 `PLAN`, run or skipped with its reason; a new block fails `test_every_block_is_planned` until it
-is listed.
+is listed. The README's ```python blocks run too, after its commands.
 """
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -31,12 +28,17 @@ from emorec.cli import cli
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```(bash|sh)\n(.*?)^```", re.S | re.M)
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+#: The pages whose command blocks run after the README's, in this order (the data before the model).
+DOCS = ("docs/data.md", "docs/model.md", "docs/serving.md")
 
 #: Each block by the start of its first command: "run", or why it is skipped.
 PLAN: Dict[str, str] = {
     "python3 -m venv .venv": "skip: builds a virtualenv and installs from the network; .ci/run runs exactly these "
                              "lines (tests/test_readme.py keeps them in sync)",
     "pip install -e .": "extras: installs from the network; the extras it names are checked against setup.py",
+    "emorec predict spk1/talk.mp3": "run",
+    "emorec convert --layout folders": "run",
     "emorec convert --layout emodb": "run",
     "emorec semantic word2vec": "run",
     "emorec export --run-dir runs/my_run": "run",
@@ -48,8 +50,15 @@ PLAN: Dict[str, str] = {
 
 #: Options appended to shrink a command's work (the README's values of everything else stay).
 REDUCE: Dict[str, List[str]] = {
-    "semantic speech2vec": ["--epochs", "1", "--encoder-units", "16", "--decoder-units", "16", "--max-frames", "20"],
-    "semantic align": ["--adversarial-epochs", "1", "--iterations-per-epoch", "5", "--discriminator-hidden", "32"],
+    "semantic speech2vec": ["--set", "semantic.speech2vec.epochs=1", "--set", "semantic.speech2vec.encoder_units=16",
+                            "--set", "semantic.speech2vec.decoder_units=16",
+                            "--set", "semantic.speech2vec.max_frames=20"],
+    "semantic align": ["--set", "semantic.alignment.adversarial_epochs=1",
+                       "--set", "semantic.alignment.iterations_per_epoch=5",
+                       "--set", "semantic.alignment.discriminator_hidden=32"],
+    "train --config configs/quickstart.yaml": ["--epochs", "1", "--set", "model.cnn.filters=[4, 8, 8]",
+                                               "--set", "model.lstm_units=8", "--set", "data.sequence_frames=10",
+                                               "--set", "data.hop_frames=10", "--set", "data.batch_size=4"],
     "ablation": ["--epochs", "1", "--set", "data.batch_size=4", "--set", "model.cnn.filters=[4, 8, 8]",
                  "--set", "model.lstm_units=8", "--set", "data.sequence_frames=10", "--set", "data.hop_frames=10",
                  "--set", "evaluation.plot_recordings=0"],
@@ -64,7 +73,9 @@ WORDS = ["der", "lappen", "liegt", "auf", "dem", "eisschrank"]
 
 
 def readme_blocks() -> List[str]:
-    return [match.group(2) for match in BLOCK.finditer((REPO_ROOT / "README.md").read_text(encoding="utf-8"))]
+    """The command blocks of README.md, then of each page of `DOCS`."""
+    pages = [(REPO_ROOT / name).read_text(encoding="utf-8") for name in ("README.md", *DOCS)]
+    return [match.group(2) for page in pages for match in BLOCK.finditer(page)]
 
 
 def block_commands(block: str) -> List[str]:
@@ -107,6 +118,20 @@ def write_tiny_emodb(folder: Path) -> None:
                                     ("word_timings.csv", ["file", "word", "start_s", "end_s"], timings)):
         with (folder / file_name).open("w", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerows([header, *rows])
+
+
+def write_tiny_folders(folder: Path) -> None:
+    """The `folders` layout of quick start 2: four categories, speakers s1 to s4 (the file name's
+    part before `_`), two 1 s files each, loudness and pitch rising with arousal."""
+    rng = np.random.default_rng(1)
+    t = np.arange(16000) / 16000
+    for level, category in enumerate(["sad", "neutral", "happy", "angry"]):
+        (folder / category).mkdir(parents=True)
+        for speaker in ("s1", "s2", "s3", "s4"):
+            for take in ("01", "02"):
+                voice = (0.05 + 0.1 * level) * np.sin(2 * np.pi * (110 + 30 * level) * t)
+                samples = (voice + 0.005 * rng.standard_normal(t.size)) * 32767
+                wavfile.write(folder / category / f"{speaker}_{take}.wav", 16000, samples.astype(np.int16))
 
 
 def write_audio_files(folder: Path) -> None:
@@ -161,6 +186,8 @@ def workdir(tmp_path, monkeypatch) -> Path:
     (root / "configs").symlink_to(REPO_ROOT / "configs")
     (root / "benchmarks").symlink_to(REPO_ROOT / "benchmarks")
     write_tiny_emodb(tmp_path / "shared" / "data" / "emodb")
+    write_tiny_folders(root / "my_corpus")
+    write_audio_files(root)
     monkeypatch.chdir(root)
     return root
 
@@ -177,7 +204,6 @@ def test_readme_blocks_run_as_written(workdir):
             continue
         if block_commands(block)[0].startswith("emorec export --run-dir runs/my_run"):
             train_my_run(workdir)
-            write_audio_files(workdir)
         for command in block_commands(block):
             if "--format onnx" in command and not _has("tf2onnx"):
                 continue  # the README says it needs the onnx extra
@@ -191,7 +217,14 @@ def test_readme_blocks_run_as_written(workdir):
     assert (workdir / "predictions" / "spk1" / "talk.mp3.csv").is_file()
     assert (workdir / "predictions" / "spk2" / "talk.wav.csv").is_file()
     assert list((workdir / "predictions").rglob("*.png"))
-    assert len(ran) >= 10, ran
+    # Quick starts 1 and 2: the default model's outputs and summary, your own corpus end to end.
+    assert (workdir / "my_predictions" / "spk1" / "talk.mp3.csv").is_file()
+    assert len((workdir / "my_predictions" / "summary.csv").read_text().splitlines()) == 3
+    assert list((workdir / "runs" / "mine" / "evaluation").glob("*/scores.json"))
+    assert (workdir / "mine_predictions" / "s4_01.wav.csv").is_file()
+    for block in PYTHON_BLOCK.finditer((REPO_ROOT / "README.md").read_text(encoding="utf-8")):
+        exec(compile(block.group(1), "README.md", "exec"), {})  # raises if the snippet fails here
+    assert len(ran) >= 16, ran
 
 
 def setup_extras() -> set:
@@ -209,14 +242,3 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
-
-
-def test_baseline_benchmark_runs_as_the_readme_writes_it(workdir):
-    # "`python benchmarks/baseline_egemaps.py` (after the convert command above)": no --data.
-    pytest.importorskip("opensmile")
-    pytest.importorskip("sklearn")
-    run_emorec("emorec convert --layout emodb ../shared/data/emodb converted/emodb_utt", workdir)
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))  # this checkout's emorec, not an installed one
-    result = subprocess.run([sys.executable, "benchmarks/baseline_egemaps.py"], cwd=workdir, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -5,11 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmark_scripts import load_benchmark_script  # tests/benchmarks/ is on sys.path (no __init__.py)
-
-
-
-baseline = load_benchmark_script("baseline_egemaps")
+from benchmarks import baseline_egemaps as baseline
 
 
 def test_per_speaker_standardisation_uses_only_that_speakers_rows():

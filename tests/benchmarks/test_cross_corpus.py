@@ -126,6 +126,11 @@ def test_a_model_recipe_trains_per_fold_and_is_scored_on_every_file_of_the_held_
             tmp_path / "work" / "runs" / "tiny" / name / "seed1", tmp_path / "work" / "folds" / name / "converted", "test")
         assert len(categories) == {"emodb": 40, "ravdess": 24, "nemo": 20, "ased": 24}[name]
         assert set(categories) == {"anger", "happiness", "neutral", "sadness"}
+    # Devel (the training corpora's held-out speakers) is scored per file too: no sessions, each
+    # recording one file with its category.
+    devel, _, _ = cross_corpus.file_outputs(tmp_path / "work" / "runs" / "tiny" / "ased" / "seed1",
+                                            tmp_path / "work" / "folds" / "ased" / "converted", "devel")
+    assert len(devel) == 8 + 8 + 8 and set(devel) == {"anger", "happiness", "neutral", "sadness"}
     trained = (tmp_path / "work" / "runs" / "tiny" / "ased" / "seed1" / "run.json").stat().st_mtime_ns
     again = cross_corpus.model_system(recipe, tmp_path / "work", sources, [1], sessions=2, train_minutes=0)
     assert again["held_out"] == system["held_out"]  # finished runs are reused, not retrained

@@ -1,9 +1,11 @@
 """benchmarks/paper_tables_emodb.py and shipped_recipe_heldout.py: what their reports say."""
+import json
+from pathlib import Path
+
 import pytest
 
-from benchmark_scripts import load_benchmark_script  # tests/benchmarks/ is on sys.path (no __init__.py)
-
-tables = load_benchmark_script("paper_tables_emodb")
+from benchmarks import paper_tables_emodb as tables
+from benchmarks import shipped_recipe_heldout
 
 
 def score(mean, sd):
@@ -21,7 +23,7 @@ def row(name, source, evaluation_boundaries, matched=None):
 
 
 def test_markdown_puts_both_protocols_of_a_semantic_row_side_by_side():
-    result = {"command": "python benchmarks/paper_tables_emodb.py --seeds 3 --epochs 12", "machine": "2 CPU cores",
+    result = {"command": "python -m benchmarks.paper_tables_emodb --seeds 3 --epochs 12", "machine": "2 CPU cores",
               "epochs": 12, "seeds": 3, "wall_s": 60.0,
               "tables": {"2": [row("table2_speech2vec", "speech2vec", "segmenter", matched=0.61),
                                row("table2_paralinguistic", None, None)]}}
@@ -39,9 +41,16 @@ def test_cell_without_sd_is_the_mean_alone():
     assert tables.cell({"mean": 0.25, "sd": None}) == "0.250"
 
 
+def test_the_committed_table_is_the_one_its_results_file_generates():
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    result = json.loads((results / "paper_tables_emodb.json").read_text(encoding="utf-8"))
+    assert result["command"].startswith(tables.COMMAND)
+    if (results / "paper_tables_emodb.md").is_file():
+        assert tables.markdown(result) == (results / "paper_tables_emodb.md").read_text(encoding="utf-8")
+
+
 def test_shipped_recipe_check_reads_the_converters_label_map():
-    heldout = load_benchmark_script("shipped_recipe_heldout")
-    targets = heldout.category_targets()
+    targets = shipped_recipe_heldout.category_targets()
     assert set(targets) == {"anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"}
     assert targets["happiness"][1] == pytest.approx(0.92)  # the model card's table
     assert targets["anger"][0] == pytest.approx(0.73)

@@ -1,9 +1,7 @@
 """benchmarks/train_speed.py: the FLOP counts its GFLOP/s rest on, and its JSON keys, on a tiny batch."""
 import pytest
 
-from benchmark_scripts import load_benchmark_script  # tests/benchmarks/ is on sys.path (no __init__.py)
-
-speed_script = load_benchmark_script("train_speed")
+from benchmarks import train_speed as speed_script
 
 #: The keys of benchmarks/results/train_speed.json, which other reports read: never renamed.
 EXISTING_KEYS = {"model", "precision", "precision_requested", "batch", "sequence_s", "train_audio_s_per_s",
@@ -40,3 +38,25 @@ def test_layout_variant_and_layer_keys_come_on_top_of_the_existing_ones():
         assert layers["inference_speedup_if_all_at_peak"] > 0
     assert result["best_round"]["conv2d_inference_x_real_time"] >= result["conv2d_inference_x_real_time"]
     assert set(result["load_average"]) == {"before", "after"}
+
+
+def test_pipeline_throughput_is_measured_beside_the_in_memory_one(monkeypatch):
+    monkeypatch.setattr(speed_script, "PIPELINE_RECORDINGS", 3)
+    monkeypatch.setattr(speed_script, "PIPELINE_DURATION_S", (1.0, 2.0))
+    result = speed_script.run("paralinguistic", "float32", batch=2, frames=5, rounds=2, train_steps=1,
+                              infer_steps=1, third_conv=8, pipeline="configs/cross_corpus/paralinguistic.yaml")
+    assert EXISTING_KEYS <= set(result)
+    assert result["pipeline_config"] == "configs/cross_corpus/paralinguistic.yaml"
+    assert len(result["rounds"]["pipeline_train_audio_s_per_s"]) == 2
+    assert result["pipeline_over_in_memory"] == pytest.approx(
+        result["pipeline_train_audio_s_per_s"] / result["train_audio_s_per_s"], abs=2e-3)
+    assert not any(key.startswith("pipeline_") and key.endswith("inference_x_real_time") for key in result)
+
+
+def test_pipeline_batches_come_from_make_dataset_with_the_configs_augmentation(tmp_path, monkeypatch):
+    monkeypatch.setattr(speed_script, "PIPELINE_RECORDINGS", 2)
+    monkeypatch.setattr(speed_script, "PIPELINE_DURATION_S", (1.0, 1.5))
+    inputs, targets = next(speed_script.pipeline_dataset("configs/cross_corpus/paralinguistic.yaml", 3, 4, tmp_path))
+    assert tuple(inputs["audio"].shape) == (3, 4, 2205)
+    assert set(targets) == {"arousal", "valence", "liking"}
+    assert (tmp_path / "manifest.json").is_file()

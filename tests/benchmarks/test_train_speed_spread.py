@@ -1,9 +1,7 @@
 """The spread summary of benchmarks/train_speed_spread.py, on hand-written runs."""
 import pytest
 
-from benchmark_scripts import load_benchmark_script  # tests/benchmarks/ is on sys.path (no __init__.py)
-
-spread_script = load_benchmark_script("train_speed_spread")
+from benchmarks import train_speed_spread as spread_script
 
 
 def run(model, reference, cores=1.8):

@@ -10,7 +10,7 @@ from typing import Optional
 
 import pytest
 
-from emorec.config import (SEGMENTER_ALGORITHM, ExperimentConfig, ModelConfig, SegmenterConfig, SemanticConfig,
+from emorec.config import (SEGMENTER_ALGORITHM, ExperimentConfig, ModelConfig, SegmenterConfig, SemanticFeaturesConfig,
                            SemanticTrainingConfig)
 from emorec.data.semantic_features import FEATURES_METADATA, semantic_features_dir
 from emorec.errors import ConfigError, DatasetError
@@ -33,7 +33,8 @@ def fake_features(data_dir: Path, source: str, boundaries: str, segmenter: Optio
 
 
 def config(**semantic) -> ExperimentConfig:
-    return ExperimentConfig(model=ModelConfig(semantic=SemanticConfig(source="speech2vec", dim=DIM, **semantic)))
+    features = SemanticFeaturesConfig(source="speech2vec", dim=DIM, **semantic)
+    return ExperimentConfig(model=ModelConfig(semantic_features=features))
 
 
 def test_evaluation_reads_the_evaluation_boundaries_folder(tmp_path):
@@ -116,3 +117,24 @@ def test_a_run_folder_names_the_folder_it_is_evaluated_on(tmp_path):
     (run_dir / "run.json").write_text(json.dumps({"semantic_features": str(given)}))
     with pytest.raises(InputFileError, match="records no data_dir"):
         evaluation_semantic_dir(run_dir)
+
+
+def test_model_selection_reads_the_evaluation_boundaries_folder_too(tmp_path):
+    """An audio-only row (given boundaries in training, the segmenter's at evaluation) chooses its
+    epoch on devel features of the segmenter's boundaries: the transcript never reaches model selection."""
+    from emorec.training.train import _devel_semantic_dir
+
+    given = fake_features(tmp_path, "speech2vec", "given")
+    segmenter = fake_features(tmp_path, "speech2vec", "segmenter")
+    paper = config(boundaries="given", evaluation_boundaries="segmenter")
+    assert _devel_semantic_dir(paper, tmp_path, given) == segmenter.resolve()
+    assert _devel_semantic_dir(config(boundaries="given"), tmp_path, given) == given
+    assert _devel_semantic_dir(config(boundaries="given", evaluation_boundaries="given"), tmp_path, given) == given
+
+
+def test_training_refuses_to_start_without_the_evaluation_boundaries_features(tmp_path):
+    from emorec.training.train import _devel_semantic_dir
+
+    given = fake_features(tmp_path, "speech2vec", "given")
+    with pytest.raises(DatasetError, match="--boundaries segmenter"):
+        _devel_semantic_dir(config(boundaries="given", evaluation_boundaries="segmenter"), tmp_path, given)

@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from emorec.cli import cli
-from emorec.config import (CNNConfig, DataConfig, ExperimentConfig, FusionConfig, ModelConfig, SemanticConfig,
+from emorec.config import (CNNConfig, DataConfig, ExperimentConfig, FusionConfig, ModelConfig, SemanticFeaturesConfig,
                            TrainingConfig, config_to_dict)
 from emorec.data.pipeline import make_dataset, recordings_for_prediction
 from emorec.data.semantic_features import read_semantic_features, resolve_semantic_features
@@ -57,8 +57,8 @@ def data(tmp_path_factory):
     return folder
 
 
-def semantic_config(**model) -> SemanticConfig:
-    return SemanticConfig(source="word2vec", boundaries="given", dim=SEMANTIC_DIM, **model)
+def semantic_config(**model) -> SemanticFeaturesConfig:
+    return SemanticFeaturesConfig(source="word2vec", boundaries="given", dim=SEMANTIC_DIM, **model)
 
 
 def tiny_experiment(paralinguistic=True, semantic=True, fusion="attention", **training) -> ExperimentConfig:
@@ -68,7 +68,7 @@ def tiny_experiment(paralinguistic=True, semantic=True, fusion="attention", **tr
         name="tiny",
         data=DataConfig(sequence_frames=10, hop_frames=10, batch_size=4, shuffle_buffer=8),
         model=ModelConfig(paralinguistic=paralinguistic, cnn=CNNConfig(filters=(4, 4, 4), dropout=0.0),
-                          semantic=semantic_config() if semantic else SemanticConfig(),
+                          semantic_features=semantic_config() if semantic else SemanticFeaturesConfig(),
                           fusion=FusionConfig(kind=fusion, projection_units=8), lstm_units=4, lstm_dropout=0.0),
         training=TrainingConfig(**values),
     )
@@ -117,19 +117,19 @@ def test_feature_shards_out_of_step_with_the_recordings_fail_loudly(data, tmp_pa
 
 def test_missing_or_mismatched_features_are_clear_errors(data, tmp_path):
     with pytest.raises(DatasetError, match="emorec semantic features"):
-        resolve_semantic_features(data, SemanticConfig(source="speech2vec", dim=SEMANTIC_DIM))
-    with pytest.raises(ConfigError, match="model.semantic.dim"):
-        resolve_semantic_features(data, SemanticConfig(source="word2vec", dim=100))
-    assert resolve_semantic_features(data, SemanticConfig()) is None
+        resolve_semantic_features(data, SemanticFeaturesConfig(source="speech2vec", dim=SEMANTIC_DIM))
+    with pytest.raises(ConfigError, match="model.semantic_features.dim"):
+        resolve_semantic_features(data, SemanticFeaturesConfig(source="word2vec", dim=100))
+    assert resolve_semantic_features(data, SemanticFeaturesConfig()) is None
 
 
 def test_overrides_are_validated_like_a_config_file():
     # speech2vec: word2vec features cannot have segmenter boundaries (they look up the transcript).
     config = apply_overrides(tiny_experiment(), ["training.learning_rate=5e-4", "data.batch_size=8",
-                                                 "model.semantic.source=speech2vec",
-                                                 "model.semantic.boundaries=segmenter"])
+                                                 "model.semantic_features.source=speech2vec",
+                                                 "model.semantic_features.boundaries=segmenter"])
     assert config.training.learning_rate == 5e-4 and config.data.batch_size == 8
-    assert config.model.semantic.boundaries == "segmenter"
+    assert config.model.semantic_features.boundaries == "segmenter"
     with pytest.raises(ConfigError, match="training.learning_rat"):
         apply_overrides(config, ["training.learning_rat=1"])
     with pytest.raises(ConfigError, match="model.fusion.kind"):
@@ -190,5 +190,6 @@ def test_ablation_trains_evaluates_and_writes_one_row_per_config(data, tmp_path)
 
     # Missing semantic features of any config stop the table before anything is trained.
     with pytest.raises(DatasetError, match="speech2vec-given"):
-        run_ablation(configs, data, tmp_path / "other_runs", overrides=["model.semantic.source=speech2vec"], echo=None)
+        run_ablation(configs, data, tmp_path / "other_runs", overrides=["model.semantic_features.source=speech2vec"],
+                     echo=None)
     assert not (tmp_path / "other_runs").exists()

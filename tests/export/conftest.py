@@ -1,8 +1,9 @@
-"""Fixtures for the export tests: a tiny real emorec model, its export, and generated audio."""
+"""Helpers of the export tests: a tiny real emorec model and generated audio. The session's tiny model,
+its export and the loaded export are the fixtures `keras_model`, `exported` and `loaded` of
+tests/conftest.py."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 LABEL_NAMES = ("arousal", "valence")
 
@@ -47,24 +48,3 @@ def speech_like(duration_s: float, sample_rate_hz: int, seed: int = 0) -> np.nda
     voice = sum(np.sin(k * phase) / k for k in range(1, 12))
     loudness = 0.15 + 0.6 * np.abs(np.sin(2 * np.pi * 0.4 * t)) ** 2
     return (0.5 * loudness * voice / 3).astype(np.float32)
-
-
-@pytest.fixture(scope="session")
-def keras_model():
-    return tiny_model()
-
-
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory, keras_model):
-    """The tiny model exported as `<tmp>/tiny/1`."""
-    from emorec.export.saved_model import export_saved_model
-
-    # The op check runs in its own test (test_graph_holds_only_core_tensorflow_ops).
-    return export_saved_model(keras_model, tmp_path_factory.mktemp("saved_models") / "tiny", check_ops=False)
-
-
-@pytest.fixture(scope="session")
-def loaded(exported):
-    from emorec.export.predict import ExportedModel
-
-    return ExportedModel(exported.parent)

@@ -1,5 +1,5 @@
 """Export of the paper's setting: trained on given word boundaries, evaluated on the transcript-free
-segmenter's (`model.semantic.evaluation_boundaries: segmenter`). The deployed model must be the
+segmenter's (`model.semantic_features.evaluation_boundaries: segmenter`). The deployed model must be the
 evaluated one: audio only, words found by the segmenter of the run's config, no --words."""
 from __future__ import annotations
 
@@ -74,8 +74,9 @@ def paper_run(tmp_path_factory):
     config_path.write_text(yaml.safe_dump({
         "data": {"sequence_frames": 10, "hop_frames": 10, "batch_size": 2},
         "model": {"cnn": {"filters": [4, 6, 6]}, "lstm_units": 8,
-                  "semantic": {"source": "speech2vec", "boundaries": "given", "evaluation_boundaries": "segmenter",
-                               "dim": encoder.dim, "artefacts_dir": str(root / "artefacts")}},
+                  "semantic_features": {"source": "speech2vec", "boundaries": "given",
+                                        "evaluation_boundaries": "segmenter", "dim": encoder.dim,
+                                        "artefacts_dir": str(root / "artefacts")}},
         "training": {"epochs": 1},
         "evaluation": {"postprocess": False},
         "semantic": {"segmenter": SEGMENTER},
@@ -176,7 +177,7 @@ def test_a_run_evaluated_on_given_boundaries_still_needs_words(paper_run, tmp_pa
     given_run = tmp_path / "run"
     shutil.copytree(run_dir, given_run)
     config = yaml.safe_load((given_run / "config.yaml").read_text())
-    config["model"]["semantic"]["evaluation_boundaries"] = None
+    config["model"]["semantic_features"]["evaluation_boundaries"] = None
     (given_run / "config.yaml").write_text(yaml.safe_dump(config))
     result = CliRunner().invoke(cli, ["export", "--run-dir", str(given_run), "--out", str(tmp_path / "exported")])
     assert result.exit_code == 0, result.output
@@ -202,7 +203,7 @@ def fake_run(tmp_path, **semantic):
     (run_dir / "run.json").write_text(json.dumps({"label_names": list(LABEL_NAMES), "data_dir": str(data),
                                                   "semantic_dim": 5, "semantic_features": str(given)}))
     (run_dir / "config.yaml").write_text(yaml.safe_dump(
-        {"model": {"semantic": {"source": "speech2vec", "dim": 5, **semantic}}}))
+        {"model": {"semantic_features": {"source": "speech2vec", "dim": 5, **semantic}}}))
     return run_dir, data
 
 

@@ -49,13 +49,10 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    """3 generated recordings of 2 s in train (the model overfits nothing; speed is the point)."""
-    from emorec.experiments.demo import synthetic_recordings
-    from tfrecords_tools.writer import write_recordings
-
-    recordings = list(synthetic_recordings(recordings={"train": 3}, duration_s=(2, 2), seed=5))
-    return write_recordings(recordings, tmp_path_factory.mktemp("faults_data"))
+def tiny_data(train_only_data):
+    """3 generated recordings in train, no devel (`train_only_data` of tests/conftest.py); the
+    model overfits nothing, speed is the point."""
+    return train_only_data
 
 
 def tiny_config(**training) -> ExperimentConfig:

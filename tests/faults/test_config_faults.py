@@ -88,7 +88,7 @@ def test_a_long_wrong_value_is_quoted_short():
     ("model.cnn.pool_sizes=[10, 5, 2206]", "model.cnn.pool_sizes[2]", "<= 2205"),
     ("model.fusion.projection_units=4097", "model.fusion.projection_units", "<= 4096"),
     ("model.fusion.head_units=4097", "model.fusion.head_units", "<= 4096"),
-    ("model.semantic.dim=4097", "model.semantic.dim", "<= 4096"),
+    ("model.semantic_features.dim=4097", "model.semantic_features.dim", "<= 4096"),
     ("evaluation.batch_recordings=257", "evaluation.batch_recordings", "<= 256"),
     ("evaluation.max_delay_frames=36001", "evaluation.max_delay_frames", "<= 36000"),
     ("evaluation.median_windows=[3, 36001]", "evaluation.median_windows[1]", "<= 36000"),

@@ -17,19 +17,12 @@ from .conftest import one_line_error, run_cli, tiny_config
 TEST_SHARD = "test-00000-of-00001.tfrecord"
 
 
-@pytest.fixture(scope="module")
-def run_and_data(tmp_path_factory):
-    """(run folder, converted folder): a one-step run, and 3 train and 2 test recordings."""
-    from emorec.experiments.demo import synthetic_recordings
-    from tfrecords_tools.writer import write_recordings
-
-    root = tmp_path_factory.mktemp("evaluate_faults")
-    data = write_recordings(synthetic_recordings(recordings={"train": 3, "test": 2}, duration_s=(2, 2), seed=7),
-                           root / "data")
-    save_config(tiny_config(epochs=1), root / "config.yaml")
-    result = run_cli("train", "--config", root / "config.yaml", "--data", data, "--run-dir", root / "run")
-    assert result.returncode == 0, result.stderr
-    return root / "run", data
+@pytest.fixture
+def run_and_data(trained_run_copy):
+    """(run folder, converted folder): a copy of the shared tiny run (evaluate writes its
+    post-processing into the run), and its data of 2 test recordings."""
+    data, run_dir = trained_run_copy
+    return run_dir, data
 
 
 def _records(path):

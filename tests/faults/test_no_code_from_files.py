@@ -58,7 +58,8 @@ def test_api_refuses_a_pickle_and_runs_nothing(evil):
 def test_cli_align_refuses_a_pickle(evil, tmp_path):
     marker, paths = evil
     result = CliRunner().invoke(cli, ["semantic", "align", str(paths["evil.kv"]), str(paths["evil.kv"]),
-                                      str(tmp_path / "W.npy"), "--no-adversarial"])
+                                      str(tmp_path / "W.npy"),
+                                      "--set", "semantic.alignment.adversarial=false"])
     assert isinstance(result.exception, EmorecError) and "save_word2vec_format" in str(result.exception)
     assert str(paths["evil.kv"]) in str(result.exception)
     assert not marker.exists() and not (tmp_path / "W.npy").exists()

@@ -19,12 +19,9 @@ SECONDS = 0.5  # 5 frames at 0.1 s
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from emorec.export.saved_model import export_saved_model
-    from tests.export.conftest import tiny_model
-
-    return export_saved_model(tiny_model(seed=2), tmp_path_factory.mktemp("saved_models") / "tiny",
-                              check_ops=False).parent
+def model_dir(exported):
+    """The model folder of the session's tiny export (tests/conftest.py)."""
+    return exported.parent
 
 
 def speech_wav(path: Path, seconds: float = SECONDS, rate_hz: int = 16_000) -> Path:

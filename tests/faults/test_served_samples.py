@@ -20,18 +20,9 @@ def speech_rows(rows: int = 2) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def tiny_keras_model():
-    from tests.export.conftest import tiny_model
-
-    return tiny_model(seed=4)
-
-
-@pytest.fixture(scope="module")
-def signatures(tmp_path_factory, tiny_keras_model):
-    from emorec.export.saved_model import export_saved_model
-
-    version = export_saved_model(tiny_keras_model, tmp_path_factory.mktemp("saved_models") / "tiny", check_ops=False)
-    return tf.saved_model.load(str(version)).signatures
+def signatures(exported):
+    """The serving signatures of the session's tiny export (tests/conftest.py), LSTM of 8 units."""
+    return tf.saved_model.load(str(exported)).signatures
 
 
 def call(signatures, signature: str, waveform: np.ndarray, lengths):
@@ -86,12 +77,12 @@ def test_empty_batch_is_refused_naming_waveform(signatures, signature):
 
 
 @pytest.fixture(scope="module")
-def onnx_session(tmp_path_factory, tiny_keras_model):
+def onnx_session(tmp_path_factory, keras_model):
     pytest.importorskip("tf2onnx", reason="needs the onnx extra: pip install -e '.[onnx]'")
     ort = pytest.importorskip("onnxruntime", reason="needs the onnx extra: pip install -e '.[onnx]'")
     from emorec.export.onnx import export_onnx
 
-    path = export_onnx(tiny_keras_model, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+    path = export_onnx(keras_model, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 

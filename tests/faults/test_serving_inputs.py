@@ -10,18 +10,13 @@ import tensorflow as tf
 from emorec.constants import FRAME_LENGTH_SAMPLES
 
 
+#: The LSTM units of the session's tiny export (tests/conftest.py: `exported`).
+UNITS = 8
+
+
 @pytest.fixture(scope="module")
-def signatures(tmp_path_factory):
-    import keras
-
-    from emorec.config import CNNConfig, ModelConfig
-    from emorec.export.saved_model import export_saved_model
-    from emorec.models import build_model
-
-    keras.utils.set_random_seed(0)
-    model = build_model(ModelConfig(cnn=CNNConfig(filters=(4, 4, 4)), lstm_units=4), ("arousal", "valence"))
-    version = export_saved_model(model, tmp_path_factory.mktemp("saved_models") / "tiny", check_ops=False)
-    return tf.saved_model.load(str(version)).signatures
+def signatures(exported):
+    return tf.saved_model.load(str(exported)).signatures
 
 
 WAVEFORMS = np.zeros([2, 3 * FRAME_LENGTH_SAMPLES], np.float32)
@@ -37,7 +32,7 @@ WAVEFORMS = np.zeros([2, 3 * FRAME_LENGTH_SAMPLES], np.float32)
 def test_inconsistent_inputs_are_refused_naming_the_input(signatures, signature, waveform, length, message):
     inputs = {"waveform": tf.constant(waveform), "length": tf.constant(length, tf.int32)}
     if signature == "serving_stream":
-        inputs.update(lstm_state_h=tf.zeros([2, 4]), lstm_state_c=tf.zeros([2, 4]))
+        inputs.update(lstm_state_h=tf.zeros([2, UNITS]), lstm_state_c=tf.zeros([2, UNITS]))
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         signatures[signature](**inputs)
 
@@ -60,4 +55,4 @@ def test_stream_state_of_another_batch_size_is_refused_naming_it(signatures):
     with pytest.raises(tf.errors.InvalidArgumentError, match="lstm_state_h must hold one row per waveform row"):
         signatures["serving_stream"](waveform=tf.constant(WAVEFORMS),
                                      length=tf.constant([3 * FRAME_LENGTH_SAMPLES] * 2, tf.int32),
-                                     lstm_state_h=tf.zeros([1, 4]), lstm_state_c=tf.zeros([2, 4]))
+                                     lstm_state_h=tf.zeros([1, UNITS]), lstm_state_c=tf.zeros([2, UNITS]))

@@ -19,6 +19,9 @@ from emorec.training.run_folder import read_history, run_finished
 
 from .conftest import REPO_ROOT, child_env, one_line_error, run_cli, tiny_config
 
+#: Every test here trains (or exports a trained run).
+pytestmark = pytest.mark.slow
+
 # The child trains normally, but its second backup write stops half way: the weights file is
 # truncated to half its size (what a kill -9 inside h5py's write leaves), a file tells the parent,
 # and the child sleeps until it is killed. Patched in the child only: no test hook in emorec.
@@ -46,6 +49,7 @@ train_model(load_config(config), data, run, verbose=0)
 """
 
 
+@pytest.mark.e2e
 def test_kill_9_during_backup_write_resumes_to_the_same_epochs(tiny_data, tmp_path):
     config = tiny_config(epochs=3)
     save_config(config, tmp_path / "config.yaml")
@@ -104,19 +108,19 @@ def test_diverging_loss_stops_with_one_line_and_leaves_the_run_unfinished(tiny_d
     assert read_history(run_dir) == {}
 
 
-def test_export_refuses_a_model_with_non_finite_weights(tiny_data, tmp_path):
+def test_export_refuses_a_model_with_non_finite_weights(trained_run_copy, tmp_path):
     import numpy as np
 
-    from emorec.training.run_folder import load_run_model
+    from emorec.training.run_folder import find_run_model, load_run_model
 
-    run_dir = tmp_path / "run"
-    train_model(tiny_config(epochs=1), tiny_data, run_dir, verbose=0)
+    _, run_dir = trained_run_copy
+    model_file = find_run_model(run_dir)
     model = load_run_model(run_dir)  # what a diverged run saved before this check existed
     model.weights[0].assign(np.full(model.weights[0].shape, np.nan, np.float32))
-    model.save(run_dir / "last.keras")
+    model.save(model_file)
     out = tmp_path / "saved_models" / "m"
     result = run_cli("export", "--run-dir", run_dir, "--out", out)
     line = one_line_error(result)
     assert result.returncode == 1
-    assert f"{run_dir / 'last.keras'}: weight" in line and "NaN or infinite" in line, line
+    assert f"{model_file}: weight" in line and "NaN or infinite" in line, line
     assert not out.exists() or not any(out.iterdir())

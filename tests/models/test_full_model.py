@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from emorec.config import CNNConfig, FusionConfig, ModelConfig, SemanticConfig
+from emorec.config import CNNConfig, FusionConfig, ModelConfig, SemanticFeaturesConfig
 from emorec.constants import FRAME_LENGTH_SAMPLES
 from emorec.errors import ConfigError
 from emorec.models import build_model
@@ -20,7 +20,7 @@ def tiny_config(paralinguistic: bool, semantic: bool, fusion: str = "concat") ->
     return ModelConfig(
         paralinguistic=paralinguistic,
         cnn=CNNConfig(filters=(4, 4, 4), dropout=0.0),
-        semantic=SemanticConfig(source="aligned_speech2vec" if semantic else "none", dim=SEMANTIC_DIM),
+        semantic_features=SemanticFeaturesConfig(source="aligned_speech2vec" if semantic else "none", dim=SEMANTIC_DIM),
         fusion=FusionConfig(kind=fusion, projection_units=8),
         lstm_units=4,
         lstm_dropout=0.0,

@@ -22,8 +22,32 @@ def test_every_semantic_option_says_what_it_does():
     import click
 
     missing = [f"{name} {' / '.join(param.opts)}" for name, command in cli.commands["semantic"].commands.items()
-               for param in command.params if isinstance(param, click.Option) and not param.help]
+               for param in command.get_params(click.Context(command))
+               if isinstance(param, click.Option) and not param.help]
     assert missing == []
+
+
+@pytest.mark.parametrize("verb, section", [("word2vec", "word2vec"), ("speech2vec", "speech2vec"),
+                                           ("align", "alignment"), ("features", "segmenter")])
+def test_semantic_hyper_parameters_come_from_the_config_only(verb, section):
+    """No flag copies a field of the verb's config section under another name (`--restarts` for
+    `adversarial_restarts`): --config and --set set them, so the names are the config's."""
+    import click
+
+    from emorec.config import ExperimentConfig, config_to_dict
+
+    command = cli.commands["semantic"].commands[verb]
+    flags = {opt.lstrip("-").replace("-", "_") for param in command.get_params(click.Context(command))
+             for opt in param.opts + param.secondary_opts}
+    fields = set(config_to_dict(getattr(ExperimentConfig().semantic, section)))
+    assert {"config", "set"} <= flags
+    assert flags & fields == set()
+
+
+def test_a_copied_flag_is_gone(tmp_path):
+    result = CliRunner().invoke(cli, ["semantic", "align", __file__, __file__, str(tmp_path / "W.npy"),
+                                      "--restarts", "2"])
+    assert result.exit_code == 2 and "No such option '--restarts'" in result.output
 
 
 def test_word2vec_then_supervised_align(tmp_path):
@@ -34,8 +58,9 @@ def test_word2vec_then_supervised_align(tmp_path):
     lines = [" ".join(rng.choice(vocabulary[: 20 if k % 2 else 40], size=10)) for k in range(300)]
     (corpus / "a.txt").write_text("\n\n".join(lines))
     runner = CliRunner()
-    arguments = ["semantic", "word2vec", str(corpus), str(tmp_path / "w2v.kv"), "--vector-size", "8",
-                 "--min-count", "1", "--epochs", "2", "--neighbours", "w1,nope"]
+    arguments = ["semantic", "word2vec", str(corpus), str(tmp_path / "w2v.kv"),
+                 "--set", "semantic.word2vec.vector_size=8", "--set", "semantic.word2vec.min_count=1", "--set", "semantic.word2vec.epochs=2",
+                 "--neighbours", "w1,nope"]
     result = runner.invoke(cli, arguments)
     assert result.exit_code == 0, result.output
     # By default a summary for a person, not JSON; --json gives the full report.
@@ -47,7 +72,7 @@ def test_word2vec_then_supervised_align(tmp_path):
     assert len(report["neighbours"]["w1"]) == 8
     # Aligning a space with itself: Procrustes on half the words must translate the other half.
     arguments = ["semantic", "align", str(tmp_path / "w2v.kv"), str(tmp_path / "w2v.kv"), str(tmp_path / "W.npy"),
-                 "--supervised"]
+                 "--set", "semantic.alignment.supervised=true"]
     result = runner.invoke(cli, arguments)
     assert result.exit_code == 0, result.output
     assert "precision@1: CSLS 1.000" in result.output and "chance 0.025" in result.output, result.output

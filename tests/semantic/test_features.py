@@ -320,8 +320,8 @@ def segmenter_experiment(path, yaml_text: str):
     segmenter boundaries; yaml_text adds sections."""
     from emorec.config import load_config
 
-    path.write_text("model:\n  semantic: {source: speech2vec, boundaries: segmenter, dim: %d}\n%s" % (DIM, yaml_text),
-                    encoding="utf-8")
+    path.write_text("model:\n  semantic_features: {source: speech2vec, boundaries: segmenter, dim: %d}\n%s"
+                    % (DIM, yaml_text), encoding="utf-8")
     return path, load_config(path)
 
 
@@ -339,7 +339,7 @@ def test_features_segmented_otherwise_than_the_config_are_refused(tmp_path, arte
 
     _, defaults = segmenter_experiment(tmp_path / "defaults.yaml", "")
     with pytest.raises(ConfigError) as error:
-        resolve_semantic_features(tmp_path, defaults.model.semantic, segmenter=defaults.semantic.segmenter,
+        resolve_semantic_features(tmp_path, defaults.model.semantic_features, segmenter=defaults.semantic.segmenter,
                                   config_source="config 'defaults'")
     message = str(error.value)
     assert error.value.key == "semantic.segmenter" and "\n" not in message
@@ -350,9 +350,10 @@ def test_features_segmented_otherwise_than_the_config_are_refused(tmp_path, arte
     assert "set semantic.segmenter" in message
 
     # The config the features were written with is accepted, and named as the one to rewrite them with.
-    assert resolve_semantic_features(tmp_path, written.model.semantic, segmenter=written.semantic.segmenter) == (out, DIM)
+    assert resolve_semantic_features(tmp_path, written.model.semantic_features,
+                                     segmenter=written.semantic.segmenter) == (out, DIM)
     with pytest.raises(ConfigError, match=f"--config {written_path}"):
-        resolve_semantic_features(tmp_path, written.model.semantic, segmenter=defaults.semantic.segmenter,
+        resolve_semantic_features(tmp_path, written.model.semantic_features, segmenter=defaults.semantic.segmenter,
                                   config_source=str(written_path))
 
 
@@ -369,15 +370,15 @@ def test_features_without_recorded_segmenter_settings_are_refused(tmp_path, arte
     (out / "semantic.json").write_text(json.dumps(meta))
     _, config = segmenter_experiment(tmp_path / "experiment.yaml", "")
     with pytest.raises(ConfigError, match="record no segmenter settings"):
-        resolve_semantic_features(tmp_path, config.model.semantic, segmenter=config.semantic.segmenter)
+        resolve_semantic_features(tmp_path, config.model.semantic_features, segmenter=config.semantic.segmenter)
 
 
 def test_given_boundaries_have_no_segmenter_settings_to_check(tmp_path, artefacts):
-    from emorec.config import SegmenterConfig, SemanticConfig
+    from emorec.config import SegmenterConfig, SemanticFeaturesConfig
     from emorec.data.semantic_features import resolve_semantic_features
 
     folder, *_ = artefacts
     write_converted(tmp_path, {"train": [make_recording("a", "train", SPANS, WORDS, 30, 1)]})
     out = add_semantic_features(tmp_path, "speech2vec", "given", folder, segmenter_config=SegmenterConfig())
-    given = SemanticConfig(source="speech2vec", boundaries="given", dim=DIM)
+    given = SemanticFeaturesConfig(source="speech2vec", boundaries="given", dim=DIM)
     assert resolve_semantic_features(tmp_path, given, segmenter=SegmenterConfig(threshold_db=20)) == (out, DIM)

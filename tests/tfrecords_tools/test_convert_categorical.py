@@ -51,7 +51,10 @@ def test_ravdess_reads_actor_folders_and_file_name_fields(tmp_path, write_wav, r
     manifest = read_manifest(tmp_path / "out")
     assert manifest["derived_targets"] is True
     assert any("intensity" in note and "not used" in note for note in manifest["notes"])
-    assert manifest["options"]["layout_options"]["label_map"] == str(RESOURCES_DIR / "category_vad_map.yaml")
+    # The packaged map is recorded as null, not by the install's path: a conversion made from another
+    # checkout or install of the same emorec has the same options.
+    assert manifest["options"]["layout_options"]["label_map"] is None
+    assert any("packaged label map category_vad_map.yaml" in note for note in manifest["notes"])
 
 
 def test_nemo_reads_its_table_and_strips_speaker_ids(tmp_path, write_wav, recordings):
@@ -114,7 +117,7 @@ def test_folders_takes_categories_from_subfolders_and_speakers_from_a_pattern(tm
 
 def test_folders_refuses_a_category_the_map_does_not_have(tmp_path, write_wav):
     write_wav(tmp_path / "mine" / "grumpy" / "anna_1.wav")
-    with pytest.raises(DatasetError, match="category 'grumpy' is not in the label map"):
+    with pytest.raises(DatasetError, match="category 'grumpy' is not in the packaged label map"):
         convert_dataset("folders", tmp_path / "mine", tmp_path / "out", progress=False)
 
 
@@ -179,6 +182,24 @@ def test_sessions_join_a_speakers_utterances_with_their_own_targets_and_words(tm
     np.testing.assert_allclose(first.labels[5:], np.tile(expected_target(category[order[1]]), (5, 1)), atol=1e-6)
     assert len(first.words) == 12 and first.word_start_s[6] == pytest.approx(0.5)  # second sentence from frame 5
     assert found["01_session01"].num_frames == 5  # the last session holds the one left
+
+
+def test_session_partitions_leave_devel_one_recording_per_utterance(tmp_path, write_wav, recordings):
+    source = tmp_path / "ravdess"
+    files = ["03-01-03-01-01-01-{a}", "03-01-04-01-02-01-{a}", "03-01-05-01-01-02-{a}"]  # happy, sad, angry
+    for actor in ("01", "02"):
+        for seed, stem in enumerate(files):
+            write_wav(source / f"Actor_{actor}" / f"{stem.format(a=actor)}.wav", 48_000, seconds=0.45, seed=seed)
+    convert_dataset("ravdess", source, tmp_path / "out", progress=False, train_speakers="01", devel_speakers="02",
+                    test_speakers=[], sessions=3, session_partitions="train")
+    found = recordings(tmp_path / "out")
+    assert {name: found[name].partition for name in found} == {
+        "01_session00": "train", "03-01-03-01-01-01-02": "devel", "03-01-04-01-02-01-02": "devel",
+        "03-01-05-01-01-02-02": "devel"}
+    assert found["03-01-04-01-02-01-02"].category == "sadness"  # scored per file, with its category
+    with pytest.raises(DatasetError, match="--session-partitions: 'dev' is not a partition"):
+        convert_dataset("ravdess", source, tmp_path / "bad", progress=False, train_speakers="01",
+                        devel_speakers="02", test_speakers=[], sessions=3, session_partitions="train,dev")
 
 
 def test_train_minutes_caps_training_audio_in_turn_over_speakers_and_categories(tmp_path, write_wav, recordings):

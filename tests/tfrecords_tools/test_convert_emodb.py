@@ -13,7 +13,8 @@ from emorec.data.manifest import read_manifest, shard_paths
 from emorec.data.schema import example_to_recording
 from emorec.text import tokenize
 from tfrecords_tools import convert_dataset
-from tfrecords_tools.layouts.emodb import DEFAULT_LABEL_MAP, DEFAULT_SPEAKERS
+from tfrecords_tools.categorical import DEFAULT_LABEL_MAP
+from tfrecords_tools.layouts.emodb import DEFAULT_SPEAKERS
 
 FEMALE = {"08", "09", "13", "14", "16"}
 

@@ -1,21 +1,8 @@
-"""Tiny generated data and configs that train in seconds (shared by the convergence and seeds tests)."""
-import dataclasses
-
+"""Tiny configs that train in seconds (shared by the convergence and seeds tests; their data is
+`tiny_run_data` of tests/conftest.py)."""
 import pytest
 
 from emorec.config import CNNConfig, DataConfig, ExperimentConfig, ModelConfig, TrainingConfig
-
-
-@pytest.fixture(scope="session")
-def tiny_run_data(tmp_path_factory):
-    """4 generated recordings of 3 s in train; devel holds copies of them."""
-    from emorec.experiments.demo import synthetic_recordings
-    from tfrecords_tools.writer import write_recordings
-
-    recordings = list(synthetic_recordings(recordings={"train": 4}, duration_s=(3, 3), seed=3))
-    devel = [dataclasses.replace(r, partition="devel", name=f"devel_{r.name}") for r in recordings]
-    test = [dataclasses.replace(r, partition="test", name=f"test_{r.name}") for r in recordings[:2]]
-    return write_recordings(recordings + devel + test, tmp_path_factory.mktemp("tiny_run"))
 
 
 @pytest.fixture

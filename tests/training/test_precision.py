@@ -2,7 +2,7 @@
 import pytest
 
 from emorec.errors import ConfigError
-from emorec.training.precision import choose_precision, read_cpu_flags, resolve_precision
+from emorec.training.precision import choose_precision, resolve_precision
 
 # Flag sets of real CPUs (abridged /proc/cpuinfo).
 AVX2_EPYC = {"sse4_2", "avx", "avx2", "fma"}
@@ -34,14 +34,6 @@ def test_cpu_flags_decide_without_gpu(flags, expected):
 ])
 def test_gpus_decide_over_the_cpu(capabilities, expected):
     assert choose_precision(SAPPHIRE_RAPIDS if expected == "float32" else AVX2_EPYC, capabilities)[0] == expected
-
-
-def test_read_cpu_flags_from_a_cpuinfo_file(tmp_path):
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nmodel name\t: Xeon\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
-                       "processor\t: 1\nflags\t\t: fpu avx2 avx512f avx512_bf16\n")
-    assert read_cpu_flags(cpuinfo) == {"fpu", "avx2", "avx512f", "avx512_bf16"}
-    assert read_cpu_flags(tmp_path / "missing") == frozenset()
 
 
 def test_resolve_passes_explicit_precisions_through_and_rejects_unknown_ones():

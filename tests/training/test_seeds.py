@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from emorec.cli import cli
 from emorec.config import save_config
-from emorec.training.seeds import aggregate_ccc, best_devel_ccc, train_seeds
+from emorec.training.seeds import aggregate_ccc, best_devel_ccc, format_mean_sd, mean_sd, train_seeds
 from emorec.training.run_folder import read_history
 
 
@@ -17,6 +17,14 @@ def test_aggregate_is_mean_and_sample_sd():
     assert summary["seeds"] == [0, 1]
     assert summary["ccc"]["a"] == {"mean": pytest.approx(0.3), "sd": pytest.approx(np.sqrt(0.02)), "values": [0.4, 0.2]}
     assert aggregate_ccc({0: {"a": 0.4, "mean": 0.4}}, ["a"])["ccc"]["a"]["sd"] is None
+
+
+def test_mean_sd_is_the_sample_sd_and_none_for_one_seed():
+    mean, sd = mean_sd([0.5, 0.7, 0.9])
+    assert mean == pytest.approx(0.7) and sd == pytest.approx(np.std([0.5, 0.7, 0.9], ddof=1))
+    assert mean_sd([0.25]) == (0.25, None)
+    assert format_mean_sd(0.5, 0.01) == "0.500 ± 0.010" and format_mean_sd(0.25, None) == "0.250"
+    assert format_mean_sd(0.5, 0.01, digits=4) == "0.5000 ± 0.0100"
 
 
 def test_train_two_seeds_then_evaluate_the_folder(tiny_run_data, tiny_experiment, tmp_path):

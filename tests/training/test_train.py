@@ -12,8 +12,6 @@ import pytest
 import tensorflow as tf
 
 from emorec.config import CNNConfig, DataConfig, ExperimentConfig, ModelConfig, TrainingConfig, load_config
-from emorec.experiments.demo import synthetic_recordings
-from tfrecords_tools.writer import write_recordings
 from emorec.errors import EmorecError
 from emorec.training import train_model
 from emorec.training.strategy import make_strategy
@@ -21,12 +19,14 @@ from emorec.training.strategy import make_strategy
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+#: Every test here trains.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
+def tiny_data(tiny_run_data):
     """4 generated recordings of 3 s; devel holds the same recordings (overfitting is the point)."""
-    recordings = list(synthetic_recordings(recordings={"train": 4}, duration_s=(3, 3), seed=3))
-    devel = [dataclasses.replace(r, partition="devel", name=f"devel_{r.name}") for r in recordings]
-    return write_recordings(recordings + devel, tmp_path_factory.mktemp("tiny"))
+    return tiny_run_data
 
 
 def tiny_config(**training) -> ExperimentConfig:
@@ -100,6 +100,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.e2e
 def test_multiworker_strategy_with_two_local_workers(tiny_data, tmp_path):
     from emorec.config import save_config
 

@@ -3,7 +3,7 @@ import dataclasses
 
 import pytest
 
-from emorec.config import SEGMENTER_ALGORITHM, SegmenterConfig, SemanticConfig, SemanticTrainingConfig
+from emorec.config import SEGMENTER_ALGORITHM, SegmenterConfig, SemanticFeaturesConfig, SemanticTrainingConfig
 from emorec.data.semantic_features import write_metadata
 from emorec.errors import ConfigError
 from emorec.training import train_model
@@ -25,8 +25,8 @@ def test_training_refuses_features_segmented_with_other_settings(tiny_run_data, 
     experiment = tiny_experiment()
     experiment = dataclasses.replace(
         experiment, name="segmented",
-        model=dataclasses.replace(experiment.model, semantic=SemanticConfig(source="speech2vec", boundaries="segmenter",
-                                                                            dim=DIM)),
+        model=dataclasses.replace(experiment.model, semantic_features=SemanticFeaturesConfig(
+            source="speech2vec", boundaries="segmenter", dim=DIM)),
         semantic=SemanticTrainingConfig(segmenter=SegmenterConfig(max_gap_s=0.02)))
     with pytest.raises(ConfigError) as error:
         train_model(experiment, tiny_run_data, tmp_path / "run", semantic_dir=features, verbose=0)

@@ -9,20 +9,11 @@ import numpy as np
 import pytest
 
 from emorec.config import CNNConfig, DataConfig, ExperimentConfig, ModelConfig, TrainingConfig, load_config
-from emorec.experiments.demo import synthetic_recordings
-from tfrecords_tools.writer import write_recordings
 from emorec.errors import DatasetError
 from emorec.training.run_folder import find_run_model
 from emorec.training import train_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def train_only_data(tmp_path_factory):
-    """3 generated recordings of 3 s, all in `train`: the folder has no devel partition."""
-    recordings = list(synthetic_recordings(recordings={"train": 3}, duration_s=(3, 3), seed=5))
-    return write_recordings(recordings, tmp_path_factory.mktemp("train_only"))
 
 
 def config_without_devel(devel_partition=None) -> ExperimentConfig:
@@ -35,9 +26,21 @@ def config_without_devel(devel_partition=None) -> ExperimentConfig:
     )
 
 
-def test_runs_all_epochs_and_the_last_model_is_the_runs_model(train_only_data, tmp_path):
-    run_dir = tmp_path / "run"
-    history = train_model(config_without_devel(), train_only_data, run_dir, verbose=0)
+@pytest.fixture(scope="module")
+def no_devel_run(train_only_data, tmp_path_factory):
+    """(run folder, history) of `config_without_devel()`, post-processing asked for by its config,
+    trained on `train_only_data` (tests/conftest.py). Read-only: a test that evaluates copies it."""
+    from emorec.config import EvaluationConfig
+
+    config = config_without_devel()
+    config.evaluation = EvaluationConfig(postprocess=True, plot_recordings=0)
+    run_dir = tmp_path_factory.mktemp("no_devel") / "run"
+    return run_dir, train_model(config, train_only_data, run_dir, verbose=0)
+
+
+@pytest.mark.slow
+def test_runs_all_epochs_and_the_last_model_is_the_runs_model(no_devel_run):
+    run_dir, history = no_devel_run
     assert history["epoch"] == [0, 1]  # early stopping has nothing to watch: all epochs run
     # Nothing was validated (Keras's CSVLogger still writes empty val_ columns).
     validation = {key: values for key, values in history.items() if key.startswith("val_")}
@@ -52,6 +55,7 @@ def test_runs_all_epochs_and_the_last_model_is_the_runs_model(train_only_data, t
     assert sorted(model.output_names) == ["arousal", "valence"]
 
 
+@pytest.mark.slow
 def test_cli_train_reports_no_development_score(train_only_data, tmp_path):
     from click.testing import CliRunner
 
@@ -88,15 +92,14 @@ def test_shipped_model_config_has_no_devel_partition():
         {k: v for k, v in split.items() if k not in selection}
 
 
-def test_evaluate_scores_the_last_model_and_refuses_explicit_postprocessing(train_only_data, tmp_path):
-    from emorec.config import EvaluationConfig
+@pytest.mark.slow
+def test_evaluate_scores_the_last_model_and_refuses_explicit_postprocessing(no_devel_run, train_only_data, tmp_path):
+    import shutil
+
     from emorec.errors import EmorecError
     from emorec.evaluation import evaluate_run
 
-    config = config_without_devel()
-    config.evaluation = EvaluationConfig(postprocess=True, plot_recordings=0)
-    run_dir = tmp_path / "run"
-    train_model(config, train_only_data, run_dir, verbose=0)
+    run_dir = shutil.copytree(no_devel_run[0], tmp_path / "run")  # evaluate writes into the run
     notes = []
     scores = evaluate_run(run_dir, train_only_data, "train", echo=notes.append)
     assert scores["model"].endswith("last.keras") and scores["ccc_postprocessed"] is None
