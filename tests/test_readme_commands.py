@@ -192,6 +192,8 @@ def workdir(tmp_path, monkeypatch) -> Path:
     return root
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_readme_blocks_run_as_written(workdir):
     ran: List[str] = []
     for block in readme_blocks():

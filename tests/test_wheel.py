@@ -21,6 +21,9 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
+#: Builds a wheel and runs a fresh interpreter on it.
+pytestmark = pytest.mark.e2e
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "emodb_paralinguistic"
 PACKAGED_MODEL = f"emorec/resources/models/{MODEL_NAME}/"

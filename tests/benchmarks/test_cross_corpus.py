@@ -112,6 +112,7 @@ def four_tiny_corpora(root, write_wav):
     return root / "emodb", root / "corpora"
 
 
+@pytest.mark.slow
 def test_a_model_recipe_trains_per_fold_and_is_scored_on_every_file_of_the_held_out_corpus(tmp_path, write_wav):
     emodb, corpora = four_tiny_corpora(tmp_path, write_wav)
     recipe = tmp_path / "tiny.yaml"

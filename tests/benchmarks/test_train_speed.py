@@ -19,6 +19,7 @@ def test_per_conv_flops_add_up_to_the_forward_count():
     assert speed_script.forward_flops_per_second_of_audio() == pytest.approx(10 * (sum(per_conv) + lstm_and_head))
 
 
+@pytest.mark.slow
 def test_layout_variant_and_layer_keys_come_on_top_of_the_existing_ones():
     result = speed_script.run("paralinguistic", "float32", batch=1, frames=2, rounds=1, train_steps=1,
                               infer_steps=1, third_conv=8, layout_variants=("conv2d",), layers=True)
@@ -40,6 +41,7 @@ def test_layout_variant_and_layer_keys_come_on_top_of_the_existing_ones():
     assert set(result["load_average"]) == {"before", "after"}
 
 
+@pytest.mark.slow
 def test_pipeline_throughput_is_measured_beside_the_in_memory_one(monkeypatch):
     monkeypatch.setattr(speed_script, "PIPELINE_RECORDINGS", 3)
     monkeypatch.setattr(speed_script, "PIPELINE_DURATION_S", (1.0, 2.0))

@@ -133,6 +133,7 @@ def test_report_shows_the_scores_of_the_written_predictions_and_the_training_his
     assert f"<h3>{names[0]}</h3>" in text
 
 
+@pytest.mark.e2e
 @needs_chromium
 def test_report_renders_in_chromium_without_errors(evaluation, tmp_path):
     _, _, out = evaluation
@@ -143,6 +144,7 @@ def test_report_renders_in_chromium_without_errors(evaluation, tmp_path):
     assert "CONSOLE" not in stderr, [line for line in stderr.splitlines() if "CONSOLE" in line]
 
 
+@pytest.mark.e2e
 @needs_chromium
 def test_the_chromium_probe_sees_errors_and_broken_images(tmp_path):
     """The check above can fail: a page with a script error and an undecodable image is caught."""

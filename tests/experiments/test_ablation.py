@@ -136,6 +136,7 @@ def test_overrides_are_validated_like_a_config_file():
         apply_overrides(config, ["model.fusion.kind=sum"])
 
 
+@pytest.mark.slow
 def test_ablation_trains_evaluates_and_writes_one_row_per_config(data, tmp_path):
     """Two configs through `emorec ablation`: the full model (attention fusion) and the semantic
     branch alone, trained a step each on the tiny TFRecords with their semantic feature shards."""

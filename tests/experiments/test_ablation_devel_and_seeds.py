@@ -71,6 +71,7 @@ def test_the_partition_comes_from_the_configs(data, tmp_path):
         run_ablation([devel], data, tmp_path / "runs", partition="test", echo=None)
 
 
+@pytest.mark.slow
 def test_seeds_give_mean_and_sd_per_cell(data, tmp_path):
     import json
 

@@ -38,6 +38,7 @@ def test_onnxruntime_matches_predict(tmp_path, keras_model, loaded):
             np.testing.assert_allclose(outputs[name][row, :frames], expected[name], atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_onnx_file_describes_itself(tmp_path, keras_model):
     """A user with only onnxruntime reads the rates, label names and dimension names from the file."""
     import json
@@ -80,6 +81,7 @@ def test_onnx_file_describes_itself(tmp_path, keras_model):
     assert outputs["arousal"].shape == (1, frames) and int(outputs["num_frames"][0]) == frames
 
 
+@pytest.mark.slow
 def test_conv2d_layout_converts_and_matches_its_keras_model(tmp_path):
     """The height-1 Conv2D / MaxPool layout (what `conv_layout: auto` runs under bfloat16) is core
     ops that tf2onnx converts: onnxruntime gives the Keras model's numbers."""

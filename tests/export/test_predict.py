@@ -132,6 +132,7 @@ def test_cli_predict_without_model_gives_clear_error(tmp_path):
     assert default_model_dir().parts[-2:] == ("saved_models", "emodb_paralinguistic")
 
 
+@pytest.mark.slow
 def test_cli_export_from_run_folder(tmp_path, keras_model):
     import json
 

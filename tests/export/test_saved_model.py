@@ -28,6 +28,7 @@ def keras_reference(keras_model, waveform: np.ndarray) -> dict:
     return {name: np.asarray(outputs[name])[0] for name in LABEL_NAMES}
 
 
+@pytest.mark.slow
 def test_layout_versions_and_metadata(tmp_path, keras_model):
     first = export_saved_model(keras_model, tmp_path / "tiny", check_ops=False)
     second = export_saved_model(keras_model, tmp_path / "tiny", check_ops=False)
@@ -106,6 +107,7 @@ def test_streamed_chunks_equal_one_call(loaded):
     assert np.max(np.abs(fresh - whole["arousal"][10:20])) > 1e-4
 
 
+@pytest.mark.slow
 def test_export_from_run_folder(tmp_path, keras_model):
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
@@ -119,6 +121,7 @@ def test_export_from_run_folder(tmp_path, keras_model):
                                atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_model_without_lstm_exports_without_stream_signature(tmp_path):
     """A model the streaming split does not fit still serves; predict then makes one call."""
     import keras

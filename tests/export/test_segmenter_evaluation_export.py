@@ -109,6 +109,7 @@ def evaluated_predictions(run_dir, data):
     return read_avec_predictions(path, LABEL_NAMES)
 
 
+@pytest.mark.slow
 def test_the_test_audio_tells_the_segmenter_settings_apart(paper_run):
     """Without this, equal predictions below would not show which settings were used."""
     from emorec.data.audio import load_audio
@@ -120,6 +121,7 @@ def test_the_test_audio_tells_the_segmenter_settings_apart(paper_run):
     assert segment_words(audio, SegmenterConfig(**SEGMENTER)) != [(start, end) for _, start, end in GIVEN_WORDS]
 
 
+@pytest.mark.slow
 def test_exported_model_predicts_from_audio_alone_as_evaluated(paper_run, paper_export):
     from emorec.cli import cli
 
@@ -151,6 +153,7 @@ def test_exported_model_predicts_from_audio_alone_as_evaluated(paper_run, paper_
     assert max(np.max(np.abs(with_defaults[name] - evaluated[name].to_numpy())) for name in LABEL_NAMES) > 1e-2
 
 
+@pytest.mark.slow
 def test_words_given_to_a_segmenter_export_replace_the_segmenter(paper_run, paper_export):
     """The graph takes word boundaries as inputs whatever the export's default: given words (the
     training condition of this run) are served as given, and the outputs then differ from the
@@ -168,6 +171,7 @@ def test_words_given_to_a_segmenter_export_replace_the_segmenter(paper_run, pape
     assert max(np.max(np.abs(with_words[name].to_numpy() - evaluated[name].to_numpy())) for name in LABEL_NAMES) > 1e-2
 
 
+@pytest.mark.slow
 def test_a_run_evaluated_on_given_boundaries_still_needs_words(paper_run, tmp_path):
     """The same run with `evaluation_boundaries` unset trains and evaluates on given boundaries:
     its export serves given words and `predict` without --words is refused."""
@@ -238,6 +242,7 @@ def test_export_refuses_evaluation_features_segmented_otherwise(tmp_path):
     assert error.value.key == "semantic.segmenter" and str(run_dir / "config.yaml") in str(error.value)
 
 
+@pytest.mark.slow
 def test_evaluate_with_the_transcripts_boundaries_scores_the_same_run_apart(paper_run):
     """`emorec evaluate --boundaries given`: the matched protocol beside the paper's, same model,
     its own output folder, the run's segmenter scores left as they were."""

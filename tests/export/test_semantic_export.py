@@ -92,6 +92,7 @@ def word_batch(words_per_row):
     return starts, ends, np.array([len(w) for w in words_per_row], np.int32)
 
 
+@pytest.mark.slow
 def test_semantic_export_equals_keras_with_numpy_features(semantic_export, semantic_model, front_end):
     rng = np.random.default_rng(4)
     lengths = [int(2.37 * SAMPLE_RATE_HZ), int(1.5 * SAMPLE_RATE_HZ), 3000]
@@ -129,6 +130,7 @@ def test_semantic_export_equals_keras_with_numpy_features(semantic_export, seman
     assert np.max(np.abs(moved["arousal"].numpy()[0] - result["arousal"].numpy()[0, : moved["arousal"].shape[1]])) > 1e-4
 
 
+@pytest.mark.slow
 def test_semantic_export_core_ops_and_metadata(semantic_export):
     from emorec.export.saved_model import list_graph_ops, read_metadata
 
@@ -179,6 +181,7 @@ def test_word2vec_run_is_refused(tmp_path, semantic_model):
         export_saved_model(run_dir, tmp_path / "out", check_ops=False)
 
 
+@pytest.mark.slow
 def test_segmenter_run_exports_and_predicts(tmp_path, semantic_model):
     """From a run folder (saved encoder reloaded); `predict_array` runs the segmenter client-side."""
     from emorec.export.predict import ExportedModel, predict_array
@@ -223,6 +226,7 @@ def test_segmenter_run_exports_and_predicts(tmp_path, semantic_model):
     np.testing.assert_allclose(table["valence"].to_numpy(), np.asarray(expected["valence"])[0], atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_given_boundaries_predict_needs_words(tmp_path, semantic_export, semantic_model, front_end):
     from emorec.errors import EmorecError
     from emorec.export.predict import predict_array, predict_files
@@ -255,6 +259,7 @@ def test_given_boundaries_predict_needs_words(tmp_path, semantic_export, semanti
     np.testing.assert_allclose(report.tables[str(wav)]["arousal"].to_numpy(), reference["arousal"], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_cli_export_and_predict_with_words(tmp_path, semantic_model):
     """`emorec export --run-dir` of an aligned-Speech2Vec run, `emorec predict --words CSV`."""
     from click.testing import CliRunner
@@ -307,6 +312,7 @@ def test_encoder_grus_are_traced_without_cudnn(front_end):
     assert [gru.use_cudnn for gru in grus] == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rows, counts, message", [
     (1, [2, 2], "word_start_s must hold one row per waveform row"),
     (2, [2], "num_words must hold one entry per waveform row"),

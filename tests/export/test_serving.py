@@ -18,6 +18,7 @@ from emorec.export.serving import predict_request, rest_request, rest_request_te
 from .conftest import LABEL_NAMES, speech_like
 
 
+@pytest.mark.e2e
 def test_saved_model_cli_run_matches_predict(tmp_path, exported, loaded):
     from emorec.data.audio import load_audio
 

@@ -37,6 +37,7 @@ def run_capped_cli(*args: str) -> tuple:
     return result, time.perf_counter() - started
 
 
+@pytest.mark.e2e
 def test_alias_bomb_in_set_is_one_bounded_line_within_seconds(tmp_path):
     result, seconds = run_capped_cli("train", "--config", str(REPO_ROOT / "emorec" / "resources" / "demo.yaml"),
                                      "--data", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run"),
@@ -48,6 +49,7 @@ def test_alias_bomb_in_set_is_one_bounded_line_within_seconds(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.e2e
 def test_alias_bomb_in_a_config_file_names_the_file_and_line(tmp_path):
     config = tmp_path / "bomb.yaml"
     config.write_text(BOMB_FILE, encoding="utf-8")

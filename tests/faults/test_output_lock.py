@@ -37,6 +37,7 @@ print(convert.convert_dataset("manifest", source, output, progress=False, worker
 """
 
 
+@pytest.mark.e2e
 def test_second_conversion_into_the_same_folder_is_refused_and_the_first_completes(manifest_sources, tmp_path):
     source_a, source_b = manifest_sources
     output, ready, go = tmp_path / "converted", tmp_path / "ready", tmp_path / "go"

@@ -168,6 +168,7 @@ def test_phase_blocked_cnn_matches_reference_outputs_and_gradients(frames):
         np.testing.assert_allclose(np.asarray(got) / scale, np.asarray(want) / scale, atol=1e-4, err_msg=name)
 
 
+@pytest.mark.slow
 def test_phase_blocked_trains_like_reference_under_fit():
     """A few optimiser steps through Keras fit (the tf.function training graph) stay together."""
     reference, blocked = _paired_cnns(seed=6, filters=(6, 8, 8), dropout=0.0)

@@ -155,6 +155,7 @@ def test_evaluation_predicts_per_speaker_and_returns_file_order(folder):
     np.testing.assert_allclose(results[0]["predictions"][:, 1], expected, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_run_trains_evaluates_and_refuses_export(folder, tmp_path):
     from emorec.evaluation import evaluate_run
     from emorec.export.saved_model import export_saved_model

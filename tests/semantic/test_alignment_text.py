@@ -46,6 +46,7 @@ def identical_word_pairs(source_kv, target_kv):
     return sorted(shared, key=lambda pair: -count(pair))
 
 
+@pytest.mark.slow
 def test_unsupervised_alignment_translates_real_word2vec_spaces(brown_halves):
     source_kv, target_kv = brown_halves
     source = center_and_normalise(source_kv.vectors[:VOCABULARY])

@@ -62,14 +62,27 @@ def test_cut_segments_clips_to_audio():
 
 
 @pytest.fixture(scope="module")
-def trained():
+def trained_with_output():
+    """The module's one training, with progress on: (config, utterances, encoder, vectors, history)
+    and what it printed, (stdout, stderr), both redirected to strings, so that neither is a terminal."""
+    import contextlib
+    import io
+
     config = Speech2VecConfig(dim=8, encoder_units=8, decoder_units=8, window=2, max_frames=20,
                               epochs=4, batch_size=32, seed=0)
     utterances = tone_utterances(24, seed=0)
-    encoder, vectors, history = train_speech2vec(utterances, config)
-    return config, utterances, encoder, vectors, history
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        encoder, vectors, history = train_speech2vec(utterances, config, progress=True)
+    return (config, utterances, encoder, vectors, history), (stdout.getvalue(), stderr.getvalue())
 
 
+@pytest.fixture(scope="module")
+def trained(trained_with_output):
+    return trained_with_output[0]
+
+
+@pytest.mark.slow
 def test_training_lowers_loss_and_types_are_means(trained):
     config, utterances, encoder, vectors, history = trained
     assert len(history["loss"]) == config.epochs
@@ -85,6 +98,7 @@ def test_training_lowers_loss_and_types_are_means(trained):
     assert counts == sorted(counts, reverse=True)
 
 
+@pytest.mark.slow
 def test_held_out_instances_find_their_type(trained):
     _, _, encoder, vectors, _ = trained
     held_out = tone_utterances(6, seed=1)
@@ -94,6 +108,7 @@ def test_held_out_instances_find_their_type(trained):
     assert result["accuracy"] >= 0.9
 
 
+@pytest.mark.slow
 def test_saved_encoder_embeds_identically(trained, tmp_path):
     _, utterances, encoder, vectors, history = trained
     folder = save_speech2vec(tmp_path / "s2v", encoder, vectors, history)
@@ -116,21 +131,19 @@ def test_pairs_grouped_by_centre_cover_every_pair_once():
         assert (pairs[start : start + count, 0] == centre).all()
 
 
-def test_progress_off_a_terminal_is_one_line_per_epoch_with_count_and_eta(capsys):
-    config = Speech2VecConfig(dim=4, encoder_units=4, decoder_units=4, window=1, max_frames=10,
-                              epochs=2, batch_size=16, seed=0)
-    utterances = tone_utterances(6, seed=1)
-    train_speech2vec(utterances, config, progress=True)
+@pytest.mark.slow
+def test_progress_off_a_terminal_is_one_line_per_epoch_with_count_and_eta(trained_with_output):
+    (config, utterances, _, _, _), (out, err) = trained_with_output
     from emorec.semantic.speech2vec import centre_groups
 
     # Steps take whole centres, about batch_size pairs each: independent arithmetic on the pairs.
-    pairs = skipgram_pairs(utterances, 1)
+    pairs = skipgram_pairs(utterances, config.window)
     centres = centre_groups(pairs)[0]
-    per_step = max(1, round(16 * len(centres) / len(pairs)))
+    per_step = max(1, round(config.batch_size * len(centres) / len(pairs)))
     steps = -(-len(centres) // per_step)
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()  # pytest's stderr is not a terminal
-    assert [line.split(" [")[0] for line in lines] == [f"speech2vec: {steps * e}/{steps * 2} step"
-                                                      for e in (1, 2)], lines
-    assert "speech2vec" not in captured.out  # stdout stays the command's report
-    assert "epoch 2/2, loss " in lines[-1] and "<00:00" in lines[-1]  # the remaining time is the ETA
+    epochs = config.epochs
+    lines = err.splitlines()
+    assert [line.split(" [")[0] for line in lines] == [f"speech2vec: {steps * e}/{steps * epochs} step"
+                                                      for e in range(1, epochs + 1)], lines
+    assert "speech2vec" not in out  # stdout stays the command's report
+    assert f"epoch {epochs}/{epochs}, loss " in lines[-1] and "<00:00" in lines[-1]  # the remaining time is the ETA

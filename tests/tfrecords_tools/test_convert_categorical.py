@@ -146,6 +146,7 @@ REAL = {  # layout: (folder name, files, categories)
 }
 
 
+@pytest.mark.corpus
 @pytest.mark.parametrize("layout", sorted(REAL))
 def test_real_corpus_listing(layout):
     folder, files, categories = REAL[layout]

@@ -234,6 +234,7 @@ def test_a_failed_run_then_a_fixed_run_reuses_finished_shards(tmp_path):
     assert [p.name for p in shard_paths(out, "train")] == ["train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
 
 
+@pytest.mark.e2e
 def test_cli_reports_one_line_error_and_info_prints_partitions(tmp_path, converted):
     root = small_dataset(tmp_path / "src")
     path, _ = damage(root, "text_label")

@@ -35,6 +35,7 @@ class RecordPredictions(keras.callbacks.Callback):
 OUTPUT_ATOL = {"float32": 1e-6, "mixed_bfloat16": 2e-2}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", sorted(OUTPUT_ATOL))
 def test_early_stopping_keeps_the_best_epoch_as_the_runs_model(tiny_run_data, tiny_experiment, tmp_path,
                                                                  monkeypatch, precision):
@@ -72,6 +73,7 @@ def test_early_stopping_keeps_the_best_epoch_as_the_runs_model(tiny_run_data, ti
     assert scores["model"] == str(run_dir / "best.keras")
 
 
+@pytest.mark.slow
 def test_reduce_on_plateau_lowers_the_learning_rate(tiny_run_data, tiny_experiment, tmp_path, monkeypatch):
     original = MeanCCC.on_epoch_end
 

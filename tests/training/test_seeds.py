@@ -27,6 +27,7 @@ def test_mean_sd_is_the_sample_sd_and_none_for_one_seed():
     assert format_mean_sd(0.5, 0.01, digits=4) == "0.5000 ± 0.0100"
 
 
+@pytest.mark.slow
 def test_train_two_seeds_then_evaluate_the_folder(tiny_run_data, tiny_experiment, tmp_path):
     from emorec.evaluation import evaluate_run
 
