@@ -13,14 +13,15 @@ import json
 import statistics
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
+
+from emorec.training.hardware import SPEED_RELEVANT_CPU_FLAGS, speed_relevant_cpu_flags
+from emorec.training.seeds import format_mean_sd as mean_sd
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 DOC = REPO / "docs" / "results.md"
 COMMAND = "python -m benchmarks.results_doc"
-#: The SIMD flags that decide the speed of the CNN (and whether bfloat16 is native).
-SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
 #: What the paper found, against which the EmoDB tables are read (Tzirakis et al. 2021, Tables 2, 3).
 PAPER_ORDER = {"2": ("table2_aligned_speech2vec", "table2_speech2vec"), "3": ("table3_attention", "table3_concatenation")}
 
@@ -31,10 +32,6 @@ def load(name: str) -> dict:
 
 def f3(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-def mean_sd(mean: float, sd: Optional[float]) -> str:
-    return f3(mean) if sd is None else f"{mean:.3f} ± {sd:.3f}"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -51,8 +48,8 @@ def machine(result: dict) -> str:
         or (recorded.get("cpus") if isinstance(recorded, dict) else None) or (result.get("cpu") or {}).get("logical_cpus")
     parts = [recorded] if isinstance(recorded, str) else ([f"{cores} CPU cores"] if cores else ["a machine not recorded"])
     if flags:
-        parts.append("CPU flags " + (", ".join(flag for flag in SPEED_FLAGS if flag in flags)
-                                     or "without " + "/".join(SPEED_FLAGS)))
+        parts.append("CPU flags " + (", ".join(speed_relevant_cpu_flags(set(flags)))
+                                     or "without " + "/".join(SPEED_RELEVANT_CPU_FLAGS)))
     else:
         parts.append("CPU flags not recorded")
     return "; ".join(parts)
